@@ -1,0 +1,12 @@
+/** One verb of the command line. `run` returns the process exit code. */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[], ctx: CommandContext): Promise<number> | number;
+}
+
+export interface CommandContext {
+  /** --workspace, or undefined for POISONLENS_WORKSPACE / ./workspace. */
+  workspaceDir?: string;
+}

@@ -1,0 +1,9 @@
+import type { Command } from './command.js';
+import { dataCommand } from './data.js';
+import { setupCommand } from './setup.js';
+
+/**
+ * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
+ * under cli/, which parses flags and hands off to the layer that does the work.
+ */
+export const COMMANDS: Command[] = [setupCommand, dataCommand];
