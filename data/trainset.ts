@@ -53,8 +53,17 @@ export interface TrainsetCardInput {
   [extra: string]: unknown;
 }
 
-/** Writes pairs.jsonl + trainset.json atomically (the folder appears whole or not at all). */
-export async function writeTrainset(ws: Workspace, name: string, pairs: TrainPair[], card: TrainsetCardInput): Promise<Trainset> {
+/**
+ * Writes pairs.jsonl + trainset.json atomically (the folder appears whole or not at all).
+ * `opts.files` may add more files (e.g. a backdoor's triggered images) to the temp folder first.
+ */
+export async function writeTrainset(
+  ws: Workspace,
+  name: string,
+  pairs: TrainPair[],
+  card: TrainsetCardInput,
+  opts: { files?: (tmpDir: string) => Promise<void> | void } = {},
+): Promise<Trainset> {
   if (pairs.length === 0) throw new UserError(`training set ${name} would be empty`, 'empty_trainset');
   const dir = trainsetDir(ws, name);
   const text = pairs.map((p) => JSON.stringify(p)).join('\n') + '\n';
@@ -72,7 +81,8 @@ export async function writeTrainset(ws: Workspace, name: string, pairs: TrainPai
     poisonedPairIds,
     createdAt: nowIso(),
   };
-  await buildDirAtomic(dir, (tmp) => {
+  await buildDirAtomic(dir, async (tmp) => {
+    if (opts.files) await opts.files(tmp);
     writeFileAtomic(join(tmp, 'pairs.jsonl'), text);
     writeJsonAtomic(join(tmp, 'trainset.json'), full);
   });
