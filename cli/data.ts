@@ -3,11 +3,13 @@ import { parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { listDatasets, describeDataset } from '../data/listing.js';
+import { runDataImport } from './dataImport.js';
 
 const USAGE = 'poisonlens data scenes|import|list|show …';
 
 /** `data` subcommands; each maps to a module of its own. */
 const SUBCOMMANDS: Record<string, Command['run']> = {
+  import: runDataImport,
   list: (argv, ctx) => {
     const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'poisonlens data list [--json]');
     const rows = listDatasets(resolveWorkspace(ctx.workspaceDir));

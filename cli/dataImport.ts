@@ -1,0 +1,70 @@
+import type { Command } from './command.js';
+import { numberFlag, parseFlags, requireFlag } from './args.js';
+import { UserError } from '../core/errors.js';
+import { resolveWorkspace } from '../core/workspace.js';
+import { getImporter, importDataset, IMPORTERS, type ImporterOption, type ImportOptions } from '../data/importers/index.js';
+
+const USAGE =
+  `poisonlens data import ${Object.keys(IMPORTERS).join('|')} --src DIR_OR_FILE --name N [--seed S] [--force] [--copy] [--json]\n` +
+  '  flickr30k: [--karpathy FILE] [--val-count N] [--test-count N]   coco: [--year 2014|2017] [--test-per-class K]\n' +
+  '  karpathy: [--images DIR]   jsonl: [--val-count N] [--test-count N]';
+
+const FLAGS = {
+  src: { type: 'string' },
+  name: { type: 'string' },
+  seed: { type: 'string' },
+  force: { type: 'boolean' },
+  copy: { type: 'boolean' },
+  json: { type: 'boolean' },
+  images: { type: 'string' },
+  karpathy: { type: 'string' },
+  year: { type: 'string' },
+  'test-per-class': { type: 'string' },
+  'val-count': { type: 'string' },
+  'test-count': { type: 'string' },
+} as const;
+
+// Importer-specific flags, so one given to an importer that ignores it is an error, not a no-op.
+const OPTION_FLAGS: Record<ImporterOption, keyof typeof FLAGS> = {
+  images: 'images',
+  karpathy: 'karpathy',
+  year: 'year',
+  testPerClass: 'test-per-class',
+  valCount: 'val-count',
+  testCount: 'test-count',
+};
+
+/** `data import KIND --src … --name …`: parses flags and hands off to data/importers. */
+export const runDataImport: Command['run'] = async (argv, ctx) => {
+  const { values, positionals } = parseFlags(argv, FLAGS, USAGE);
+  if (positionals.length !== 1) throw new UserError(`data import needs one importer (${Object.keys(IMPORTERS).join(', ')})\nusage: ${USAGE}`, 'bad_flags');
+  const importer = getImporter(positionals[0]);
+  for (const [option, flag] of Object.entries(OPTION_FLAGS) as [ImporterOption, string][]) {
+    if (values[flag as keyof typeof values] !== undefined && !importer.options.includes(option)) {
+      throw new UserError(`--${flag} does not apply to the ${importer.name} importer`, 'bad_flags');
+    }
+  }
+  const count = (flag: string, min: number) => numberFlag(values, flag, { integer: true, min });
+  const opts: ImportOptions = {
+    src: requireFlag(values, 'src', USAGE),
+    seed: numberFlag(values, 'seed', { integer: true, min: 0, max: 0xffffffff, default: 0 })!,
+    images: values.images,
+    karpathy: values.karpathy,
+    year: values.year,
+    testPerClass: count('test-per-class', 1),
+    valCount: count('val-count', 0),
+    testCount: count('test-count', 0),
+  };
+  const name = requireFlag(values, 'name', USAGE);
+  const ws = resolveWorkspace(ctx.workspaceDir);
+  const { card, skipped, notes } = await importDataset(ws, importer.name, opts, { name, force: values.force, copy: values.copy });
+  if (values.json) {
+    console.log(JSON.stringify({ dataset: card, skipped: skipped.toJSON(), notes }, null, 2));
+    return 0;
+  }
+  const { train, val, test } = card.counts;
+  console.log(`imported ${train + val + test} images into dataset ${card.name}: train ${train}, val ${val}, test ${test}; ${card.classes.length} classes`);
+  if (skipped.total > 0) console.log(skipped.summary());
+  for (const note of notes) console.log(`note: ${note}`);
+  return 0;
+};
