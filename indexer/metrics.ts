@@ -1,0 +1,297 @@
+/**
+ * Retrieval and attack metrics (ARCHITECTURE.md §5): pure functions over scores and embeddings,
+ * no I/O. They follow the paper's released evaluation code, with one thing the reference leaves
+ * to the sort made explicit: ties in score are broken by id, ascending (JavaScript string order,
+ * i.e. UTF-16 code units, not locale order).
+ */
+
+/** The K of Hit@K that every attack evaluation reports. */
+export const HIT_KS = [1, 5, 10, 20, 30, 50] as const;
+/** The K of the utility Recall@K. */
+export const RECALL_KS = [1, 5, 10] as const;
+
+/** True when item a sorts before item b: higher score first, then smaller key. */
+function before(sa: number, ka: string | number, sb: number, kb: string | number): boolean {
+  return sa > sb || (sa === sb && ka < kb);
+}
+
+/**
+ * The gallery sorted for one query: row indices by score descending, ties by id ascending.
+ * `ranked[r]` is the row at 0-based rank r.
+ */
+export function rankGallery(scores: ArrayLike<number>, ids: readonly (string | number)[]): number[] {
+  if (scores.length !== ids.length) throw new Error(`rankGallery: ${scores.length} scores but ${ids.length} ids`);
+  const rows = Array.from({ length: scores.length }, (_, i) => i);
+  return rows.sort((a, b) => (before(scores[a], ids[a], scores[b], ids[b]) ? -1 : before(scores[b], ids[b], scores[a], ids[a]) ? 1 : 0));
+}
+
+/** 0-based rank of row `row` in the gallery sorted as in rankGallery, without sorting (O(N)). */
+export function rankOf(scores: ArrayLike<number>, ids: readonly (string | number)[], row: number): number {
+  const s = scores[row];
+  const k = ids[row];
+  let r = 0;
+  for (let j = 0; j < scores.length; j++) if (j !== row && before(scores[j], ids[j], s, k)) r++;
+  return r;
+}
+
+/** The target row that ranks best (highest score, ties to the smallest id). */
+export function bestTarget(scores: ArrayLike<number>, ids: readonly (string | number)[], targets: readonly number[]): number {
+  if (targets.length === 0) throw new Error('minRank: no target rows');
+  let best = targets[0];
+  for (const t of targets) if (before(scores[t], ids[t], scores[best], ids[best])) best = t;
+  return best;
+}
+
+/**
+ * MinRank of one query: the 0-based position of the best-ranked target row in the gallery
+ * sorted by score (descending), ties by id (ascending). 0 = a target is the top result.
+ */
+export function minRank(scores: ArrayLike<number>, ids: readonly (string | number)[], targets: readonly number[]): number {
+  return rankOf(scores, ids, bestTarget(scores, ids, targets));
+}
+
+/** Fraction of queries with MinRank < k. */
+export function hitAtK(ranks: readonly number[], k: number): number {
+  if (ranks.length === 0) return NaN;
+  let n = 0;
+  for (const r of ranks) if (r < k) n++;
+  return n / ranks.length;
+}
+
+/** The median as numpy computes it (the mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function mean(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  let t = 0;
+  for (const v of values) t += v;
+  return t / values.length;
+}
+
+export interface RankSummary {
+  queries: number;
+  /** Hit@K by K ("1", "5", …): fraction of queries whose MinRank < K. */
+  hit: Record<string, number | null>;
+  minRank: { mean: number | null; median: number | null; min: number | null; max: number | null };
+}
+
+const orNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+/** Hit@K for each K, mean/median/min/max MinRank and the query count. Empty → nulls. */
+export function summarizeRanks(ranks: readonly number[], ks: readonly number[] = HIT_KS): RankSummary {
+  const hit: Record<string, number | null> = {};
+  for (const k of ks) hit[String(k)] = orNull(hitAtK(ranks, k));
+  return {
+    queries: ranks.length,
+    hit,
+    minRank: {
+      mean: orNull(mean(ranks)),
+      median: orNull(median(ranks)),
+      min: ranks.length ? Math.min(...ranks) : null,
+      max: ranks.length ? Math.max(...ranks) : null,
+    },
+  };
+}
+
+/** Inner product of two vectors (= cosine similarity when both are L2-normalised). */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`dot: dimensions ${a.length} and ${b.length} differ`);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function normalize(v: ArrayLike<number>): Float32Array {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) n += v[i] * v[i];
+  n = Math.sqrt(n) || 1;
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] / n;
+  return out;
+}
+
+/** Scores of one query against every gallery row (inner products, in double precision). */
+export function scoreAll(query: ArrayLike<number>, gallery: readonly ArrayLike<number>[]): Float64Array {
+  const out = new Float64Array(gallery.length);
+  for (let i = 0; i < gallery.length; i++) out[i] = dot(query, gallery[i]);
+  return out;
+}
+
+/**
+ * MinRank of every query against the same gallery and targets (exact, brute force): the
+ * attack evaluation's core. Embeddings must be L2-normalised, so scores are cosines.
+ */
+export function attackRanks(
+  queries: readonly ArrayLike<number>[],
+  gallery: readonly ArrayLike<number>[],
+  galleryIds: readonly string[],
+  targetRows: readonly number[],
+): number[] {
+  return queries.map((q) => minRank(scoreAll(q, gallery), galleryIds, targetRows));
+}
+
+export interface RecallInput {
+  /** L2-normalised image embeddings, one per image. */
+  images: readonly ArrayLike<number>[];
+  imageIds: readonly string[];
+  /** L2-normalised caption embeddings. */
+  texts: readonly ArrayLike<number>[];
+  /** For each caption, the row in `images` of the image it describes. */
+  textImage: readonly number[];
+  ks?: readonly number[];
+}
+
+export interface RecallResult {
+  /** Text→image: a caption hits at K when its own image is within the top K images. */
+  ir: Record<string, number | null>;
+  /** Image→text: an image hits at K when any of its captions is within the top K captions. */
+  tr: Record<string, number | null>;
+  images: number;
+  captions: number;
+}
+
+/**
+ * Utility Recall@K over a split (§5). Image ties are broken by image id, caption ties by the
+ * caption's position in `texts` (ascending). Images without captions are left out of TR (they
+ * have nothing to retrieve); `images` counts the images that TR was computed over.
+ */
+export function retrievalRecall(input: RecallInput): RecallResult {
+  const { images, imageIds, texts, textImage } = input;
+  const ks = input.ks ?? RECALL_KS;
+  if (images.length !== imageIds.length) throw new Error('retrievalRecall: images and imageIds differ in length');
+  if (texts.length !== textImage.length) throw new Error('retrievalRecall: texts and textImage differ in length');
+  // One score matrix, captions × images, used by rows (IR) and by columns (TR).
+  const nI = images.length;
+  const nT = texts.length;
+  const S = new Float64Array(nT * nI);
+  for (let t = 0; t < nT; t++) for (let i = 0; i < nI; i++) S[t * nI + i] = dot(texts[t], images[i]);
+  const irRanks: number[] = [];
+  for (let t = 0; t < nT; t++) irRanks.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
+  const captionsOf: number[][] = Array.from({ length: nI }, () => []);
+  textImage.forEach((i, t) => captionsOf[i].push(t));
+  const textKeys = Array.from({ length: nT }, (_, t) => t);
+  const trRanks: number[] = [];
+  const col = new Float64Array(nT);
+  for (let i = 0; i < nI; i++) {
+    if (captionsOf[i].length === 0) continue;
+    for (let t = 0; t < nT; t++) col[t] = S[t * nI + i];
+    trRanks.push(minRank(col, textKeys, captionsOf[i]));
+  }
+  const ir: Record<string, number | null> = {};
+  const tr: Record<string, number | null> = {};
+  for (const k of ks) {
+    ir[String(k)] = orNull(hitAtK(irRanks, k));
+    tr[String(k)] = orNull(hitAtK(trRanks, k));
+  }
+  return { ir, tr, images: trRanks.length, captions: nT };
+}
+
+/** Cosine distance 1 − cos(a_i, b_i) of each pair of rows (normalised or not). */
+export function cosineDistances(a: readonly ArrayLike<number>[], b: readonly ArrayLike<number>[]): number[] {
+  if (a.length !== b.length) throw new Error(`cosineDistances: ${a.length} and ${b.length} rows`);
+  return a.map((x, i) => {
+    const y = b[i];
+    const c = dot(x, y) / (Math.sqrt(dot(x, x)) * Math.sqrt(dot(y, y)) || 1);
+    return 1 - c;
+  });
+}
+
+/**
+ * Encoder drift (§5): the mean cosine distance between two models' embeddings of the same
+ * items (row i of `a` and row i of `b` embed the same image or text).
+ */
+export function encoderDrift(a: readonly ArrayLike<number>[], b: readonly ArrayLike<number>[]): { mean: number | null; median: number | null; n: number } {
+  const d = cosineDistances(a, b);
+  return { mean: orNull(mean(d)), median: orNull(median(d)), n: d.length };
+}
+
+export interface TTestResult {
+  n: number;
+  /** Mean of x − y. */
+  meanDiff: number;
+  /** Sample standard deviation of x − y. */
+  sdDiff: number;
+  t: number;
+  df: number;
+  /** Two-sided p-value. */
+  p: number;
+}
+
+/**
+ * Paired (dependent-samples) Student t-test of x against y, two-sided, as scipy.stats.ttest_rel.
+ * Used for text-vs-image encoder drift: x_i and y_i are the drifts of item i's text and image.
+ */
+export function pairedTTest(x: readonly number[], y: readonly number[]): TTestResult {
+  if (x.length !== y.length) throw new Error(`pairedTTest: ${x.length} and ${y.length} values`);
+  const n = x.length;
+  if (n < 2) throw new Error('pairedTTest needs at least two pairs');
+  const d = x.map((v, i) => v - y[i]);
+  const m = mean(d);
+  let ss = 0;
+  for (const v of d) ss += (v - m) * (v - m);
+  const sd = Math.sqrt(ss / (n - 1));
+  const df = n - 1;
+  const t = sd === 0 ? (m === 0 ? NaN : m > 0 ? Infinity : -Infinity) : m / (sd / Math.sqrt(n));
+  const p = Number.isNaN(t) ? 1 : !Number.isFinite(t) ? 0 : studentTwoSidedP(t, df);
+  return { n, meanDiff: m, sdDiff: sd, t, df, p };
+}
+
+/** P(|T| ≥ |t|) for Student's t with df degrees of freedom: I_{df/(df+t²)}(df/2, 1/2). */
+export function studentTwoSidedP(t: number, df: number): number {
+  return regularizedBeta(df / (df + t * t), df / 2, 0.5);
+}
+
+/** ln Γ(x), Lanczos approximation (g = 7, n = 9); ~15 significant digits for x > 0. */
+export function lnGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
+  x -= 1;
+  let a = c[0];
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** The regularised incomplete beta function I_x(a, b) (continued fraction, modified Lentz). */
+export function regularizedBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  // The continued fraction converges fast for x < (a+1)/(a+b+2); use the symmetry otherwise.
+  if (x > (a + 1) / (a + b + 2)) return 1 - regularizedBeta(1 - x, b, a);
+  const lnFront = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
+  const tiny = 1e-300;
+  let f = 1;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  f = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let num = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + num * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + num / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    f *= d * c;
+    num = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + num * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + num / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const delta = d * c;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-15) break;
+  }
+  return (Math.exp(lnFront) * f) / a;
+}

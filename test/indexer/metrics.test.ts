@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  attackRanks,
+  cosineDistances,
+  encoderDrift,
+  hitAtK,
+  median,
+  minRank,
+  normalize,
+  pairedTTest,
+  rankGallery,
+  retrievalRecall,
+  studentTwoSidedP,
+  summarizeRanks,
+  HIT_KS,
+} from '../../indexer/metrics.js';
+
+const close = (a: number | null, b: number, eps = 1e-9) => assert.ok(a !== null && Math.abs(a - b) < eps, `${a} ≉ ${b}`);
+
+// A gallery whose ids are NOT in row order, with two score ties:
+//   row 0 'd' 0.9 · row 1 'b' 0.5 · row 2 'a' 0.9 · row 3 'c' 0.5 · row 4 'e' 0.1
+// Sorted by score, ties by id: a(2) d(0) b(1) c(3) e(4).
+const ids = ['d', 'b', 'a', 'c', 'e'];
+const scores = [0.9, 0.5, 0.9, 0.5, 0.1];
+
+test('rankGallery sorts by score descending, ties by id ascending', () => {
+  assert.deepEqual(rankGallery(scores, ids), [2, 0, 1, 3, 4]);
+  assert.deepEqual(rankGallery([0.3, 0.3, 0.3], ['q', 'p', 'r']), [1, 0, 2]);
+});
+
+test('MinRank is the 0-based rank of the best-ranked target, ties broken by id', () => {
+  assert.equal(minRank(scores, ids, [2]), 0); // 'a' wins its tie with 'd'
+  assert.equal(minRank(scores, ids, [0]), 1); // 'd' loses it
+  assert.equal(minRank(scores, ids, [0, 2]), 0);
+  assert.equal(minRank(scores, ids, [3]), 3); // 'c' after 'b' at 0.5
+  assert.equal(minRank(scores, ids, [1, 3]), 2); // best of a tied pair is the smaller id
+  assert.equal(minRank(scores, ids, [3, 4]), 3);
+  assert.equal(minRank(scores, ids, [4]), 4);
+  assert.equal(minRank([0.3, 0.3, 0.3], ['q', 'p', 'r'], [0]), 1);
+  assert.equal(minRank([0.3, 0.3, 0.3], ['q', 'p', 'r'], [2, 0]), 1);
+  // Agrees with the full sort on every single target.
+  const order = rankGallery(scores, ids);
+  for (let row = 0; row < ids.length; row++) assert.equal(minRank(scores, ids, [row]), order.indexOf(row));
+  assert.throws(() => minRank(scores, ids, []), /no target/);
+});
+
+test('Hit@K, mean/median/min/max MinRank and the query count', () => {
+  const s = summarizeRanks([0, 3, 7, 12, 60]);
+  assert.equal(s.queries, 5);
+  assert.deepEqual(s.hit, { '1': 0.2, '5': 0.4, '10': 0.6, '20': 0.8, '30': 0.8, '50': 0.8 });
+  assert.deepEqual(s.minRank, { mean: 16.4, median: 7, min: 0, max: 60 });
+  assert.deepEqual(Object.keys(s.hit), HIT_KS.map(String));
+  // Hit@K is strict: MinRank K is not a hit at K.
+  assert.equal(hitAtK([1, 5, 10], 5), 1 / 3);
+  assert.equal(median([10, 1, 3, 2]), 2.5);
+  const empty = summarizeRanks([]);
+  assert.equal(empty.queries, 0);
+  assert.equal(empty.hit['10'], null);
+  assert.deepEqual(empty.minRank, { mean: null, median: null, min: null, max: null });
+});
+
+test('attackRanks scores by cosine and breaks ties by gallery id', () => {
+  const s = Math.SQRT1_2;
+  // rows: 'img3' (1,0) · 'img1' (0,1) · 'img2' (1,0) · 'img0' (s,s)
+  const gallery = [new Float32Array([1, 0]), new Float32Array([0, 1]), new Float32Array([1, 0]), new Float32Array([s, s])];
+  const gids = ['img3', 'img1', 'img2', 'img0'];
+  const q1 = new Float32Array([1, 0]); // order: img2 img3 img0 img1
+  const q2 = new Float32Array([0, 1]); // order: img1 img0 img2 img3
+  assert.deepEqual(attackRanks([q1, q2], gallery, gids, [0]), [1, 3]);
+  assert.deepEqual(attackRanks([q1, q2], gallery, gids, [0, 2]), [0, 2]);
+  assert.deepEqual(attackRanks([q1, q2], gallery, gids, [1, 3]), [2, 0]);
+  assert.deepEqual(attackRanks([q1, q2], gallery, gids, [1]), [3, 0]);
+});
+
+test('utility Recall@K: IR (own image in top K) and TR (any own caption in top K), ties included', () => {
+  const s = Math.SQRT1_2;
+  const images = [new Float32Array([1, 0]), new Float32Array([0, 1]), new Float32Array([1, 0])]; // a b c; a and c tie
+  const imageIds = ['a', 'b', 'c'];
+  const texts = [new Float32Array([1, 0]), new Float32Array([1, 0]), new Float32Array([0, 1]), new Float32Array([s, s])];
+  const textImage = [0, 2, 1, 1];
+  // IR ranks: t0→a 0; t1→c 1 (a wins the tie); t2→b 0; t3→b 1 (all three tie: a b c).
+  // TR ranks: a: t0 t1 t3 t2 → 0; b: t2 t3 t0 t1 → 0; c: t0 t1 t3 t2 → its t1 at 1.
+  const r = retrievalRecall({ images, imageIds, texts, textImage, ks: [1, 2, 5] });
+  assert.deepEqual(r.ir, { '1': 0.5, '2': 1, '5': 1 });
+  assert.deepEqual(r.tr, { '1': 2 / 3, '2': 1, '5': 1 });
+  assert.equal(r.images, 3);
+  assert.equal(r.captions, 4);
+  // Default K = 1, 5, 10.
+  assert.deepEqual(Object.keys(retrievalRecall({ images, imageIds, texts, textImage }).ir), ['1', '5', '10']);
+});
+
+test('encoder drift is the mean cosine distance of matching rows', () => {
+  const a = [new Float32Array([1, 0]), new Float32Array([0, 1])];
+  const b = [new Float32Array([2, 0]), new Float32Array([1, 1])];
+  const d = cosineDistances(a, b);
+  close(d[0], 0);
+  close(d[1], 1 - Math.SQRT1_2, 1e-7);
+  const drift = encoderDrift(a, b);
+  close(drift.mean, (1 - Math.SQRT1_2) / 2, 1e-7);
+  assert.equal(drift.n, 2);
+  assert.deepEqual(normalize([3, 4]), new Float32Array([0.6, 0.8]));
+});
+
+test('paired t-test matches scipy.stats.ttest_rel', () => {
+  // scipy: ttest_rel(x, y) → statistic 3.101319367330914, pvalue 0.026813067575787372, df 5
+  const r = pairedTTest([0.31, 0.25, 0.4, 0.22, 0.35, 0.29], [0.2, 0.21, 0.3, 0.25, 0.22, 0.18]);
+  close(r.t, 3.101319367330914, 1e-9);
+  close(r.p, 0.026813067575787372, 1e-9);
+  assert.equal(r.df, 5);
+  assert.equal(r.n, 6);
+  // scipy: 2 * t.sf(|t|, df)
+  close(studentTwoSidedP(2, 5), 0.10193947882985835, 1e-9);
+  close(studentTwoSidedP(-0.5, 30), 0.6207230048851272, 1e-9);
+  close(studentTwoSidedP(10, 3), 0.0021283990584141503, 1e-9);
+  close(studentTwoSidedP(0, 7), 1, 1e-12);
+  const same = pairedTTest([1, 2, 3], [1, 2, 3]);
+  assert.ok(Number.isNaN(same.t));
+  assert.equal(same.p, 1);
+  assert.throws(() => pairedTTest([1], [2]), /at least two/);
+});
