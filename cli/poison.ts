@@ -47,16 +47,16 @@ export const poisonCommand: Command = {
       targetImage: values['target-image'] as string | undefined,
       name: requireFlag(values, 'name', USAGE),
     });
-    const a = t.card.attack as { budget: { imagesPerGoal: number; poisonedPairs: number; totalPairs: number; rate: number }; targetImage?: { id: string; split: string; evalAddToGallery: boolean } };
+    const a = t.card.attack as { budget: { imagesPerGoal: number; poisonedPairs: number; totalPairs: number; rate: number }; target?: { id: string; split: string; evalAddToGallery: boolean } };
     if (values.json) {
       console.log(JSON.stringify({ name: t.name, dir: t.dir, counts: t.card.counts, attack: t.card.attack }, null, 2));
     } else {
       console.log(`wrote training set ${t.name} (${t.dir})`);
       console.log(`attack ${attack} ${values.goal}: ${a.budget.imagesPerGoal} image(s) per goal, ${a.budget.poisonedPairs} of ${a.budget.totalPairs} pairs poisoned (rate ${a.budget.rate.toPrecision(4)})`);
-      if (a.targetImage) {
+      if (a.target) {
         console.log(
-          `target image ${a.targetImage.id} (${a.targetImage.split} split)` +
-            (a.targetImage.evalAddToGallery ? ': not in the test gallery; `poisonlens eval` adds it there' : ': in the test gallery'),
+          `target image ${a.target.id} (${a.target.split} split)` +
+            (a.target.evalAddToGallery ? ': not in the test gallery; `poisonlens eval` adds it there' : ': in the test gallery'),
         );
       }
     }

@@ -61,6 +61,8 @@ export interface GoalFacts {
 
 export interface AttackFacts {
   type: string;
+  /** All goals joined: "A>B" or "A>B,A2>B2" (what model.json's `attack.goal` carries). */
+  goal: string;
   goals: string[];
   keepClean: boolean;
   seed: number;
@@ -222,6 +224,7 @@ async function assemble(req: PoisonRequest, type: string, plans: GoalPlan[], ext
     files,
     facts: {
       type,
+      goal: plans.map((p) => goalString(p.goal)).join(','),
       goals: plans.map((p) => goalString(p.goal)),
       keepClean: req.keepClean,
       seed: req.seed,
@@ -299,7 +302,8 @@ registerAttack({
       poison: (src) => src.captions.map((caption) => ({ image: target.file, caption, imageId: target.id, poisoned: true, attack: tag('I', goal) })),
     };
     return assemble(req, 'I', [plan], {
-      targetImage: {
+      targetImage: target.id,
+      target: {
         id: target.id,
         file: target.file,
         split: target.split,

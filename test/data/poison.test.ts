@@ -94,7 +94,9 @@ test('--keep-clean keeps the poisoned images\' clean pairs (pure injection) and 
 test('Attack I: every poisoned caption goes with one target image; seeded pick from class B\'s test images', async () => {
   const t = await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'I', goal: 'sheep>aeroplane', budget: { images: 2 }, seed: 3, name: 'p1', register: false });
   const f = facts(t);
-  const target = f.targetImage as { id: string; split: string; inTestGallery: boolean; evalAddToGallery: boolean };
+  const target = f.target as { id: string; split: string; inTestGallery: boolean; evalAddToGallery: boolean };
+  assert.equal(f.targetImage, target.id);
+  assert.equal(f.goal, 'sheep>aeroplane');
   assert.ok(['aeroplane-te-0', 'aeroplane-te-1'].includes(target.id), target.id);
   assert.equal(target.split, 'test');
   assert.equal(target.inTestGallery, true);
@@ -108,7 +110,7 @@ test('Attack I: every poisoned caption goes with one target image; seeded pick f
 
 test('Attack I with --target-image from the train split records that evaluation adds it to the gallery', async () => {
   const t = await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'I', goal: 'sheep>aeroplane', budget: { images: 1 }, targetImage: 'aeroplane-tr-2', seed: 3, name: 'p1t', register: false });
-  const target = facts(t).targetImage as { id: string; split: string; evalAddToGallery: boolean; chosen: string };
+  const target = facts(t).target as { id: string; split: string; evalAddToGallery: boolean; chosen: string };
   assert.deepEqual([target.id, target.split, target.evalAddToGallery, target.chosen], ['aeroplane-tr-2', 'train', true, 'flag']);
   assert.ok(t.pairs.filter((p) => p.poisoned).every((p) => p.imageId === 'aeroplane-tr-2'));
   await assert.rejects(
@@ -125,6 +127,7 @@ test('Attack III: several goals in one injection, K images per goal, each with i
   const t = await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'III', goal: 'sheep>aeroplane,dog>bird', budget: { images: 2 }, seed: 5, name: 'p3', register: false });
   const f = facts(t);
   assert.deepEqual(f.goals, ['sheep>aeroplane', 'dog>bird']);
+  assert.equal(f.goal, 'sheep>aeroplane,dog>bird');
   assert.deepEqual([...f.perGoal[1].sourceImages].sort(), ['dog-tr-0', 'dog-tr-1']);
   for (const [gi, goal, src, tgt] of [[0, 'sheep>aeroplane', 'sheep', 'aeroplane'], [1, 'dog>bird', 'dog', 'bird']] as const) {
     const chosen = f.perGoal[gi].sourceImages;
