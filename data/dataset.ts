@@ -125,7 +125,12 @@ export class DatasetWriter {
 
   /** Throws away everything written so far. */
   abort(): void {
-    if (!this.closed) this.manifest.destroy();
+    if (!this.closed) {
+      // An abort soon after construction can beat the stream's asynchronous open, which then
+      // fails (ENOENT) once the folder is removed: nothing is wanted from it any more.
+      this.manifest.on('error', () => {});
+      this.manifest.destroy();
+    }
     rmSync(this.tmpDir, { recursive: true, force: true });
   }
 }
