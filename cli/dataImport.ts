@@ -4,10 +4,10 @@ import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { getImporter, importDataset, IMPORTERS, type ImporterOption, type ImportOptions } from '../data/importers/index.js';
 
+// One line (errors append it); which importer reads which optional flag is checked below.
 const USAGE =
-  `poisonlens data import ${Object.keys(IMPORTERS).join('|')} --src DIR_OR_FILE --name N [--seed S] [--force] [--copy] [--json]\n` +
-  '  flickr30k: [--karpathy FILE] [--val-count N] [--test-count N]   coco: [--year 2014|2017] [--test-per-class K]\n' +
-  '  karpathy: [--images DIR]   jsonl: [--val-count N] [--test-count N]';
+  `poisonlens data import ${Object.keys(IMPORTERS).join('|')} --src DIR_OR_FILE --name N [--seed S] [--force] [--copy] [--json] ` +
+  '[--karpathy FILE] [--val-count N] [--test-count N] (flickr30k, jsonl) [--year 2014|2017] [--test-per-class K] (coco) [--images DIR] (karpathy)';
 
 const FLAGS = {
   src: { type: 'string' },

@@ -123,7 +123,8 @@ export async function writeImport(finalDir: string, name: string, plan: ImportPl
     }
     progress.finish(`kept ${usable.length}`);
     if (usable.length === 0) {
-      throw new UserError(`nothing to import from ${plan.params.src ?? plan.source}: all ${plan.records.length} images were unusable (${skipped.summary()})`, 'nothing_to_import');
+      const why = plan.records.length === 0 ? 'no images found' : `all ${plan.records.length} images were unusable`;
+      throw new UserError(`nothing to import from ${plan.params.src ?? plan.source}: ${why} (${skipped.summary()})`, 'nothing_to_import');
     }
     const splitFacts = usable.some((r) => r.split === null) ? plan.assignSplits?.(usable) : undefined;
     for (const r of usable) {

@@ -28,7 +28,7 @@ function findSplitFile(src: string): string {
   if (!isDir(path)) throw new UserError(`--src ${path} does not exist`, 'missing_file');
   const found = readdirSync(path).filter((f) => /^dataset_.*\.json$/.test(f)).sort();
   if (found.length !== 1) {
-    throw new UserError(`--src ${path} has ${found.length === 0 ? 'no' : 'several'} dataset_*.json file${found.length === 1 ? '' : 's'}; name the Karpathy split file itself`, 'bad_layout');
+    throw new UserError(`--src ${path} has ${found.length === 0 ? 'no' : 'several'} dataset_*.json files; name the Karpathy split file itself`, 'bad_layout');
   }
   return join(path, found[0]);
 }
