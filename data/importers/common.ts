@@ -131,6 +131,7 @@ export async function writeImport(finalDir: string, name: string, plan: ImportPl
       if (r.split === null) throw new Error(`importer ${plan.source} left ${r.id} without a split`);
       await writer.add(toEntry(r));
     }
+    if (!usable.some((r) => r.split === 'test')) plan.notes.push('the test split is empty: evaluation and search need one');
     const card = await writer.finish({
       name,
       source: plan.source,

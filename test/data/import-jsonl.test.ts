@@ -68,6 +68,10 @@ test('jsonl: every line with its split means no seeded choice; bad sources are r
     writeText(join(s.src, 'all.jsonl'), JSON.stringify({ image: 'a.jpg', caption: 'a', split: 'test' }) + '\n');
     await importDataset(s.ws, 'jsonl', { src: join(s.src, 'all.jsonl'), seed: 4 }, { name: 'j', quiet: true });
     assert.equal(checkRoundTrip(s.ws, 'j').card.seed, null);
+    writeText(join(s.src, 'train.jsonl'), JSON.stringify({ image: 'a.jpg', caption: 'a', split: 'train' }) + '\n');
+    const r = await importDataset(s.ws, 'jsonl', { src: join(s.src, 'train.jsonl'), seed: 4 }, { name: 't', quiet: true });
+    assert.deepEqual(r.notes, ['the test split is empty: evaluation and search need one']);
+    assert.deepEqual(checkRoundTrip(s.ws, 't').card.notes, r.notes);
     await assert.rejects(importDataset(s.ws, 'jsonl', { src: s.src, seed: 0 }, { name: 'x', quiet: true }), /is not a file \(jsonl wants the manifest file itself\)/);
     writeText(join(s.src, 'empty.jsonl'), '\n');
     await assert.rejects(importDataset(s.ws, 'jsonl', { src: join(s.src, 'empty.jsonl'), seed: 0 }, { name: 'x', quiet: true }), /has no lines/);
