@@ -33,7 +33,8 @@ export class Progress {
     if (extra !== undefined) this.extra = extra;
     const now = Date.now();
     const interval = this.tty ? 100 : 5000;
-    if (now - this.lastDraw >= interval || done >= this.opts.total) {
+    // The last line is finish()'s job, so the final state is printed once.
+    if (now - this.lastDraw >= interval && done < this.opts.total) {
       this.lastDraw = now;
       this.draw(false);
     }
