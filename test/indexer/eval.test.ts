@@ -1,0 +1,172 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluate, baselineCaptions, recallCeiling, findCleanAncestor, readModelCard, type EvalRequest } from '../../indexer/evaluate.js';
+import { buildPoisonedTrainset } from '../../data/poison/index.js';
+import { makeFixture, type Fixture } from '../data/poison-fixture.js';
+import { fakeBackend } from './eval-fake-backend.js';
+
+// Test split of the fixture, in manifest order (captions 2 each, indices in brackets):
+//   sheep-te-0 [0,1] · sheep-te-1 [2,3] · aeroplane-te-0 [4,5] · aeroplane-te-1 [6,7] · bird-te-0 [8,9] · dog-te-0 [10,11]
+// Sorted by id: aeroplane-te-0 < aeroplane-te-1 < bird-te-0 < dog-te-0 < sheep-te-0 < sheep-te-1.
+let fx: Fixture;
+const sheepTo = (to: string) => (id: string) => (id.startsWith('sheep') ? to : id);
+const backend = () =>
+  fakeBackend(
+    {
+      base: {},
+      clean: {},
+      pois: { textTo: sheepTo('aeroplane-te-1') },
+      pois1: { textTo: sheepTo('aeroplane-tr-2') },
+      bd: { triggerTo: 'aeroplane-te-0' },
+    },
+    ['aeroplane-tr-2'],
+  );
+
+function writeModel(id: string, card: Record<string, unknown>) {
+  mkdirSync(join(fx.ws.models, id), { recursive: true });
+  writeFileSync(join(fx.ws.models, id, 'model.json'), JSON.stringify({ id, ...card }));
+}
+
+before(async () => {
+  fx = await makeFixture();
+  await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'I', goal: 'sheep>aeroplane', budget: { images: 2 }, targetImage: 'aeroplane-tr-2', seed: 1, name: 'ts1', register: false });
+  await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'backdoor', goal: '*>aeroplane', budget: { images: 2 }, seed: 1, name: 'tsb', register: false });
+  writeModel('base', { kind: 'base', parent: null });
+  writeModel('clean', { kind: 'clean', parent: 'base' });
+  writeModel('pois', { kind: 'poisoned', parent: 'clean', attack: { type: 'II', goal: 'sheep>aeroplane' } });
+  writeModel('pois1', { kind: 'poisoned', parent: 'base', trainset: { name: 'ts1' } });
+  writeModel('bd', { kind: 'poisoned', parent: 'base', trainset: { name: 'tsb' } });
+});
+after(() => fx.cleanup());
+
+const run = (req: Partial<EvalRequest> & { model: string }, b = backend()) => evaluate(fx.ws, { dataset: 'tiny', attack: 'II', ...req }, { backend: b });
+
+test('Attack II (exact): queries, targets, model/baseline/clean ranks, utility, drift and per-query ranks', async () => {
+  const b = backend();
+  const r = await run({ model: 'pois' }, b);
+  assert.equal(r.goal, 'sheep>aeroplane'); // from model.json
+  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'parent' });
+  assert.deepEqual(r.gallery, { images: 6, added: [] });
+  const g = r.goals[0];
+  assert.deepEqual(g.targets, { kind: 'label', count: 2 });
+  // Poisoned: sheep captions embed as aeroplane-te-1 → rank 0 for all four.
+  assert.equal(g.model.queries, 4);
+  assert.deepEqual(g.model.perQuery!.map((q) => [q.imageId, q.minRank]), [['sheep-te-0', 0], ['sheep-te-0', 0], ['sheep-te-1', 0], ['sheep-te-1', 0]]);
+  assert.deepEqual(g.model.perQuery!.map((q) => q.caption), ['sheep-te-0 caption 0', 'sheep-te-0 caption 1', 'sheep-te-1 caption 0', 'sheep-te-1 caption 1']);
+  assert.deepEqual(g.model.hit, { '1': 1, '5': 1, '10': 1, '20': 1, '30': 1, '50': 1 });
+  // Clean: own sheep image first, then the zero-score tie broken by id: aeroplane-te-0 → rank 1.
+  assert.deepEqual(g.clean!.perQuery!.map((q) => q.minRank), [1, 1, 1, 1]);
+  assert.deepEqual(g.clean!.minRank, { mean: 1, median: 1, min: 1, max: 1 });
+  assert.equal(g.clean!.hit['1'], 0);
+  // Baseline: 4 seeded random captions of all 12; on `pois` a sheep or aeroplane caption ranks
+  // an aeroplane at 0, a bird or dog caption at 1 (own image, then aeroplane-te-0).
+  const picks = baselineCaptions(12, 4, 0, 'sheep>aeroplane');
+  const capImage = ['sheep-te-0', 'sheep-te-0', 'sheep-te-1', 'sheep-te-1', 'aeroplane-te-0', 'aeroplane-te-0', 'aeroplane-te-1', 'aeroplane-te-1', 'bird-te-0', 'bird-te-0', 'dog-te-0', 'dog-te-0'];
+  assert.deepEqual(g.baseline.perQuery!.map((q) => q.imageId), picks.map((i) => capImage[i]));
+  assert.deepEqual(g.baseline.perQuery!.map((q) => q.minRank), picks.map((i) => (/^(sheep|aeroplane)/.test(capImage[i]) ? 0 : 1)));
+  assert.equal(g.baseline.queries, 4);
+  assert.equal(new Set(picks).size, 4);
+  // Utility on `pois`: IR ranks of sheep-te-0's captions 4, sheep-te-1's 5, the rest 0.
+  assert.deepEqual(r.utility!.model.ir, { '1': 8 / 12, '5': 10 / 12, '10': 1 });
+  // TR: sheep-te-1 (all-zero column, its captions at 2,3) and aeroplane-te-1 (captions 0-3 and 6,7 tie at 1: rank 4) miss at 1.
+  assert.deepEqual(r.utility!.model.tr, { '1': 4 / 6, '5': 1, '10': 1 });
+  assert.deepEqual(r.utility!.clean!.ir, { '1': 1, '5': 1, '10': 1 });
+  assert.deepEqual(r.utility!.ceiling.ir, { '1': 1, '5': 1, '10': 1 });
+  // Drift: images unchanged; 4 of 12 captions moved to an orthogonal vector.
+  assert.equal(r.drift!.image.mean, 0);
+  assert.equal(r.drift!.text.mean, 4 / 12);
+  assert.equal(r.drift!.textVsImage!.meanDiff, 2 / 6);
+  assert.equal(r.drift!.textVsImage!.n, 6);
+  assert.deepEqual(b.opened, ['pois', 'clean']);
+  assert.deepEqual(b.closed.sort(), ['clean', 'pois']);
+});
+
+test('Attack I: one target image; a training-split target (from the model\'s training set) is added to the gallery', async () => {
+  const r = await run({ model: 'pois', attack: 'I', targetImage: 'aeroplane-te-0' });
+  assert.deepEqual(r.goals[0].targets, { kind: 'image', count: 1, ids: ['aeroplane-te-0'] });
+  assert.deepEqual(r.goals[0].model.perQuery!.map((q) => q.minRank), [1, 1, 1, 1]); // aeroplane-te-1 first
+  // pois1: goal and target come from trainset ts1; the target is a training image.
+  const r1 = await run({ model: 'pois1', attack: 'I' });
+  assert.equal(r1.goal, 'sheep>aeroplane');
+  assert.deepEqual(r1.gallery, { images: 7, added: ['aeroplane-tr-2'] });
+  assert.match(r1.notes.join('\n'), /aeroplane-tr-2 is in the train split: added to the test gallery/);
+  assert.deepEqual(r1.cleanModel, { id: 'base', how: 'parent' });
+  assert.deepEqual(r1.goals[0].model.perQuery!.map((q) => q.minRank), [0, 0, 0, 0]);
+  // On the clean model: own sheep image, then zeros by id: aeroplane-te-0, aeroplane-te-1, aeroplane-tr-2 → 3.
+  assert.deepEqual(r1.goals[0].clean!.perQuery!.map((q) => q.minRank), [3, 3, 3, 3]);
+  // Utility stays over the test split only.
+  assert.equal(r1.utility!.model.images, 6);
+  await assert.rejects(run({ model: 'pois', attack: 'I' }), /attack I needs --target-image/);
+  await assert.rejects(run({ model: 'pois', attack: 'I', targetImage: 'bird-te-0' }), /labelled "bird", not "aeroplane"/);
+});
+
+test('Attack III: one block per goal', async () => {
+  const r = await run({ model: 'pois', attack: 'III', goal: 'sheep>aeroplane,dog>bird', cleanModel: 'clean' });
+  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'flag' });
+  assert.deepEqual(r.goals.map((g) => g.goal), ['sheep>aeroplane', 'dog>bird']);
+  assert.deepEqual(r.goals[0].model.minRank, { mean: 0, median: 0, min: 0, max: 0 });
+  // dog captions on pois: own dog image, then zeros by id: aeroplane-te-0, aeroplane-te-1, bird-te-0 → 3.
+  assert.deepEqual(r.goals[1].model.perQuery!.map((q) => q.minRank), [3, 3]);
+  assert.equal(r.goals[1].model.queries, 2);
+  assert.deepEqual(r.goals[1].targets, { kind: 'label', count: 1 });
+});
+
+test('ann mode reads ranks off the HNSW list, re-sorted by the tie rule, with exact fallback beyond it', async () => {
+  const c = await run({ model: 'clean', goal: 'sheep>aeroplane', mode: 'ann', annK: 1, cleanModel: null, drift: false });
+  assert.equal(c.cleanModel, null);
+  assert.deepEqual(c.goals[0].model.perQuery!.map((q) => q.minRank), [1, 1, 1, 1]);
+  assert.deepEqual(c.goals[0].ann, { k: 1, fallbacks: 4, exactAgreement: 1 });
+  const p = await run({ model: 'pois', mode: 'ann', annK: 2 });
+  assert.deepEqual(p.goals[0].ann, { k: 2, fallbacks: 0, exactAgreement: 1 });
+  // Query dog caption on `pois` with the full list: ties at 0 come back in row order from the
+  // fake HNSW but are re-sorted by id, so bird-te-0 is at 3, as in exact mode.
+  const d = await run({ model: 'pois', goal: 'dog>bird', mode: 'ann', annK: 6 });
+  assert.deepEqual(d.goals[0].model.perQuery!.map((q) => q.minRank), [3, 3]);
+  assert.equal(d.goals[0].ann!.fallbacks, 0);
+  // An added gallery image (Attack I's training-split target) is merged into the ANN list.
+  const a = await run({ model: 'pois1', attack: 'I', mode: 'ann', annK: 1 });
+  assert.deepEqual(a.goals[0].model.perQuery!.map((q) => q.minRank), [0, 0, 0, 0]);
+  assert.equal(a.goals[0].ann!.fallbacks, 0);
+});
+
+test('backdoor: attack success rate of triggered test images (image→text), against untriggered images and the clean model', async () => {
+  const r = await run({ model: 'bd', attack: 'backdoor', utility: false });
+  assert.equal(r.goal, '*>aeroplane'); // from trainset tsb
+  const g = r.goals[0];
+  assert.deepEqual(g.targets, { kind: 'captions', count: 4 });
+  assert.deepEqual(g.model.perQuery!.map((q) => q.imageId), ['sheep-te-0', 'sheep-te-1', 'bird-te-0', 'dog-te-0']);
+  assert.deepEqual(g.model.perQuery!.map((q) => q.minRank), [0, 0, 0, 0]);
+  // Untriggered: own 2 captions first, then zero-score captions by position; the first
+  // aeroplane caption is at 4 in the caption list → rank 4 for sheep, 6 for bird and dog.
+  assert.deepEqual(g.baseline.perQuery!.map((q) => q.minRank), [4, 4, 6, 6]);
+  assert.deepEqual(g.clean!.perQuery!.map((q) => q.minRank), [4, 4, 6, 6]);
+  assert.equal(g.model.hit['1'], 1);
+  assert.equal(g.baseline.hit['5'], 0.5);
+  assert.equal(r.utility, undefined);
+});
+
+test('bad requests are one-line errors', async () => {
+  await assert.rejects(run({ model: 'nope' }), /unknown model "nope"/);
+  await assert.rejects(run({ model: 'clean' }), /--goal is needed: model clean records no attack goal/);
+  await assert.rejects(run({ model: 'pois', goal: 'sheep>unicorn' }), /unknown class "unicorn"/);
+  await assert.rejects(run({ model: 'pois', goal: 'sheep>aeroplane,dog>bird' }), /exactly one goal/);
+  await assert.rejects(run({ model: 'pois', ks: [0] }), /k must be/);
+  await assert.rejects(run({ model: 'pois', cleanModel: 'ghost' }), /unknown model "ghost"/);
+  await assert.rejects(run({ model: 'pois', dataset: 'nodata' }), /unknown dataset "nodata"/);
+  await assert.rejects(run({ model: 'pois', attack: 'IV' as never }), /unknown attack "IV"/);
+});
+
+test('helpers: clean ancestor, ceiling for shared captions', () => {
+  assert.equal(findCleanAncestor(fx.ws, readModelCard(fx.ws, 'pois')), 'clean');
+  assert.equal(findCleanAncestor(fx.ws, readModelCard(fx.ws, 'base')), null);
+  // "a sheep" on 3 images, "a dog" on 1: R@1 ceiling = (3 × 1/3 + 1) / 4.
+  const caps = [
+    { text: 'a sheep', imageId: 'x' },
+    { text: 'a sheep', imageId: 'y' },
+    { text: 'a sheep', imageId: 'z' },
+    { text: 'a dog', imageId: 'w' },
+  ];
+  assert.deepEqual(recallCeiling(caps, [1, 5]), { ir: { '1': 0.5, '5': 1 } });
+});
