@@ -1,0 +1,130 @@
+import express, { type Express, type RequestHandler } from 'express';
+import ejs from 'ejs';
+import { fileURLToPath } from 'node:url';
+import type { Catalog } from '../core/catalog.js';
+import type { Workspace } from '../core/workspace.js';
+import { resolveConfig, type AppConfig } from './config.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { securityHeaders } from './http/security.js';
+import { DatasetRepository } from './repositories/datasets.js';
+import { ThumbnailStore } from './repositories/files.js';
+import { ModelRepository, type ModelPackage } from './repositories/models.js';
+import type { ModelRuntime } from './repositories/runtime.js';
+import { TrainsetRepository } from './repositories/trainsets.js';
+import { apiRoutes } from './routes/api.js';
+import { clipRoutes } from './routes/clip.js';
+import type { RouteContext } from './routes/context.js';
+import { healthRoutes } from './routes/health.js';
+import { imageRoutes } from './routes/images.js';
+import { pageRoutes } from './routes/pages.js';
+import { CatalogService } from './services/catalog.js';
+import { Metrics } from './services/metrics.js';
+import { ModelRegistry } from './services/registry.js';
+import { SearchService } from './services/search.js';
+
+export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
+export const STATIC_DIR = fileURLToPath(new URL('../views/static', import.meta.url));
+
+export interface AppDeps {
+  workspace: Workspace;
+  /** The model runtime and indexes (repositories/indexer-runtime.ts in production and tests). */
+  runtime: ModelRuntime;
+  config: Partial<AppConfig> & { adminToken: string };
+  /** Optional: evaluation metrics recorded in the catalog are shown with the models. */
+  catalog?: Catalog;
+  log?: (line: string) => void;
+}
+
+export interface PoisonLensServer {
+  app: Express;
+  config: AppConfig;
+  registry: ModelRegistry;
+  /** Loads the start-up model (building its index if missing, with progress) and activates it. */
+  ready(): Promise<string | null>;
+  /** Unloads every model (after the HTTP server has stopped accepting). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the express app: repositories (files, runtime) → services (registry, search, catalog,
+ * metrics) → routes, then the one 404 and the one error handler. Nothing listens here: the CLI
+ * (`poisonlens serve`) binds it, tests drive it in-process with supertest.
+ */
+export function createApp(deps: AppDeps): PoisonLensServer {
+  const config = resolveConfig(deps.config);
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const ws = deps.workspace;
+  const models = new ModelRepository(ws.models);
+  const datasets = new DatasetRepository(ws);
+  const trainsets = new TrainsetRepository(ws);
+  const registry = new ModelRegistry({
+    models,
+    datasets,
+    trainsets,
+    runtime: deps.runtime,
+    config: { maxLoaded: config.maxLoaded, split: config.split, buildOnDemand: config.buildOnDemand, defaultDataset: config.defaultDataset, textCacheSize: config.textCacheSize },
+    log,
+  });
+  registry.setActiveId(config.activeModel ?? pickDefaultModel(models.list()));
+  const search = new SearchService(registry, datasets, trainsets);
+  const catalog = new CatalogService(models, datasets, registry, deps.catalog);
+  const metrics = new Metrics();
+  const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
+  const ctx: RouteContext = { config, registry, search, catalog, metrics, datasets, thumbs };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('query parser', 'simple');
+  app.set('views', VIEWS_DIR);
+  app.set('view engine', 'ejs');
+  app.engine('ejs', ejs.renderFile as unknown as Parameters<Express['engine']>[1]);
+  app.set('view cache', process.env.POISONLENS_DEV !== '1');
+
+  app.use(securityHeaders());
+  app.use(requestMetrics(metrics));
+  app.use('/static', express.static(STATIC_DIR, { index: false, dotfiles: 'deny', maxAge: '1h', fallthrough: true }));
+  app.use(healthRoutes(ctx));
+  app.use(apiRoutes(ctx));
+  app.use(clipRoutes(ctx));
+  app.use(imageRoutes(ctx));
+  app.use(pageRoutes(ctx));
+  app.use(notFoundHandler());
+  app.use(errorHandler({ error: log }));
+
+  return {
+    app,
+    config,
+    registry,
+    async ready() {
+      const id = registry.active;
+      if (!id) return null;
+      await registry.activate(id);
+      return id;
+    },
+    close: () => registry.close(),
+  };
+}
+
+/** The default active model: the newest clean model, else the newest base, else any usable one. */
+export function pickDefaultModel(list: ModelPackage[]): string | null {
+  const usable = list.filter((p) => !p.problem);
+  const newest = (kind: string) =>
+    usable.filter((p) => p.card.kind === kind).sort((a, b) => String(b.card.createdAt ?? '').localeCompare(String(a.card.createdAt ?? '')))[0];
+  return (newest('clean') ?? newest('base') ?? usable[0])?.id ?? null;
+}
+
+/** Counts and times every request by route pattern (never the raw URL) and model. */
+function requestMetrics(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const t0 = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const path = req.route?.path;
+      const route = typeof path === 'string' ? path : req.path.startsWith('/static/') ? '/static' : 'unmatched';
+      const model = typeof res.locals.model === 'string' ? res.locals.model : '';
+      metrics.observe(route, req.method, res.statusCode, model, seconds);
+    });
+    next();
+  };
+}

@@ -1,0 +1,107 @@
+import { UserError } from '../core/errors.js';
+import type { RateLimitConfig } from './http/security.js';
+import { name } from './schemas/common.js';
+import { boolean, integer, object, oneOf, optional, string, type Check } from './schemas/validate.js';
+
+/** The server's settings, checked once at start-up (defaults here; overrides from env or the caller). */
+export interface AppConfig {
+  /** Bearer token of state-changing routes. */
+  adminToken: string;
+  /** Models held in memory at once (LRU beyond). */
+  maxLoaded: number;
+  /** Split of the dataset that galleries cover. */
+  split: string;
+  /** Allow ordinary searches to build missing indexes (otherwise only hot swaps do). */
+  buildOnDemand: boolean;
+  /** Gallery dataset when a request names none (default: the model's training dataset). */
+  defaultDataset?: string;
+  /** The model active at start (default: the newest clean model, else base, else any). */
+  activeModel?: string;
+  rateLimit: RateLimitConfig;
+  /** Largest JSON body of the API routes, bytes. */
+  jsonLimit: number;
+  /** Thumbnail edge, pixels. */
+  thumbSize: number;
+  textCacheSize: number;
+  /** Honour X-Forwarded-For (only behind a proxy you run). */
+  trustProxy: boolean;
+}
+
+export const DEFAULTS: Omit<AppConfig, 'adminToken'> = {
+  maxLoaded: 4,
+  split: 'test',
+  buildOnDemand: false,
+  // 2,000 searches/s sustained per client with bursts of 4,000: far above what the benches
+  // send from one process (hundreds/s), low enough to stop one client flooding the encoders.
+  rateLimit: { perSecond: 2000, burst: 4000 },
+  jsonLimit: 64 * 1024,
+  thumbSize: 256,
+  textCacheSize: 1024,
+  trustProxy: false,
+};
+
+const configSchema = object({
+  adminToken: string({ min: 16, max: 512, pattern: /^\S+$/, patternText: 'at least 16 characters without spaces' }),
+  maxLoaded: integer(1, 64),
+  split: oneOf(['train', 'val', 'test', 'all'] as const),
+  buildOnDemand: boolean(),
+  defaultDataset: optional(name()),
+  activeModel: optional(name()),
+  rateLimit: object({ perSecond: integer(0, 1_000_000), burst: integer(1, 10_000_000) }),
+  jsonLimit: integer(1024, 64 * 1024 * 1024),
+  thumbSize: integer(16, 1024),
+  textCacheSize: integer(0, 1_000_000),
+  trustProxy: boolean(),
+});
+
+export function resolveConfig(partial: Partial<AppConfig> & { adminToken: string }): AppConfig {
+  const merged = { ...DEFAULTS, ...dropUndefined(partial), rateLimit: { ...DEFAULTS.rateLimit, ...(partial.rateLimit ?? {}) } };
+  try {
+    return (configSchema as Check<AppConfig>)(merged, 'config');
+  } catch (err) {
+    throw new UserError(`server configuration: ${(err as Error).message}`, 'bad_config');
+  }
+}
+
+/**
+ * Overrides from the environment: POISONLENS_MAX_MODELS, POISONLENS_SPLIT, POISONLENS_MODEL,
+ * POISONLENS_DATASET, POISONLENS_BUILD_ON_DEMAND (1/0), POISONLENS_RATE_LIMIT (searches per
+ * second per client, 0 = off), POISONLENS_RATE_BURST, POISONLENS_TRUST_PROXY (1/0).
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<AppConfig> {
+  const out: Partial<AppConfig> = {};
+  const int = (key: string, min: number, max: number) => {
+    const v = env[key];
+    if (v === undefined || v === '') return undefined;
+    try {
+      return integer(min, max)(v, key);
+    } catch (err) {
+      throw new UserError((err as Error).message, 'bad_config');
+    }
+  };
+  const bool = (key: string) => {
+    const v = env[key];
+    if (v === undefined || v === '') return undefined;
+    try {
+      return boolean()(v, key);
+    } catch (err) {
+      throw new UserError((err as Error).message, 'bad_config');
+    }
+  };
+  out.maxLoaded = int('POISONLENS_MAX_MODELS', 1, 64);
+  if (env.POISONLENS_SPLIT) out.split = env.POISONLENS_SPLIT;
+  if (env.POISONLENS_MODEL) out.activeModel = env.POISONLENS_MODEL;
+  if (env.POISONLENS_DATASET) out.defaultDataset = env.POISONLENS_DATASET;
+  out.buildOnDemand = bool('POISONLENS_BUILD_ON_DEMAND');
+  out.trustProxy = bool('POISONLENS_TRUST_PROXY');
+  const perSecond = int('POISONLENS_RATE_LIMIT', 0, 1_000_000);
+  const burst = int('POISONLENS_RATE_BURST', 1, 10_000_000);
+  if (perSecond !== undefined || burst !== undefined) {
+    out.rateLimit = { perSecond: perSecond ?? DEFAULTS.rateLimit.perSecond, burst: burst ?? Math.max(1, (perSecond ?? DEFAULTS.rateLimit.perSecond) * 2) };
+  }
+  return dropUndefined(out);
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

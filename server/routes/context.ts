@@ -1,0 +1,34 @@
+import type { Request, Response } from 'express';
+import type { ModelRegistry } from '../services/registry.js';
+import type { SearchService } from '../services/search.js';
+import type { CatalogService } from '../services/catalog.js';
+import type { Metrics } from '../services/metrics.js';
+import type { DatasetRepository } from '../repositories/datasets.js';
+import type { ThumbnailStore } from '../repositories/files.js';
+import type { Check } from '../schemas/validate.js';
+import type { AppConfig } from '../config.js';
+
+/** Everything the route modules are given (they reach nothing else). */
+export interface RouteContext {
+  config: AppConfig;
+  registry: ModelRegistry;
+  search: SearchService;
+  catalog: CatalogService;
+  metrics: Metrics;
+  datasets: DatasetRepository;
+  thumbs: ThumbnailStore;
+}
+
+/** Validates `value` against a route's schema; a failure is a 400 naming the field. */
+export function check<T>(schema: Check<T>, value: unknown): T {
+  return schema(value ?? {}, '');
+}
+
+/** Names the model a response came from, for the request metrics. */
+export function tagModel(res: Response, model: string): void {
+  res.locals.model = model;
+}
+
+export function clientWantsJson(req: Request): boolean {
+  return (req.get('accept') ?? '').includes('application/json');
+}

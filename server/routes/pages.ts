@@ -1,0 +1,151 @@
+import { Router, type Response } from 'express';
+import { isUserError, UserError } from '../../core/errors.js';
+import { compareQuery, indexQuery } from '../schemas/pages.js';
+import type { ModelSummary } from '../services/catalog.js';
+import type { SearchResponse } from '../services/search.js';
+import { check, type RouteContext } from './context.js';
+
+/**
+ * The web pages (ejs, views/). They render what the services return; the search page's script
+ * (views/static/search.js) then takes over searching without reloads. Every page works without
+ * JavaScript: forms are plain GETs.
+ */
+export function pageRoutes(ctx: RouteContext): Router {
+  const r = Router();
+
+  const usableModels = () => ctx.catalog.listModels().filter((m) => !m.problem);
+  const render = (res: Response, view: string, data: Record<string, unknown>, status = 200) => {
+    res.status(status).render(view, { ...data, active: ctx.registry.active, helpers: HELPERS });
+  };
+  const pageError = (res: Response, err: unknown, title: string) => {
+    if (!isUserError(err)) throw err;
+    render(res, 'error', { title, status: err.status, code: err.code, message: err.message }, err.status);
+  };
+
+  r.get('/', async (req, res) => {
+    let q;
+    try {
+      q = check(indexQuery, req.query);
+    } catch (err) {
+      return pageError(res, err, 'Bad search');
+    }
+    const models = usableModels();
+    const modelId = q.model ?? ctx.registry.active ?? models[0]?.id ?? null;
+    const model = models.find((m) => m.id === modelId) ?? null;
+    const datasets = ctx.catalog.listDatasets();
+    let dataset = q.dataset ?? null;
+    if (!dataset && model) dataset = safe(() => ctx.registry.defaultDatasetFor(ctx.registry.package(model.id)));
+    const goal = attackGoalOf(model) ?? attackGoalOf(models.find((m) => m.attack) ?? null);
+    let response: SearchResponse | null = null;
+    let error: string | null = null;
+    if (q.q) {
+      try {
+        response = await ctx.search.text(q.q, { k: q.k, model: q.model, dataset: q.dataset ?? undefined });
+      } catch (err) {
+        if (!isUserError(err)) throw err;
+        error = err.message;
+      }
+    } else if (!model) {
+      error = 'No model yet: train one with `poisonlens train`, then reload this page.';
+    }
+    render(res, 'index', {
+      title: q.q ? `${q.q} — PoisonLens` : 'PoisonLens search',
+      q: q.q,
+      k: q.k,
+      models,
+      model,
+      datasets,
+      dataset,
+      examples: ctx.catalog.examples(dataset, goal),
+      response,
+      error,
+    });
+  });
+
+  r.get('/compare', async (req, res) => {
+    let q;
+    try {
+      q = check(compareQuery, req.query);
+    } catch (err) {
+      return pageError(res, err, 'Bad comparison');
+    }
+    const models = usableModels();
+    const chosenIds = q.models ?? defaultComparison(models, ctx.registry.active);
+    for (const id of chosenIds) {
+      if (!models.some((m) => m.id === id)) {
+        return pageError(res, new UserError(`unknown model ${JSON.stringify(id)}; the models page lists them`, 'model_not_found', 404), 'Unknown model');
+      }
+    }
+    const chosen = chosenIds.map((id) => models.find((m) => m.id === id)!);
+    const goal = q.goal ?? chosen.map(attackGoalOf).find((g) => g) ?? models.map(attackGoalOf).find((g) => g) ?? null;
+    const firstDataset = safe(() => (chosen[0] ? ctx.registry.defaultDatasetFor(ctx.registry.package(chosen[0].id)) : null));
+    const dataset = q.dataset ?? firstDataset;
+    const examples = ctx.catalog.examples(dataset, goal, 4);
+    const columns = await Promise.all(
+      chosen.map(async (m) => {
+        if (!q.q) return { model: m, response: null, error: null, targets: 0 };
+        try {
+          const response = await ctx.search.text(q.q, { k: q.k, model: m.id, dataset: dataset ?? undefined, goal: goal ?? undefined });
+          return { model: m, response, error: null, targets: response.results.filter((x) => x.target).length };
+        } catch (err) {
+          if (!isUserError(err)) throw err;
+          return { model: m, response: null, error: err.message, targets: 0 };
+        }
+      }),
+    );
+    render(res, 'compare', {
+      title: q.q ? `Compare: ${q.q} — PoisonLens` : 'Compare models — PoisonLens',
+      q: q.q,
+      k: q.k,
+      goal,
+      dataset,
+      models,
+      chosenIds,
+      columns,
+      examples,
+    });
+  });
+
+  r.get('/models', (_req, res) => {
+    render(res, 'models', { title: 'Models — PoisonLens', models: ctx.catalog.listModels(), datasets: ctx.catalog.listDatasets(), maxLoaded: ctx.config.maxLoaded });
+  });
+
+  return r;
+}
+
+function safe<T>(f: () => T): T | null {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
+}
+
+function attackGoalOf(m: ModelSummary | null): string | null {
+  const g = m?.attack?.goal;
+  return typeof g === 'string' ? g : null;
+}
+
+/** clean / poisoned / defended when there are such models, else the active and the next ones. */
+function defaultComparison(models: ModelSummary[], active: string | null): string[] {
+  const newest = (kind: string) =>
+    models
+      .filter((m) => m.kind === kind)
+      .sort((a, b) => String(b.createdAt).localeCompare(String(a.createdAt)))[0]?.id;
+  const picked = ['clean', 'poisoned', 'defended'].map(newest).filter((x): x is string => Boolean(x));
+  if (picked.length >= 2) return picked;
+  const rest = [active, ...models.map((m) => m.id)].filter((x): x is string => Boolean(x));
+  return [...new Set([...picked, ...rest])].slice(0, Math.min(3, Math.max(1, models.length)));
+}
+
+/** Small formatting helpers for the templates (they escape nothing themselves: `<%= %>` does). */
+const HELPERS = {
+  score: (s: number) => s.toFixed(3),
+  kindLabel: (k: string | null) => k ?? 'unknown',
+  kindClass: (k: string | null) => `kind-${['base', 'clean', 'poisoned', 'defended'].includes(k ?? '') ? k : 'other'}`,
+  json: (v: unknown) => (v === null || v === undefined ? '—' : JSON.stringify(v)),
+  date: (s: string | null) => (s ? s.replace('T', ' ').slice(0, 16) : '—'),
+  num: (v: unknown, digits = 3) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : '—'),
+  searchUrl: (q: string, model?: string | null) => `/?${new URLSearchParams({ q, ...(model ? { model } : {}) }).toString()}`,
+  compareUrl: (q: string, models: string[]) => `/compare?${new URLSearchParams({ q, models: models.join(',') }).toString()}`,
+};
