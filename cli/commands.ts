@@ -2,9 +2,10 @@ import type { Command } from './command.js';
 import { dataCommand } from './data.js';
 import { setupCommand } from './setup.js';
 import { poisonCommand } from './poison.js';
+import { evalCommand } from './eval.js';
 
 /**
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand];
+export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand, evalCommand];

@@ -209,7 +209,7 @@ export function findCleanAncestor(ws: Workspace, card: EvalModelCard): string | 
 }
 
 let defaultBackend: (ws: Workspace) => EvalBackend = () => {
-  throw new Error('no evaluation backend: the indexer runtime is not wired in (indexer/eval-backend.ts)');
+  throw new UserError('evaluation needs the indexer runtime (ONNX encoder and vector index), which is not wired in yet', 'not_ready', 503);
 };
 
 /** Installs the backend `evaluate` uses when none is passed (the indexer's, see eval-backend.ts). */

@@ -2,7 +2,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluate, baselineCaptions, recallCeiling, findCleanAncestor, readModelCard, type EvalRequest } from '../../indexer/evaluate.js';
+import { evaluate, baselineCaptions, recallCeiling, findCleanAncestor, readModelCard, setDefaultEvalBackend, type EvalRequest, type EvalResult } from '../../indexer/evaluate.js';
+import { readFileSync } from 'node:fs';
+import { main } from '../../cli/main.js';
+import { openCatalog } from '../../core/catalog.js';
 import { buildPoisonedTrainset } from '../../data/poison/index.js';
 import { makeFixture, type Fixture } from '../data/poison-fixture.js';
 import { fakeBackend } from './eval-fake-backend.js';
@@ -169,4 +172,45 @@ test('helpers: clean ancestor, ceiling for shared captions', () => {
     { text: 'a dog', imageId: 'w' },
   ];
   assert.deepEqual(recallCeiling(caps, [1, 5]), { ir: { '1': 0.5, '5': 1 } });
+});
+
+test('`poisonlens eval` CLI: human and JSON output, --out with per-query ranks, a catalog row, one-line errors', async () => {
+  setDefaultEvalBackend(() => backend());
+  const logs: string[] = [];
+  const errors: string[] = [];
+  const orig = [console.log, console.error, process.stderr.write] as const;
+  console.log = (m: string) => void logs.push(String(m));
+  console.error = (m: string) => void errors.push(String(m));
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    const ws = ['--workspace', fx.ws.root];
+    assert.equal(await main([...ws, 'eval', '--model', 'pois', '--dataset', 'tiny', '--attack', 'II']), 0);
+    const text = logs.join('\n');
+    assert.match(text, /goal sheep>aeroplane: 4 queries, targets 2 images of aeroplane/);
+    assert.match(text, /model\s+1\s+1\s+1/);
+    assert.match(text, /encoder drift vs clean/);
+    logs.length = 0;
+    const out = join(fx.ws.root, 'eval.json');
+    assert.equal(await main([...ws, 'eval', '--model', 'pois', '--dataset', 'tiny', '--attack', 'II', '--goal', 'sheep>aeroplane', '--json', '--out', out, '--k', '1,10', '--ann', '--ann-k', '3']), 0);
+    const summary = JSON.parse(logs.join('\n')) as EvalResult;
+    assert.equal(summary.goals[0].model.perQuery, undefined);
+    assert.deepEqual(Object.keys(summary.goals[0].model.hit), ['1', '10']);
+    assert.equal(summary.mode, 'ann');
+    const full = JSON.parse(readFileSync(out, 'utf8')) as EvalResult;
+    assert.equal(full.goals[0].model.perQuery!.length, 4);
+    assert.equal(full.goals[0].baseline.perQuery!.length, 4);
+    const db = openCatalog(fx.ws.catalogPath);
+    const rows = db.prepare("SELECT model, kind, params FROM metrics WHERE kind = 'attack-eval'").all() as Array<{ model: string; params: string }>;
+    db.close();
+    assert.equal(rows.length, 2);
+    assert.equal(JSON.parse(rows[1].params).mode, 'ann');
+    assert.equal(await main([...ws, 'eval', '--model', 'pois', '--dataset', 'tiny', '--attack', 'II', '--exact', '--ann']), 2);
+    assert.match(errors.at(-1)!, /at most one of --exact and --ann/);
+    assert.equal(await main([...ws, 'eval', '--model', 'pois', '--dataset', 'tiny', '--attack', 'II', '--goal', 'sheep>zebra']), 2);
+    assert.match(errors.at(-1)!, /^poisonlens: unknown class "zebra"/);
+    assert.equal(await main([...ws, 'eval', '--model', 'pois', '--dataset', 'tiny', '--attack', 'V']), 2);
+    assert.match(errors.at(-1)!, /unknown attack "V"/);
+  } finally {
+    [console.log, console.error, process.stderr.write] = orig;
+  }
 });
