@@ -37,7 +37,7 @@ function printHuman(r: EvalResult): void {
       if (!b) continue;
       console.log(`  ${name.padEnd(10)} ${ks.map((k) => fmt(b.hit[k]).padStart(8)).join('')}   ${fmt(b.minRank.mean, 2)} / ${fmt(b.minRank.median, 1)} / ${fmt(b.minRank.min)} / ${fmt(b.minRank.max)}`);
     }
-    if (g.ann) console.log(`  ann: k=${g.ann.k}, ${g.ann.fallbacks} queries fell back to the exact rank, ${fmt(g.ann.exactAgreement)} agree with exact`);
+    if (g.ann) console.log(`  ann (${g.ann.index ?? 'index'}, k=${g.ann.k}): ${g.ann.fallbacks} queries fell back to the exact rank; ${fmt(g.ann.exactAgreement)} of ranks agree with exact`);
   }
   if (r.utility) {
     const u = r.utility;

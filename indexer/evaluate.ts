@@ -95,6 +95,8 @@ export interface EvalModel {
   vectors: Float32Array[];
   /** The HNSW search over the same rows (required for `ann` mode). */
   ann?: VectorSearch;
+  /** What `ann` is ("hnsw", or an exhaustive stand-in), reported with ann results. */
+  indexKind?: string;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ export interface GoalResult {
   baseline: RankBlock & { seed: number };
   /** The goal's queries on the clean model. */
   clean?: RankBlock;
-  ann?: { k: number; fallbacks: number; exactAgreement: number };
+  ann?: { k: number; fallbacks: number; exactAgreement: number; index?: string };
 }
 
 export interface EvalResult {
@@ -208,13 +210,20 @@ export function findCleanAncestor(ws: Workspace, card: EvalModelCard): string | 
   return null;
 }
 
-let defaultBackend: (ws: Workspace) => EvalBackend = () => {
-  throw new UserError('evaluation needs the indexer runtime (ONNX encoder and vector index), which is not wired in yet', 'not_ready', 503);
-};
+let defaultBackend: ((ws: Workspace) => EvalBackend) | null = null;
 
-/** Installs the backend `evaluate` uses when none is passed (the indexer's, see eval-backend.ts). */
-export function setDefaultEvalBackend(make: (ws: Workspace) => EvalBackend): void {
+/**
+ * Replaces the backend `evaluate` uses when none is passed (tests; null restores the default,
+ * the indexer's ONNX encoder and index from ./eval-backend.ts, loaded on first use).
+ */
+export function setDefaultEvalBackend(make: ((ws: Workspace) => EvalBackend) | null): void {
   defaultBackend = make;
+}
+
+async function backendFor(ws: Workspace): Promise<EvalBackend> {
+  if (defaultBackend) return defaultBackend(ws);
+  const { indexerEvalBackend } = await import('./eval-backend.js');
+  return indexerEvalBackend(ws);
 }
 
 interface Caption {
@@ -322,7 +331,7 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   }
   if (cleanModel?.id === req.model) notes.push('the clean model is the evaluated model itself');
 
-  const backend = opts.backend ?? defaultBackend(ws);
+  const backend = opts.backend ?? (await backendFor(ws));
   const progress = opts.onProgress ?? (() => {});
   const captions: Caption[] = entries.flatMap((e, i) => e.captions.map((text) => ({ text, imageId: e.id, entry: i })));
 
@@ -455,7 +464,7 @@ function rankGoal(goal: Goal, ctx: GoalContext): GoalResult {
     baseline: { ...block(b.ranks, baseline), seed: ctx.seed },
   };
   if (clean) out.clean = block(run(clean, queries, ann).ranks, queries);
-  if (ann) out.ann = { k: ctx.annK, fallbacks: m.fallbacks, exactAgreement: m.agree / queries.length };
+  if (ann) out.ann = { k: ctx.annK, fallbacks: m.fallbacks, exactAgreement: m.agree / queries.length, ...(main.m.indexKind ? { index: main.m.indexKind } : {}) };
   return out;
 }
 

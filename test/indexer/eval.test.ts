@@ -212,5 +212,6 @@ test('`poisonlens eval` CLI: human and JSON output, --out with per-query ranks, 
     assert.match(errors.at(-1)!, /unknown attack "V"/);
   } finally {
     [console.log, console.error, process.stderr.write] = orig;
+    setDefaultEvalBackend(null);
   }
 });
