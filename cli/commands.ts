@@ -3,9 +3,11 @@ import { dataCommand } from './data.js';
 import { setupCommand } from './setup.js';
 import { poisonCommand } from './poison.js';
 import { evalCommand } from './eval.js';
+import { indexCommand } from './indexCommand.js';
+import { embedCommand } from './embed.js';
 
 /**
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand, evalCommand];
+export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand, evalCommand, indexCommand, embedCommand];

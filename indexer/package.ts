@@ -1,0 +1,165 @@
+/**
+ * Model package reader (ARCHITECTURE.md §2): `workspace/models/<id>/` with model.json,
+ * image.onnx, text.onnx and the tokenizer vocabulary. `readModelPackage` validates what the
+ * runtime depends on and names the bad field in its error; the rest of model.json (provenance,
+ * metrics, trainer settings) passes through untouched in `card`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { NotFoundError, UserError } from '../core/errors.js';
+import { sha256File } from '../core/fsutil.js';
+import { checkName, type Workspace } from '../core/workspace.js';
+import type { ImageSpec } from './preprocess.js';
+import { VOCAB_FILE } from './tokenizer.js';
+
+export const MODEL_KINDS = ['base', 'clean', 'poisoned', 'defended'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+export interface TextSpec {
+  tokenizer: 'clip-bpe';
+  contextLength: number;
+  /** Vocabulary file name inside the package (default bpe_simple_vocab_16e6.txt.gz). */
+  vocab?: string;
+}
+
+/** model.json. Fields the runtime needs are typed and validated; others pass through. */
+export interface ModelCard {
+  id: string;
+  name: string;
+  kind: ModelKind;
+  arch: string;
+  embedDim: number;
+  image: ImageSpec;
+  text: TextSpec;
+  parent: string | null;
+  trainset: { name: string; sha256: string; [k: string]: unknown } | null;
+  attack?: { type?: string; goal?: string; [k: string]: unknown } | null;
+  defence?: Record<string, unknown> | null;
+  seed?: number | null;
+  trainer?: Record<string, unknown> | null;
+  createdAt: string;
+  [extra: string]: unknown;
+}
+
+export interface ModelPackage {
+  id: string;
+  dir: string;
+  card: ModelCard;
+  imageOnnx: string;
+  textOnnx: string;
+  vocabPath: string;
+}
+
+export function modelDir(ws: Workspace, id: string): string {
+  return join(ws.models, checkName(id, 'model id'));
+}
+
+type Obj = Record<string, unknown>;
+
+function fail(where: string, field: string, want: string, got: unknown): never {
+  const shown = got === undefined ? 'missing' : `got ${JSON.stringify(got)?.slice(0, 80)}`;
+  throw new UserError(`${where}: field ${field} must be ${want} (${shown})`, 'bad_model');
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validates a parsed model.json; `where` names it in errors (e.g. its path). */
+export function validateModelCard(raw: unknown, where = 'model.json'): ModelCard {
+  if (!isObj(raw)) fail(where, '(top level)', 'a JSON object', raw);
+  const str = (o: Obj, path: string, key: string) => {
+    const v = o[key];
+    if (typeof v !== 'string' || v === '') fail(where, path + key, 'a non-empty string', v);
+    return v;
+  };
+  const posInt = (o: Obj, path: string, key: string) => {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(where, path + key, 'a positive integer', v);
+    return v;
+  };
+  const triple = (o: Obj, path: string, key: string, positive: boolean) => {
+    const v = o[key];
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
+      fail(where, path + key, `an array of 3 ${positive ? 'positive ' : ''}numbers`, v);
+    }
+    return v as [number, number, number];
+  };
+  str(raw, '', 'id');
+  str(raw, '', 'arch');
+  if (typeof raw.kind !== 'string' || !(MODEL_KINDS as readonly string[]).includes(raw.kind)) {
+    fail(where, 'kind', `one of ${MODEL_KINDS.join(', ')}`, raw.kind);
+  }
+  posInt(raw, '', 'embedDim');
+  if (!isObj(raw.image)) fail(where, 'image', 'an object', raw.image);
+  const image = raw.image;
+  posInt(image, 'image.', 'size');
+  triple(image, 'image.', 'mean', false);
+  triple(image, 'image.', 'std', true);
+  if (image.resize !== 'bicubic') fail(where, 'image.resize', '"bicubic" (the only resize this runtime implements)', image.resize);
+  if (image.crop !== 'center') fail(where, 'image.crop', '"center" (the only crop this runtime implements)', image.crop);
+  if (!isObj(raw.text)) fail(where, 'text', 'an object', raw.text);
+  const text = raw.text;
+  if (text.tokenizer !== 'clip-bpe') fail(where, 'text.tokenizer', '"clip-bpe"', text.tokenizer);
+  posInt(text, 'text.', 'contextLength');
+  if ((text.contextLength as number) < 2) fail(where, 'text.contextLength', 'at least 2', text.contextLength);
+  if (text.vocab !== undefined && (typeof text.vocab !== 'string' || text.vocab.includes('/') || text.vocab.includes('\\'))) {
+    fail(where, 'text.vocab', 'a file name inside the package', text.vocab);
+  }
+  if (raw.parent !== undefined && raw.parent !== null && typeof raw.parent !== 'string') fail(where, 'parent', 'a model id or null', raw.parent);
+  if (raw.trainset !== undefined && raw.trainset !== null && !isObj(raw.trainset)) fail(where, 'trainset', 'an object or null', raw.trainset);
+  if (raw.createdAt !== undefined && typeof raw.createdAt !== 'string') fail(where, 'createdAt', 'an ISO date string', raw.createdAt);
+  return {
+    ...raw,
+    name: typeof raw.name === 'string' && raw.name ? raw.name : (raw.id as string),
+    parent: (raw.parent as string | null | undefined) ?? null,
+    trainset: (raw.trainset as ModelCard['trainset'] | undefined) ?? null,
+    createdAt: (raw.createdAt as string | undefined) ?? '',
+  } as ModelCard;
+}
+
+/** Reads and validates the package in `dir`. */
+export function readModelPackage(dir: string): ModelPackage {
+  const cardPath = join(dir, 'model.json');
+  if (!existsSync(cardPath)) throw new NotFoundError(`no model package at ${dir} (model.json missing)`, 'model_not_found');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cardPath, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${cardPath} is not valid JSON: ${(err as Error).message}`, 'bad_model');
+  }
+  const card = validateModelCard(raw, cardPath);
+  const pkg: ModelPackage = {
+    id: card.id,
+    dir,
+    card,
+    imageOnnx: join(dir, 'image.onnx'),
+    textOnnx: join(dir, 'text.onnx'),
+    vocabPath: join(dir, card.text.vocab ?? VOCAB_FILE),
+  };
+  for (const [what, p] of [['image.onnx', pkg.imageOnnx], ['text.onnx', pkg.textOnnx], ['the tokenizer vocabulary', pkg.vocabPath]] as const) {
+    if (!existsSync(p) || !statSync(p).isFile() || statSync(p).size === 0) {
+      throw new UserError(`model package ${dir} is incomplete: ${what} (${p}) is missing or empty`, 'bad_model');
+    }
+  }
+  return pkg;
+}
+
+/** The package of model `id` in the workspace. */
+export function loadModelPackage(ws: Workspace, id: string): ModelPackage {
+  const dir = modelDir(ws, id);
+  if (!existsSync(join(dir, 'model.json'))) {
+    throw new NotFoundError(`unknown model ${JSON.stringify(id)} (no ${join(dir, 'model.json')})`, 'model_not_found');
+  }
+  return readModelPackage(dir);
+}
+
+/**
+ * What an image index depends on in a package: the image graph's bytes and the preprocessing.
+ * Two packages with equal fingerprints embed every image identically.
+ */
+export async function imageFingerprint(pkg: ModelPackage): Promise<string> {
+  const onnx = await sha256File(pkg.imageOnnx);
+  const { size, mean, std, resize, crop } = pkg.card.image;
+  return `${onnx}:${JSON.stringify({ size, mean, std, resize, crop })}`;
+}

@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { clusteredVectors } from '../../indexer/synthetic.js';
+import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir, DEFAULT_HNSW } from '../../indexer/vector-index.js';
+
+const DIM = 64;
+const N = 3000;
+const ids = Array.from({ length: N }, (_, i) => `img${String(i).padStart(5, '0')}`);
+const { gallery, queries } = clusteredVectors(N, 200, DIM, { seed: 3 });
+const q = (i: number) => queries.subarray(i * DIM, (i + 1) * DIM);
+
+function bruteTop(query: Float32Array, k: number): number[] {
+  const s = Array.from({ length: N }, (_, r) => {
+    let d = 0;
+    for (let j = 0; j < DIM; j++) d += gallery[r * DIM + j] * query[j];
+    return { r, d };
+  });
+  return s.sort((a, b) => b.d - a.d || a.r - b.r).slice(0, k).map((x) => x.r);
+}
+
+test('exact search returns the true top k, best first, ties by row', () => {
+  const exact = new ExactSearch(gallery, ids, DIM);
+  for (let i = 0; i < 20; i++) {
+    const got = exact.search(q(i), 10);
+    assert.deepEqual(got.map((n) => n.row), bruteTop(q(i), 10));
+    for (let j = 1; j < got.length; j++) assert.ok(got[j - 1].score >= got[j].score);
+    assert.equal(got[0].id, ids[got[0].row]);
+  }
+  // Ties: duplicate rows rank by row index.
+  const v = new Float32Array(4 * 2);
+  v.set([1, 0, 0, 1, 1, 0, 1, 0]);
+  const t = new ExactSearch(v, ['a', 'b', 'c', 'd'], 2);
+  assert.deepEqual(t.search(new Float32Array([1, 0]), 4).map((n) => n.id), ['a', 'c', 'd', 'b']);
+  assert.equal(t.search(new Float32Array([1, 0]), 100).length, 4, 'k above the size returns every row');
+  assert.throws(() => t.search(new Float32Array([1, 0, 0]), 1), /3 dimensions, the index has 2/);
+  assert.throws(() => t.search(new Float32Array([1, 0]), 0), /k must be a positive integer/);
+});
+
+test('HNSW recall@10 against exact search is ≥ 0.99 on clustered synthetic vectors', () => {
+  const exact = new ExactSearch(gallery, ids, DIM);
+  const hnsw = HnswSearch.build(gallery, ids, DIM, DEFAULT_HNSW);
+  let hit = 0;
+  for (let i = 0; i < 200; i++) {
+    const want = new Set(exact.search(q(i), 10).map((n) => n.row));
+    for (const n of hnsw.search(q(i), 10)) if (want.has(n.row)) hit++;
+  }
+  const recall = hit / 2000;
+  assert.ok(recall >= 0.99, `recall@10 ${recall}`);
+  // Scores are exact cosines of the returned rows.
+  const top = hnsw.search(q(0), 5);
+  const e = exact.scores(q(0));
+  for (const n of top) assert.equal(n.score, e[n.row]);
+  // k larger than ef still returns k results.
+  hnsw.efSearch = 8;
+  assert.equal(hnsw.search(q(1), 50).length, 50);
+  assert.equal(hnsw.efSearch, 8);
+});
+
+test('index folder: save, load with checksums, and corrupt or truncated files are refused', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pl-idx-'));
+  try {
+    const dir = join(root, 'indexes', 'm', 'd', 'test');
+    const hnsw = HnswSearch.build(gallery, ids, DIM, { ...DEFAULT_HNSW, efSearch: 40 });
+    const card = await writeIndexDir(dir, {
+      vectors: gallery, ids, dim: DIM, hnsw,
+      card: {
+        model: { id: 'm', createdAt: 'then', imageFingerprint: 'fp' },
+        dataset: { name: 'd', manifestSha256: 'abc', split: 'test' },
+        build: { embedSeconds: 1, hnswSeconds: 1, totalSeconds: 2, imagesPerSecond: 3 },
+      },
+    });
+    assert.deepEqual(readdirSync(dirname(dir)), ['test'], 'no temp folders left behind');
+    assert.equal(card.count, N);
+    assert.equal(card.files['vectors.f32'].bytes, N * DIM * 4);
+    const loaded = loadIndexDir(dir);
+    assert.deepEqual(loaded.vectors, gallery);
+    assert.deepEqual(loaded.ids, ids);
+    assert.equal(loaded.hnsw.efSearch, 40);
+    assert.deepEqual(loaded.hnsw.search(q(3), 10).map((n) => n.row), hnsw.search(q(3), 10).map((n) => n.row));
+    assert.equal(loaded.rowOf.get(ids[17]), 17);
+    // vectors.f32 is plain little-endian float32.
+    const raw = readFileSync(join(dir, 'vectors.f32'));
+    assert.equal(raw.readFloatLE(4 * 5), gallery[5]);
+
+    const copy = (name: string) => readFileSync(join(dir, name));
+    const restore = (name: string, data: Buffer) => writeFileSync(join(dir, name), data);
+    // Truncated vectors.
+    const v = copy('vectors.f32');
+    truncateSync(join(dir, 'vectors.f32'), v.byteLength - 100);
+    assert.throws(() => loadIndexDir(dir), /corrupt index .*vectors\.f32 has \d+ bytes, index\.json says \d+ \(truncated/);
+    restore('vectors.f32', v);
+    // A flipped byte in the graph: sizes match, the CRC does not.
+    const h = copy('hnsw.bin');
+    const bad = Buffer.from(h);
+    bad[bad.length >> 1] ^= 0xff;
+    restore('hnsw.bin', bad);
+    assert.throws(() => loadIndexDir(dir), /hnsw\.bin fails its CRC-32 check/);
+    assert.throws(() => loadIndexDir(dir, { verify: 'sha256' }), /hnsw\.bin fails its SHA-256 check/);
+    restore('hnsw.bin', h);
+    // Truncated graph with a forged size: hnswlib's own reader fails with a clear message.
+    const cardJson = JSON.parse(copy('index.json').toString());
+    truncateSync(join(dir, 'hnsw.bin'), 1000);
+    cardJson.files['hnsw.bin'].bytes = 1000;
+    writeFileSync(join(dir, 'index.json'), JSON.stringify(cardJson));
+    assert.throws(() => loadIndexDir(dir, { verify: 'size' }), /corrupt index/);
+    restore('hnsw.bin', h);
+    cardJson.files['hnsw.bin'].bytes = h.byteLength;
+    writeFileSync(join(dir, 'index.json'), JSON.stringify(cardJson));
+    // ids.json edited.
+    const idsBuf = copy('ids.json');
+    restore('ids.json', Buffer.from(idsBuf.toString().replace('img00001', 'img00009')));
+    assert.throws(() => loadIndexDir(dir), /ids\.json fails its CRC-32 check/);
+    restore('ids.json', idsBuf);
+    // Missing file, broken index.json.
+    rmSync(join(dir, 'hnsw.bin'));
+    assert.throws(() => loadIndexDir(dir), /hnsw\.bin is missing/);
+    restore('hnsw.bin', h);
+    writeFileSync(join(dir, 'index.json'), '{"format": "poisonlens-index/1", "count": ');
+    assert.throws(() => loadIndexDir(dir), /index\.json is not valid JSON/);
+    assert.throws(() => loadIndexDir(join(root, 'nope')), /no index at/);
+    assert.ok(existsSync(join(dir, 'vectors.f32')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
