@@ -26,9 +26,11 @@ export function apiRoutes(ctx: RouteContext): Router {
   r.post('/api/search/image', limit, raw, async (req, res) => {
     const q = check(searchImageQuery, req.query);
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const type = (req.get('content-type') ?? '').toLowerCase();
+    const contentType = req.get('content-type') ?? '';
+    const type = contentType.toLowerCase();
     let bytes: Uint8Array = body;
-    if (type.startsWith('multipart/form-data')) bytes = imagePart(parseMultipart(body, boundaryOf(type))).data;
+    // The boundary is case-sensitive: read it from the header as sent.
+    if (type.startsWith('multipart/form-data')) bytes = imagePart(parseMultipart(body, boundaryOf(contentType))).data;
     else if (type.startsWith('application/json') || type.startsWith('text/') || type.startsWith('application/x-www-form-urlencoded')) {
       throw new UnsupportedMediaError('send the image bytes as the body (Content-Type image/* or application/octet-stream) or as multipart/form-data');
     }
