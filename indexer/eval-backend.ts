@@ -1,22 +1,27 @@
-import { join } from 'node:path';
+import { openCatalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Dataset, Split } from '../data/dataset.js';
+import { ensureIndex } from './build.js';
 import { OnnxClipEncoder } from './encoder.js';
 import type { EvalBackend, EvalModel } from './evaluate.js';
 import { loadModelPackage } from './package.js';
-import type { Neighbour, VectorSearch } from './types.js';
+import type { HnswParams } from './vector-index.js';
 
 export interface IndexerEvalBackendOptions {
   /** onnxruntime intra-op threads per session (default 2). */
   threads?: number;
+  /** HNSW parameters of indexes built for evaluation (default: the indexer's). */
+  hnsw?: Partial<HnswParams>;
+  /** Record index builds in the catalog (default true). */
+  register?: boolean;
 }
 
 /**
- * The evaluation backend of the CLI: the model package's ONNX encoder (the same OnnxClipEncoder
- * the server searches with) and the model's gallery over the split.
- *
- * The gallery is embedded in memory with that encoder, and `ann` searches it exhaustively, until
- * the indexer's HNSW index builder is available; EvalModel.indexKind says which one was used.
+ * The evaluation backend of the CLI (and of `evaluate` by default): the model package's ONNX
+ * encoder (OnnxClipEncoder, as the server searches with) and the model's gallery index over the
+ * split from the indexer's `ensureIndex` (reused when model and manifest hashes match, built
+ * otherwise, exactly as `poisonlens index` and the server do). `exact` mode scores the index's
+ * vectors; `ann` mode searches its HNSW graph.
  */
 export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOptions = {}): EvalBackend {
   return {
@@ -24,39 +29,36 @@ export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOption
       const pkg = loadModelPackage(ws, modelId);
       const encoder = await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2 });
       try {
-        const entries = dataset.entries.filter((e) => e.split === split);
-        const ids = entries.map((e) => e.id);
-        const dim = encoder.dim;
-        const matrix = new Float32Array(entries.length * dim);
-        const batch = 64;
-        for (let b = 0; b < entries.length; b += batch) {
-          const part = entries.slice(b, b + batch);
-          matrix.set(await encoder.encodeImageMatrix(part.map((e) => join(dataset.dir, e.file))), b * dim);
-          o.onProgress?.({ phase: `embedding ${dataset.name}/${split} images (${modelId})`, done: Math.min(entries.length, b + batch), total: entries.length });
+        const db = opts.register ?? true ? openCatalog(ws.catalogPath) : undefined;
+        let index;
+        try {
+          ({ index } = await ensureIndex(ws, {
+            model: modelId,
+            dataset: dataset.name,
+            split,
+            hnsw: opts.hnsw,
+            encoder,
+            db,
+            onProgress: (phase, done, total) => o.onProgress?.({ phase: `index ${modelId} ${dataset.name}/${split}: ${phase}`, done, total }),
+          }));
+        } finally {
+          db?.close();
         }
-        const vectors = ids.map((_, r) => matrix.subarray(r * dim, (r + 1) * dim));
-        return { id: modelId, encoder, ids, vectors, ann: exactSearch(ids, vectors, dim), indexKind: 'exact-in-memory', close: () => encoder.close() };
+        const { ids, vectors, card } = index;
+        const dim = card.dim;
+        return {
+          id: modelId,
+          encoder,
+          ids,
+          vectors: ids.map((_, r) => vectors.subarray(r * dim, (r + 1) * dim)),
+          ann: index.hnsw,
+          indexKind: `hnsw M=${card.hnsw.m} efConstruction=${card.hnsw.efConstruction}`,
+          close: () => encoder.close(),
+        };
       } catch (err) {
         await encoder.close();
         throw err;
       }
-    },
-  };
-}
-
-/** Brute-force search over normalised rows, sorted by score then id (the §5 order). */
-function exactSearch(ids: string[], vectors: Float32Array[], dim: number): VectorSearch {
-  return {
-    size: ids.length,
-    dim,
-    search(q: Float32Array, k: number): Neighbour[] {
-      const hits: Neighbour[] = vectors.map((v, row) => {
-        let s = 0;
-        for (let j = 0; j < dim; j++) s += v[j] * q[j];
-        return { row, id: ids[row], score: s };
-      });
-      hits.sort((a, b) => (a.score !== b.score ? b.score - a.score : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      return hits.slice(0, k);
     },
   };
 }

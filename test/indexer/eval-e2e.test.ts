@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { copyWorkspace, tinyWorld, tinyWorldMissing, type TinyWorld } from '../helpers/tiny-world.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadDataset } from '../../data/dataset.js';
@@ -59,6 +60,9 @@ test('eval e2e: Attack II ranks, ann = exact, utility and zero self-drift on a r
   const ann = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'II', goal: 'sheep>aeroplane', mode: 'ann', cleanModel: null });
   assert.deepEqual(ann.goals[0].model.perQuery, g.model.perQuery);
   assert.equal(ann.goals[0].ann!.exactAgreement, 1);
+  // Through the indexer's own index (built once, then reused), HNSW for ann.
+  assert.match(ann.goals[0].ann!.index!, /^hnsw/);
+  assert.ok(existsSync(join(ws.indexes, world.model, world.dataset, 'test', 'index.json')));
 });
 
 test('eval e2e: Attack I on a test target and on a training-split target added to the gallery', { skip }, async () => {
