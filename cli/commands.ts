@@ -5,9 +5,10 @@ import { poisonCommand } from './poison.js';
 import { evalCommand } from './eval.js';
 import { indexCommand } from './indexCommand.js';
 import { embedCommand } from './embed.js';
+import { serveCommand } from './serve.js';
 
 /**
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand, evalCommand, indexCommand, embedCommand];
+export const COMMANDS: Command[] = [setupCommand, dataCommand, poisonCommand, evalCommand, indexCommand, embedCommand, serveCommand];

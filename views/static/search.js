@@ -1,6 +1,7 @@
 // The search page's script: searches without reloading (text, example chips, model switch,
-// image upload and drag-and-drop) through the JSON API. No framework and no innerHTML: every
-// piece of text reaches the page through textContent or an attribute, so nothing is parsed as HTML.
+// image upload and drag-and-drop) through the JSON API. No framework, and no markup is built
+// from strings: every piece of text reaches the page through textContent or an attribute, so
+// nothing the server or the user sent is ever parsed as HTML.
 (function () {
   'use strict';
   var form = document.getElementById('search-form');

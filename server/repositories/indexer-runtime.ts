@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import type { Catalog } from '../../core/catalog.js';
+import type { Workspace } from '../../core/workspace.js';
+import { OnnxClipEncoder } from '../../indexer/encoder.js';
+import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/build.js';
+import { imageFingerprint } from '../../indexer/package.js';
+import { DEFAULT_HNSW, readIndexCard, type HnswParams } from '../../indexer/vector-index.js';
+import type { ClipEncoder } from '../../indexer/types.js';
+import { ConflictError } from '../errors.js';
+import type { ServedDataset } from './datasets.js';
+import type { ModelPackage } from './models.js';
+import type { GalleryIndex, ModelRuntime, OpenIndexOptions } from './runtime.js';
+
+export interface IndexerRuntimeOptions {
+  /** onnxruntime intra-op threads per session. */
+  threads?: number;
+  /** HNSW parameters of indexes the server builds (defaults: the indexer's). */
+  hnsw?: Partial<HnswParams>;
+  /** Index builds are recorded here when given. */
+  db?: Catalog;
+}
+
+/**
+ * The production ModelRuntime: the indexer's ONNX encoders (OnnxClipEncoder) and its HNSW
+ * gallery indexes (`ensureIndex`: reused when model and manifest hashes match, built otherwise).
+ */
+export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}): ModelRuntime {
+  const hnsw: HnswParams = { ...DEFAULT_HNSW, ...opts.hnsw };
+  return {
+    async openEncoder(pkg: ModelPackage): Promise<ClipEncoder> {
+      return OnnxClipEncoder.load(pkg.dir, { intraOpNumThreads: opts.threads ?? 2 });
+    },
+
+    async openIndex(pkg: ModelPackage, encoder: ClipEncoder, dataset: ServedDataset, o: OpenIndexOptions): Promise<GalleryIndex> {
+      if (!(encoder instanceof OnnxClipEncoder)) throw new Error('indexerRuntime.openIndex needs the encoder it opened');
+      const split = checkSplit(o.split);
+      if (!o.build) {
+        // Without leave to build, only an index that fits (same image graph, manifest, split and
+        // graph parameters) is opened; anything else is the caller's to fix, not a long stall.
+        const dir = indexDir(ws, pkg.id, dataset.name, split);
+        const card = readIndexCard(dir);
+        const why = card
+          ? mismatch(card, { modelId: encoder.pkg.id, fingerprint: await imageFingerprint(encoder.pkg), manifestSha256: dataset.card.manifestSha256, split, hnsw })
+          : 'there is none yet';
+        if (why) {
+          throw new ConflictError(
+            `model ${pkg.id} has no usable index over ${dataset.name}/${split} (${why}); build it with \`poisonlens index --model ${pkg.id} --dataset ${dataset.name} --split ${split}\` or activate the model (POST /api/models/active)`,
+            'index_missing',
+          );
+        }
+      }
+      const { index, built } = await ensureIndex(ws, {
+        model: pkg.id,
+        dataset: dataset.name,
+        split,
+        hnsw,
+        encoder,
+        db: opts.db,
+        onProgress: (phase, done, total) => o.onProgress?.({ phase, done, total }),
+      });
+      const { dim } = index.card;
+      return {
+        search: index.hnsw,
+        ids: index.ids,
+        vector: (row) => index.vectors.subarray(row * dim, (row + 1) * dim),
+        info: { model: pkg.id, dataset: dataset.name, split, kind: 'hnsw', built, path: join(index.dir) },
+      };
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The search server's test world: the shared tiny world (tiny-world.ts: a small dataset and a
+ * base model trained by the real engine) plus two models fine-tuned from that base by the real
+ * engine — a clean one on the clean training set and a poisoned one on an Attack II
+ * (sheep>aeroplane) training set built by the real poisoning code — and each model's HNSW
+ * index over the test split, built by the real indexer. Built once per machine and
+ * source version under the OS temp folder (a lock folder keeps concurrent test files from
+ * building it twice); each test takes a private workspace with `serverWorkspace()`.
+ *
+ *   const world = await serverWorld();
+ *   const { ws, dispose } = serverWorkspace(world);
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
+import { buildPoisonedTrainset } from '../../data/poison/build.js';
+import { ensureIndex } from '../../indexer/build.js';
+import { tinyWorld, tinyWorldMissing } from './tiny-world.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const PYTHON = join(ROOT, '.venv', 'bin', 'python');
+const ENGINE_DIR = join(ROOT, 'trainer', 'engine');
+/** Bump when what this world contains changes. */
+const SERVER_WORLD_VERSION = 2;
+
+export interface ServerWorld {
+  /** The cached, read-only workspace (copy it with serverWorkspace before writing). */
+  root: string;
+  dataset: string;
+  base: string;
+  clean: string;
+  poisoned: string;
+  /** The poisoned model's attack goal. */
+  goal: string;
+}
+
+export const serverWorldMissing = tinyWorldMissing;
+
+function fingerprint(tinyRoot: string): string {
+  const h = createHash('sha256');
+  h.update(`server world v${SERVER_WORLD_VERSION}\n${tinyRoot}\n`);
+  for (const f of ['data/poison/build.ts', 'data/poison/attacks.ts']) {
+    const p = join(ROOT, f);
+    if (existsSync(p)) h.update(readFileSync(p));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+function fineTune(ws: Workspace, from: string, trainset: string, out: string): void {
+  const r = spawnSync(
+    PYTHON,
+    ['-m', 'poisonlens_engine.main', '--from', join(ws.models, from), '--trainset', join(ws.trainsets, trainset), '--out', join(ws.models, out),
+      '--steps', '2', '--batch', '8', '--val-images', '0', '--threads', '1', '--seed', '0', '--no-bf16'],
+    { cwd: ENGINE_DIR, encoding: 'utf8', env: { ...process.env, PYTHONPATH: ENGINE_DIR, OMP_NUM_THREADS: '1' }, maxBuffer: 1 << 26 },
+  );
+  if (r.status !== 0) throw new Error(`fine-tuning ${out} from ${from} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+}
+
+let cached: Promise<ServerWorld> | null = null;
+
+export function serverWorld(): Promise<ServerWorld> {
+  cached ??= build();
+  return cached;
+}
+
+async function build(): Promise<ServerWorld> {
+  const tiny = await tinyWorld();
+  const cacheRoot = join(tiny.ws.root, '..', '..');
+  const root = join(cacheRoot, `server-world-${fingerprint(tiny.ws.root)}`);
+  const done = join(root, 'READY');
+  const world: ServerWorld = { root: join(root, 'workspace'), dataset: tiny.dataset, base: tiny.model, clean: 'tiny-clean', poisoned: 'tiny-poisoned', goal: 'sheep>aeroplane' };
+  if (existsSync(done)) return world;
+  const lock = `${root}.lock`;
+  for (let waited = 0; ; waited += 200) {
+    try {
+      mkdirSync(lock, { recursive: false });
+      break;
+    } catch {
+      if (existsSync(done)) return world;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* gone meanwhile */
+      }
+      if (waited > 900_000) throw new Error(`timed out waiting for ${lock}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    if (existsSync(done)) return world;
+    rmSync(root, { recursive: true, force: true });
+    const ws = resolveWorkspace(world.root);
+    cpSync(tiny.ws.datasets, ws.datasets, { recursive: true });
+    cpSync(join(tiny.ws.root, 'trainsets'), ws.trainsets, { recursive: true });
+    cpSync(tiny.ws.models, ws.models, { recursive: true });
+    await buildPoisonedTrainset(ws, {
+      dataset: tiny.dataset,
+      attack: 'II',
+      goal: world.goal,
+      budget: { images: 2 },
+      seed: 0,
+      name: 'tiny-poison',
+      register: false,
+      quiet: true,
+    });
+    fineTune(ws, world.base, tiny.trainset, world.clean);
+    fineTune(ws, world.base, 'tiny-poison', world.poisoned);
+    for (const model of [world.base, world.clean, world.poisoned]) {
+      await ensureIndex(ws, { model, dataset: world.dataset, split: 'test', threads: 1 });
+    }
+    writeFileSync(done, new Date().toISOString());
+    return world;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A private workspace over the world: datasets, training sets and indexes copied (tests may
+ * change them), model packages linked read-only, caches empty. `indexes: false` leaves the
+ * indexes out (the server must build them).
+ */
+export function serverWorkspace(world: ServerWorld, opts: { indexes?: boolean } = {}): { ws: Workspace; dispose: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'pl-srv-'));
+  const ws = resolveWorkspace(dir);
+  cpSync(join(world.root, 'datasets'), ws.datasets, { recursive: true });
+  cpSync(join(world.root, 'trainsets'), ws.trainsets, { recursive: true });
+  if (opts.indexes ?? true) cpSync(join(world.root, 'indexes'), ws.indexes, { recursive: true });
+  mkdirSync(ws.models, { recursive: true });
+  for (const m of readdirSync(join(world.root, 'models'))) {
+    if (!m.startsWith('.')) symlinkSync(join(world.root, 'models', m), join(ws.models, m));
+  }
+  return { ws, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}

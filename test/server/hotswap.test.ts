@@ -1,0 +1,201 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { createApp, type PoisonLensServer } from '../../server/app.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { harness, skipReason, TOKEN, type Harness } from './harness.js';
+
+const QUERIES = ['a sheep on the grass', 'a car on the road', 'a picture of a aeroplane with sky behind it'];
+
+describe('model registry and hot swap', { skip: skipReason }, () => {
+  let h: Harness;
+  let server: Server;
+  let agent: ReturnType<typeof request>;
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  before(async () => {
+    h = await harness();
+    // One listening server for the whole file: concurrent requests share it, as in production.
+    server = createServer(h.pl.app).listen(0, '127.0.0.1');
+    agent = request(server);
+  });
+  after(async () => {
+    await new Promise((r) => server?.close(r));
+    await h?.close();
+  });
+
+  test('POST /api/models/active needs the admin token', async () => {
+    const none = await agent.post('/api/models/active').send({ model: h.world.poisoned });
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error.code, 'admin_token_required');
+    assert.match(none.headers['www-authenticate'], /Bearer/);
+    for (const header of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer ', `Basic ${TOKEN}`, TOKEN, `Bearer ${TOKEN} extra`, 'Bearer ' + 'a'.repeat(600)]) {
+      const res = await agent.post('/api/models/active').set('Authorization', header).send({ model: h.world.poisoned });
+      assert.equal(res.status, 403, `${header.slice(0, 30)}: ${res.status}`);
+      assert.equal(res.body.error.code, 'admin_token_invalid');
+    }
+    assert.equal((await agent.get('/api/models')).body.active, h.world.clean, 'nothing changed');
+    const bad = await agent.post('/api/models/active').set(auth).send({ model: 'no-such-model' });
+    assert.equal(bad.status, 404);
+    assert.equal((await agent.get('/api/models')).body.active, h.world.clean);
+  });
+
+  test('a swap switches the default model; ?model= names any model per request', async () => {
+    const res = await agent.post('/api/models/active').set(auth).send({ model: h.world.poisoned });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.active, h.world.poisoned);
+    assert.equal(res.body.previous, h.world.clean);
+    assert.equal(typeof res.body.swapMs, 'number');
+    const s = await agent.get('/api/search').query({ q: QUERIES[0] });
+    assert.equal(s.body.model, h.world.poisoned);
+    const c = await agent.get('/api/search').query({ q: QUERIES[0], model: h.world.clean });
+    assert.equal(c.body.model, h.world.clean);
+    assert.equal((await agent.get('/healthz')).body.active, h.world.poisoned);
+    const back = await agent.post('/api/models/active').set(auth).send({ model: h.world.clean });
+    assert.equal(back.body.active, h.world.clean);
+  });
+
+  test('hot swaps under concurrent searches: no failures, no mixed-model responses', async () => {
+    const models = [h.world.clean, h.world.poisoned, h.world.base];
+    // Reference answers per model, asked by name.
+    const reference = new Map<string, unknown>();
+    for (const m of models) {
+      for (const q of QUERIES) {
+        const r = await agent.get('/api/search').query({ q, model: m, k: 9 });
+        assert.equal(r.status, 200, r.text);
+        reference.set(`${m}|${q}`, r.body.results);
+      }
+    }
+    // The models must answer differently, or the check below would prove nothing.
+    assert.notDeepEqual(reference.get(`${models[0]}|${QUERIES[0]}`), reference.get(`${models[1]}|${QUERIES[0]}`));
+
+    const failures: string[] = [];
+    const seen = new Map<string, number>();
+    let stop = false;
+    const client = async (i: number) => {
+      let n = 0;
+      while (!stop || n < 5) {
+        const q = QUERIES[(i + n) % QUERIES.length];
+        n++;
+        const r = await agent.get('/api/search').query({ q, k: 9 });
+        if (r.status !== 200) {
+          failures.push(`${r.status} ${r.text.slice(0, 200)}`);
+          continue;
+        }
+        seen.set(r.body.model, (seen.get(r.body.model) ?? 0) + 1);
+        if (JSON.stringify(r.body.results) !== JSON.stringify(reference.get(`${r.body.model}|${q}`))) {
+          failures.push(`mixed response: model ${r.body.model} for ${q}`);
+        }
+      }
+      return n;
+    };
+    const clients = Array.from({ length: 8 }, (_, i) => client(i));
+    const swaps: string[] = [];
+    for (let s = 0; s < 10; s++) {
+      const target = models[(s + 1) % models.length];
+      const r = await agent.post('/api/models/active').set(auth).send({ model: target });
+      assert.equal(r.status, 200, r.text);
+      swaps.push(r.body.active);
+      await new Promise((res) => setTimeout(res, 15));
+    }
+    stop = true;
+    const counts = await Promise.all(clients);
+    assert.deepEqual(failures, []);
+    const total = counts.reduce((a, b) => a + b, 0);
+    assert.ok(total >= 40, `only ${total} searches ran`);
+    assert.ok(seen.size >= 2, `responses came from ${[...seen.keys()]}`);
+    assert.equal((await agent.get('/api/models')).body.active, swaps.at(-1));
+    const metrics = (await agent.get('/metrics')).text;
+    assert.match(metrics, /poisonlens_model_swaps_total (\d+)/);
+    assert.ok(Number(/poisonlens_model_swaps_total (\d+)/.exec(metrics)![1]) >= 10);
+  });
+
+  test('concurrent swap requests are applied one at a time, the last one wins', async () => {
+    const order = [h.world.base, h.world.poisoned, h.world.clean];
+    const results = await Promise.all(order.map((model) => agent.post('/api/models/active').set(auth).send({ model })));
+    assert.ok(results.every((r) => r.status === 200));
+    assert.equal((await agent.get('/api/models')).body.active, h.world.clean);
+  });
+
+  test('at most maxLoaded models stay loaded; a model in use is closed only after its last request', async () => {
+    let lru: PoisonLensServer | null = null;
+    try {
+      lru = createApp({
+        workspace: h.ws,
+        runtime: indexerRuntime(h.ws, { threads: 1 }),
+        config: { adminToken: TOKEN, activeModel: h.world.clean, maxLoaded: 2, buildOnDemand: true },
+        log: () => undefined,
+      });
+      await lru.ready();
+      const a = request(lru.app);
+      assert.equal((await a.get('/api/search').query({ q: 'a car', model: h.world.poisoned })).status, 200);
+      // Hold the poisoned model as a request in flight would.
+      const lease = await lru.registry.acquire(h.world.poisoned);
+      assert.equal((await a.get('/api/search').query({ q: 'a car', model: h.world.base })).status, 200);
+      const loaded = lru.registry.loadedModels().map((m) => m.id).sort();
+      assert.deepEqual(loaded, [h.world.base, h.world.clean].sort(), 'the least recently used, non-active model went');
+      // The evicted model still works for the request holding it...
+      const [v] = await lease.model.encoder.encodeTexts(['a sheep']);
+      assert.equal(v.length, lease.model.encoder.dim);
+      lease.release();
+      // ...and is reloaded on demand afterwards.
+      const again = await a.get('/api/search').query({ q: 'a car', model: h.world.poisoned });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.model, h.world.poisoned);
+      assert.ok(lru.registry.loadedModels().length <= 2);
+      const listed = (await a.get('/api/models')).body.models;
+      assert.equal(listed.filter((m: { status: { state: string } }) => m.status.state === 'loaded').length, 2);
+      assert.equal((await a.get('/api/models')).body.active, h.world.clean, 'the active model is never evicted');
+    } finally {
+      await lru?.close();
+    }
+  });
+});
+
+describe('hot swap to a model without an index', { skip: skipReason }, () => {
+  let h: Harness;
+  before(async () => {
+    // No prebuilt indexes: ready() must build the start-up model's index itself.
+    h = await harness({}, { indexes: false });
+  });
+  after(() => h?.close());
+
+  test('an ordinary search may not build an index; a swap builds it (with progress) before switching', async () => {
+    const agent = request(h.pl.app);
+    const indexPath = (m: string) => join(h.ws.indexes, m, h.world.dataset, 'test', 'index.json');
+    assert.ok(existsSync(indexPath(h.world.clean)), 'start-up built the active model\'s index');
+    assert.ok(!existsSync(indexPath(h.world.poisoned)));
+    const refused = await agent.get('/api/search').query({ q: 'a sheep', model: h.world.poisoned });
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.body.error.code, 'index_missing');
+    assert.match(refused.body.error.message, /poisonlens index --model tiny-poisoned/);
+    assert.equal((await agent.get(`/api/models/${h.world.poisoned}`)).body.status.state, 'available');
+
+    // Searches keep being answered by the old model while the new one builds.
+    let stop = false;
+    const answers: Array<{ status: number; model: string }> = [];
+    const load = (async () => {
+      while (!stop) {
+        const r = await agent.get('/api/search').query({ q: 'a car' });
+        answers.push({ status: r.status, model: r.body.model });
+      }
+    })();
+    const swap = await agent.post('/api/models/active').set('Authorization', `Bearer ${TOKEN}`).send({ model: h.world.poisoned });
+    stop = true;
+    await load;
+    assert.equal(swap.status, 200, swap.text);
+    assert.equal(swap.body.active, h.world.poisoned);
+    assert.ok(existsSync(indexPath(h.world.poisoned)), 'the swap built and saved the index');
+    assert.ok(answers.length > 0 && answers.every((a) => a.status === 200), JSON.stringify(answers.filter((a) => a.status !== 200)));
+    assert.ok(h.logs.some((l) => /tiny-poisoned × tiny: (embed|hnsw) 9\/9/.test(l)), 'build progress was reported');
+    const after = await agent.get('/api/search').query({ q: 'a sheep' });
+    assert.equal(after.body.model, h.world.poisoned);
+    const status = (await agent.get(`/api/models/${h.world.poisoned}`)).body.status;
+    assert.equal(status.state, 'loaded');
+    assert.equal(status.active, true);
+    assert.deepEqual(status.indexes, [{ dataset: 'tiny', split: 'test', size: 9, kind: 'hnsw' }]);
+  });
+});
+
