@@ -1,0 +1,280 @@
+"""Training data: training-set files in, tensors out.
+
+Images are decoded and preprocessed once per run (and cached on disk, keyed by the file list,
+the files' sizes and modification times, and the image size) into one uint8 array
+[N, S, S, 3]. The preprocessing is exactly what model.json's `image` tells a server to do:
+drop alpha, resize the shortest side to S (bicubic), centre-crop S×S, then (per batch, in
+`Normalize`) scale to [0, 1] and normalise with mean/std.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .compat import import_open_clip
+from .errors import EngineError
+
+open_clip = import_open_clip()
+
+CACHE_VERSION = 1
+
+
+# --------------------------------------------------------------------------- training sets
+@dataclass
+class TrainsetFiles:
+    dir: Path
+    card: dict[str, Any]
+    pairs: list[dict[str, Any]]
+    dataset_dir: Path | None
+    pairs_sha256: str
+
+
+def read_trainset(path: str | os.PathLike) -> TrainsetFiles:
+    d = Path(path)
+    card_path, pairs_path = d / "trainset.json", d / "pairs.jsonl"
+    if not card_path.is_file() or not pairs_path.is_file():
+        raise EngineError(f"no training set at {d} (trainset.json or pairs.jsonl missing)", "trainset_not_found")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    raw = pairs_path.read_bytes()
+    pairs = []
+    for i, line in enumerate(raw.decode("utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            p = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise EngineError(f"{pairs_path}:{i + 1}: not JSON ({err.msg})", "bad_trainset") from err
+        if not isinstance(p.get("image"), str) or not isinstance(p.get("caption"), str):
+            raise EngineError(f"{pairs_path}:{i + 1}: a pair needs string 'image' and 'caption'", "bad_trainset")
+        pairs.append(p)
+    if not pairs:
+        raise EngineError(f"training set {card.get('name', d.name)!r} is empty (no pairs in {pairs_path})", "empty_trainset")
+    ds_dir = (card.get("dataset") or {}).get("dir")
+    return TrainsetFiles(d, card, pairs, Path(ds_dir) if ds_dir else None, hashlib.sha256(raw).hexdigest())
+
+
+def resolve_image(image: str, base: Path | None) -> str:
+    if os.path.isabs(image) or base is None:
+        return os.path.normpath(image)
+    return os.path.normpath(os.path.join(base, image))
+
+
+def check_files(paths: Sequence[str], what: str = "image") -> None:
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise EngineError(f"missing {what} file {missing[0]}{more}", "missing_images")
+
+
+# --------------------------------------------------------------------------- datasets (val/test)
+@dataclass
+class Split:
+    ids: list[str]
+    paths: list[str]
+    captions: list[list[str]]
+    manifest_sha256: str
+
+
+def read_split(dataset_dir: str | os.PathLike, split: str, limit: int | None = None) -> Split:
+    d = Path(dataset_dir)
+    manifest = d / "manifest.jsonl"
+    if not manifest.is_file():
+        raise EngineError(f"no dataset at {d} (manifest.jsonl missing)", "dataset_not_found")
+    raw = manifest.read_bytes()
+    out = Split([], [], [], hashlib.sha256(raw).hexdigest())
+    for line in raw.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        e = json.loads(line)
+        if e.get("split") != split or not e.get("captions"):
+            continue
+        out.ids.append(e["id"])
+        out.paths.append(resolve_image(e["file"], d))
+        out.captions.append(list(e["captions"]))
+        if limit is not None and len(out.ids) >= limit:
+            break
+    return out
+
+
+# --------------------------------------------------------------------------- images
+def preprocess_pil(img: Image.Image, size: int) -> np.ndarray:
+    """uint8 [S, S, 3]: RGB (alpha dropped), shortest side resized to S (bicubic), centre crop."""
+    img = img.convert("RGB")
+    w, h = img.size
+    if min(w, h) != size:
+        # torchvision's Resize(size) on a PIL image: the short side becomes `size`, the long
+        # side int(size * long / short), with PIL's bicubic filter.
+        if w <= h:
+            nw, nh = size, int(size * h / w)
+        else:
+            nw, nh = int(size * w / h), size
+        img = img.resize((nw, nh), Image.BICUBIC)
+        w, h = nw, nh
+    if (w, h) != (size, size):
+        top = int(round((h - size) / 2.0))
+        left = int(round((w - size) / 2.0))
+        img = img.crop((left, top, left + size, top + size))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            return preprocess_pil(img, size)
+    except FileNotFoundError as err:
+        raise EngineError(f"missing image file {path}", "missing_images") from err
+    except OSError as err:
+        raise EngineError(f"cannot decode image {path}: {err}", "bad_image") from err
+
+
+def cache_key(paths: Sequence[str], size: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"v": CACHE_VERSION, "size": size}).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"\n{p}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def load_images(paths: Sequence[str], size: int, cache_dir: str | os.PathLike | None = None,
+                progress: ProgressFn | None = None) -> np.ndarray:
+    """uint8 [N, S, S, 3] for `paths`, decoded once and cached under `cache_dir`."""
+    check_files(paths)
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"images-{size}px-{cache_key(paths, size)[:32]}.npy"
+        if cache_file.is_file():
+            arr = np.load(cache_file)
+            if arr.shape == (len(paths), size, size, 3):
+                return arr
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    n = len(paths)
+    for i, p in enumerate(paths):
+        out[i] = load_image(p, size)
+        if progress and (i + 1 == n or (i + 1) % 500 == 0):
+            progress(i + 1, n)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, out)
+        os.replace(tmp, cache_file)
+    return out
+
+
+class Normalize:
+    """uint8 NHWC batch → float32 NCHW in [0, 1] → (x - mean) / std."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def to_float(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(batch)
+        return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale=(0.9, 1.0),
+                        ratio=(3 / 4, 4 / 3), attempts: int = 10) -> torch.Tensor:
+    """torchvision's RandomResizedCrop on a float NCHW batch, back to the same size, in one
+    `grid_sample`. As there: up to `attempts` draws of (area fraction, aspect ratio) per image;
+    an image with no draw that fits keeps its whole frame."""
+    n = x.shape[0]
+    area = torch.empty(n, attempts).uniform_(scale[0], scale[1], generator=generator)
+    log_r = torch.empty(n, attempts).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    r = torch.exp(log_r)
+    w = torch.sqrt(area * r)
+    h = torch.sqrt(area / r)
+    ok = (w <= 1) & (h <= 1)
+    first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1))
+    rows = torch.arange(n)
+    w = torch.where(first >= 0, w[rows, first.clamp(min=0)], torch.ones(n))
+    h = torch.where(first >= 0, h[rows, first.clamp(min=0)], torch.ones(n))
+    tx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - w)
+    ty = (torch.rand(n, generator=generator) * 2 - 1) * (1 - h)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = w, tx
+    theta[:, 1, 1], theta[:, 1, 2] = h, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# --------------------------------------------------------------------------- text
+def tokenize(captions: Sequence[str], context_length: int) -> torch.Tensor:
+    """int64 [N, C]: open_clip's SimpleTokenizer (`<start> … <end>`, truncated, `<end>` last)."""
+    tok = open_clip.SimpleTokenizer(context_length=context_length)
+    uniq: dict[str, int] = {}
+    for c in captions:
+        uniq.setdefault(c, len(uniq))
+    table = tok(list(uniq)) if uniq else torch.zeros(0, context_length, dtype=torch.long)
+    idx = torch.tensor([uniq[c] for c in captions], dtype=torch.long)
+    return table[idx].contiguous()
+
+
+def vocab_path() -> Path:
+    return Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+
+
+# --------------------------------------------------------------------------- assembled sets
+@dataclass
+class PairData:
+    """Training pairs: unique images once, each pair an index into them plus its tokens."""
+    images: np.ndarray            # uint8 [M, S, S, 3]
+    image_of_pair: np.ndarray     # int64 [P]
+    tokens: torch.Tensor          # int64 [P, C]
+    image_paths: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.image_of_pair)
+
+
+def pair_data(ts: TrainsetFiles, size: int, context_length: int, cache_dir=None,
+              progress: ProgressFn | None = None) -> PairData:
+    paths = [resolve_image(p["image"], ts.dataset_dir) for p in ts.pairs]
+    index: dict[str, int] = {}
+    for p in paths:
+        index.setdefault(p, len(index))
+    uniq = list(index)
+    check_files(uniq)
+    images = load_images(uniq, size, cache_dir, progress)
+    of_pair = np.fromiter((index[p] for p in paths), dtype=np.int64, count=len(paths))
+    tokens = tokenize([p["caption"] for p in ts.pairs], context_length)
+    return PairData(images, of_pair, tokens, uniq)
+
+
+@dataclass
+class EvalData:
+    images: np.ndarray            # uint8 [N, S, S, 3]
+    tokens: torch.Tensor          # int64 [T, C]
+    caption_image: np.ndarray     # int64 [T]: the image row of each caption
+    ids: list[str]
+
+
+def eval_data(split: Split, size: int, context_length: int, cache_dir=None, progress: ProgressFn | None = None) -> EvalData:
+    images = load_images(split.paths, size, cache_dir, progress)
+    caps, owner = [], []
+    for i, cs in enumerate(split.captions):
+        caps.extend(cs)
+        owner.extend([i] * len(cs))
+    return EvalData(images, tokenize(caps, context_length), np.asarray(owner, dtype=np.int64), split.ids)
+
+
+def batches(n: int, size: int) -> Iterable[slice]:
+    for s in range(0, n, size):
+        yield slice(s, min(n, s + size))

@@ -1,0 +1,127 @@
+"""ONNX export of both towers (ARCHITECTURE.md §2) and the check that they match torch.
+
+`image.onnx`: pixel_values float32 [N, 3, S, S] (already normalised) → image_embeds [N, D].
+`text.onnx`:  input_ids int64 [N, C] → text_embeds [N, D]. Embeddings are not normalised.
+Single files (external_data=False) with a dynamic batch axis. torch 2.13's exporter builds an
+invalid graph for an output named `embedding`, hence the `*_embeds` names.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .errors import EngineError
+
+IMAGE_FILE, TEXT_FILE = "image.onnx", "text.onnx"
+TOLERANCE = 1e-4
+
+
+class ImageTower(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixel_values)
+
+
+class TextTower(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(input_ids)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter prints its stages with print(): keep them off stdout (our event stream)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str) -> None:
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    with _quiet():
+        torch.onnx.export(
+            module, (example,), str(path),
+            input_names=[input_name], output_names=[output_name],
+            dynamic_shapes={input_name: {0: batch}},
+            external_data=False, verbose=False,
+        )
+    if not path.is_file():
+        raise RuntimeError(f"ONNX export wrote no {path.name}")
+
+
+def export_onnx(model: torch.nn.Module, image_size: int, context_length: int, out_dir: str | os.PathLike) -> None:
+    model = model.float().eval()
+    out = Path(out_dir)
+    _export(ImageTower(model), torch.randn(2, 3, image_size, image_size), out / IMAGE_FILE, "pixel_values", "image_embeds")
+    ids = torch.zeros(2, context_length, dtype=torch.long)
+    ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407  # <start> a <end>
+    _export(TextTower(model), ids, out / TEXT_FILE, "input_ids", "text_embeds")
+
+
+def check_inputs(image_size: int, tokens: torch.Tensor | None, context_length: int, n: int = 4, seed: int = 0):
+    """A few fixed inputs: normal-ish pixels and real (or synthetic) token rows."""
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.randn(n, 3, image_size, image_size, generator=g)
+    if tokens is not None and len(tokens) >= n:
+        ids = tokens[:n].clone()
+    else:
+        ids = torch.zeros(n, context_length, dtype=torch.long)
+        for i in range(n):
+            length = min(context_length - 2, 3 + i)
+            ids[i, 0] = 49406
+            ids[i, 1:1 + length] = torch.randint(256, 49000, (length,), generator=g)
+            ids[i, 1 + length] = 49407
+    return pixels, ids
+
+
+def check_onnx(model: torch.nn.Module, out_dir: str | os.PathLike, pixels: torch.Tensor, ids: torch.Tensor,
+               tolerance: float = TOLERANCE) -> dict[str, float]:
+    """Runs both graphs with onnxruntime and compares with torch fp32; raises over `tolerance`."""
+    import onnxruntime as ort
+
+    model = model.float().eval()
+    out = Path(out_dir)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    diffs = {}
+    with torch.no_grad():
+        for name, file, inp, fn in (
+            ("image", IMAGE_FILE, pixels, model.encode_image),
+            ("text", TEXT_FILE, ids, model.encode_text),
+        ):
+            sess = ort.InferenceSession(str(out / file), opts, providers=["CPUExecutionProvider"])
+            got = sess.run(None, {sess.get_inputs()[0].name: inp.numpy()})[0]
+            want = fn(inp).numpy()
+            if got.shape != want.shape:
+                raise EngineError(f"export check: {file} gave shape {got.shape}, torch {want.shape}", "export_mismatch")
+            diffs[name] = float(np.abs(got - want).max())
+            if not diffs[name] <= tolerance:
+                raise EngineError(f"export check: {file} differs from torch by {diffs[name]:.3g} (> {tolerance:g})", "export_mismatch")
+    return diffs
+
+
+def write_reference(model: torch.nn.Module, pixels: torch.Tensor, ids: torch.Tensor, path: str | os.PathLike) -> None:
+    """Test-only: fixed inputs and torch's fp32 embeddings, for checking other runtimes."""
+    model = model.float().eval()
+    with torch.no_grad():
+        ref = {
+            "pixelValues": {"shape": list(pixels.shape), "data": pixels.flatten().tolist()},
+            "inputIds": ids.tolist(),
+            "imageEmbeds": model.encode_image(pixels).tolist(),
+            "textEmbeds": model.encode_text(ids).tolist(),
+        }
+    Path(path).write_text(json.dumps(ref))

@@ -1,0 +1,231 @@
+"""`python -m poisonlens_engine.main --trainset DIR --out DIR …`: one training run, composed
+from the library modules. stdout carries only JSON-lines events (`{"event": …}`); anything a
+library prints goes to stderr. Exit 0 on success, 2 on the caller's mistakes (one `error`
+event and one line on stderr), 1 on our own faults, 130 when stopped (resumable)."""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+_EVENTS = None  # the real stdout; fd 1 is pointed at stderr so stray prints cannot corrupt it
+
+
+def _claim_stdout() -> None:
+    global _EVENTS
+    if _EVENTS is None:
+        _EVENTS = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        sys.stdout.flush()
+        os.dup2(2, 1)
+
+
+def emit(event: str, **fields: Any) -> None:
+    line = json.dumps({"event": event, **fields}, default=str)
+    (_EVENTS or sys.stdout).write(line + "\n")
+    (_EVENTS or sys.stdout).flush()
+
+
+def _die_with_parent() -> None:
+    """When started by `poisonlens train`, die with it (Linux): a killed CLI leaves no orphan
+    training on; the run folder's last checkpoint is where a rerun resumes."""
+    if os.environ.get("POISONLENS_ENGINE_PARENT_WATCH") != "1":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # train.py also checks getppid() after every step
+
+
+def run(argv: list[str]) -> dict[str, Any]:
+    from .errors import EngineError
+    from .params import resolve
+
+    args, cfg = resolve(argv)
+
+    import numpy as np
+    import torch
+
+    from . import data as D
+    from . import export as X
+    from . import model as M
+    from . import package as P
+    from . import train as T
+    from .metrics import recall_at_k
+
+    open_clip = M.open_clip
+
+    torch.set_num_threads(cfg["threads"])
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    torch.manual_seed(cfg["seed"])
+    if cfg["bf16"] is None:
+        cfg["bf16"] = T.bf16_supported()
+
+    out = Path(args.out).resolve()
+    model_id = args.id or out.name
+    if out.exists() and not args.overwrite:
+        raise EngineError(f"model package {out} already exists (pass --overwrite to replace it)", "model_exists")
+
+    ts = D.read_trainset(args.trainset)
+    D.check_files(sorted({D.resolve_image(p["image"], ts.dataset_dir) for p in ts.pairs}))
+    cfg["trainset"] = {"dir": str(ts.dir), "sha256": ts.pairs_sha256}
+
+    # The starting weights.
+    parent = None
+    if cfg["mode"] == "finetune":
+        src = Path(cfg["from"])
+        state0 = M.load_weights_file(src)
+        model, mcfg = M.model_from_checkpoint(state0)
+        arch = state0["arch"]
+        pkg_json = (src if src.is_dir() else src.parent) / "model.json"
+        parent = json.loads(pkg_json.read_text()).get("id") if pkg_json.is_file() else str(src)
+        cfg["arch"] = arch
+    else:
+        arch = cfg["arch"]
+        M.model_config(arch)  # unknown name: a clean error before anything heavy
+        model, mcfg = M.build_model(arch, pretrained=cfg["pretrained"])
+        if cfg["pretrained"]:
+            parent = f"open_clip:{arch}:{cfg['pretrained']}"
+    M.freeze(model, cfg["freeze"])
+    image = M.image_settings(model, mcfg)
+    ctx = M.context_length(mcfg)
+    emit("model", arch=arch, params=M.count_params(model), image=image, contextLength=ctx, embedDim=M.embed_dim(mcfg),
+         bf16=cfg["bf16"], threads=cfg["threads"], parent=parent)
+
+    # Validation split (optional) from the training set's dataset unless told otherwise.
+    val = None
+    val_dir = args.val_dataset or (str(ts.dataset_dir) if ts.dataset_dir else None)
+    if cfg["valImages"] > 0 and val_dir:
+        split = D.read_split(val_dir, cfg["valSplit"], cfg["valImages"])
+        if split.ids:
+            val = (split, val_dir)
+        else:
+            emit("note", message=f"no {cfg['valSplit']} images in {val_dir}: no validation")
+
+    run_dir = Path(args.run_dir) if args.run_dir else out.parent / f".run-{out.name}"
+    run = T.RunDir(run_dir)
+    try:
+        state = run.start(cfg)
+
+        def progress(what):
+            return lambda done, total: emit("phase", name=what, done=done, total=total)
+
+        t_data = time.perf_counter()
+        pairs = D.pair_data(ts, image["size"], ctx, args.cache_dir, progress("decode train images"))
+        val_data = None
+        if val:
+            val_data = D.eval_data(val[0], image["size"], ctx, args.cache_dir, progress(f"decode {cfg['valSplit']} images"))
+        emit("data", pairs=len(pairs), images=len(pairs.images), seconds=round(time.perf_counter() - t_data, 2),
+             val=None if val_data is None else {"images": len(val_data.images), "captions": len(val_data.tokens)})
+        normalize = D.Normalize(image["mean"], image["std"])
+
+        def evaluate(m):
+            if val_data is None:
+                return None
+            img, txt = T.encode_all(m, val_data.images, val_data.tokens, normalize, cfg["bf16"])
+            return {"split": cfg["valSplit"], **recall_at_k(img, txt, val_data.caption_image)}
+
+        summary = T.train(model, pairs, cfg, run, normalize, emit, evaluate, state)
+
+        # The package.
+        emit("phase", name="export", done=0, total=1)
+        poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
+        kind = P.derive_kind(cfg["mode"], poisoned_pairs, args.kind)
+        with P.building(out, overwrite=args.overwrite) as tmp:
+            model = model.float().eval()
+            X.export_onnx(model, image["size"], ctx, tmp)
+            pixels, ids = X.check_inputs(image["size"], pairs.tokens, ctx)
+            diffs = X.check_onnx(model, tmp, pixels, ids)
+            emit("export", check=diffs)
+            if args.reference_out:
+                X.write_reference(model, pixels, ids, args.reference_out)
+            P.copy_vocab(tmp)
+            M.save_weights(tmp / "checkpoint.pt", model, arch, mcfg, {"modelId": model_id, "step": summary["steps"]})
+            shutil.copyfile(run.metrics, tmp / "metrics.jsonl") if run.metrics.is_file() else (tmp / "metrics.jsonl").touch()
+            ds = ts.card.get("dataset") or {}
+
+            card = {
+                "id": model_id,
+                "name": args.name or model_id,
+                "kind": kind,
+                "arch": arch,
+                "embedDim": M.embed_dim(mcfg),
+                "image": image,
+                "text": {"tokenizer": "clip-bpe", "contextLength": ctx, "vocab": P.VOCAB_FILE},
+                "parent": parent,
+                "trainset": {"name": ts.card.get("name", ts.dir.name), "sha256": ts.pairs_sha256,
+                             "pairs": len(ts.pairs), "poisonedPairs": poisoned_pairs},
+                "dataset": {"name": ds.get("name"), "manifestSha256": ds.get("manifestSha256")},
+                "attack": P.attack_of(ts),
+                "defence": args.defence,
+                "seed": cfg["seed"],
+                "trainer": {
+                    "config": cfg,
+                    "modelConfig": mcfg,
+                    "steps": summary["steps"],
+                    "epochs": summary["epochs"],
+                    "batch": summary["batch"],
+                    "wallSeconds": summary["wallSeconds"],
+                    "params": M.count_params(model),
+                    "versions": {"engine": __import__("poisonlens_engine").__version__, "torch": torch.__version__,
+                                 "openClip": open_clip.__version__, "python": sys.version.split()[0]},
+                },
+                "metrics": {"val": summary["lastEval"]},
+                "validation": None if val is None else {"dataset": val[1], "split": cfg["valSplit"],
+                                                        "manifestSha256": val[0].manifest_sha256},
+                "export": {"check": diffs, "tolerance": X.TOLERANCE},
+                "createdAt": P.now_iso(),
+            }
+            P.write_json(tmp / "model.json", card)
+    except BaseException:
+        if not run.checkpoint.is_file():  # nothing to resume: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        run.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    emit("done", package=str(out), id=model_id, kind=kind, steps=summary["steps"], wallSeconds=summary["wallSeconds"],
+         val=summary["lastEval"])
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command-line entry (argv None: sys.argv, stdout claimed for events) or, with a list,
+    an in-process call (tests): events then go to sys.stdout as they are."""
+    if argv is None:
+        _claim_stdout()
+        _die_with_parent()
+    logging.basicConfig(level=logging.ERROR)
+    from .errors import EngineError
+    from .train import Interrupted
+
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+        return 0
+    except EngineError as err:
+        emit("error", code=err.code, message=str(err))
+        print(f"poisonlens-engine: {err}", file=sys.stderr)
+        return 2
+    except Interrupted as err:
+        emit("stopped", message=str(err))
+        print(f"poisonlens-engine: {err}", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - our fault: full traceback on stderr
+        traceback.print_exc()
+        emit("error", code="engine_failed", message=f"{type(err).__name__}: {err}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

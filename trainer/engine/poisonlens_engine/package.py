@@ -1,0 +1,86 @@
+"""The model package (ARCHITECTURE.md §2), built in a temp folder beside its final place and
+renamed into it, so it appears whole or not at all."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .data import TrainsetFiles, vocab_path
+
+VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
+
+
+@contextmanager
+def building(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yields a temp folder; on success it replaces `out`, on failure it is removed."""
+    final = Path(out)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():
+            if not overwrite:
+                raise FileExistsError(f"{final} appeared while training")
+            old = tmp.with_name(tmp.name + ".old")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def copy_vocab(dst_dir: Path) -> None:
+    shutil.copyfile(vocab_path(), dst_dir / VOCAB_FILE)
+
+
+def attack_of(ts: TrainsetFiles) -> dict[str, Any] | None:
+    """The attack a poisoned training set carries: its card's `attack` if the builder wrote
+    one, else the distinct attack tags of its poisoned pairs; plus the counts."""
+    counts = ts.card.get("counts", {})
+    poisoned = [p for p in ts.pairs if p.get("poisoned")]
+    if not poisoned:
+        return None
+    tags: list[dict[str, Any]] = []
+    for p in poisoned:
+        t = p.get("attack")
+        if t and t not in tags:
+            tags.append(t)
+    base = ts.card.get("attack")
+    if isinstance(base, dict):
+        out = dict(base)
+    elif len(tags) == 1:
+        out = dict(tags[0])
+    else:
+        out = {"tags": tags}
+    out.setdefault("builder", ts.card.get("builder"))
+    out["poisonedPairs"] = len(poisoned)
+    out["poisoningRate"] = counts.get("poisoningRate", len(poisoned) / len(ts.pairs))
+    return out
+
+
+def derive_kind(mode: str, poisoned_pairs: int, override: str | None) -> str:
+    """Poisoned pairs make a poisoned model; otherwise from scratch is a base model and
+    anything trained on from weights is clean. `--kind` overrides (defences say `defended`)."""
+    if override:
+        return override
+    if poisoned_pairs > 0:
+        return "poisoned"
+    return "base" if mode == "scratch" else "clean"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")

@@ -1,0 +1,142 @@
+"""Flags of the engine (`python -m poisonlens_engine.main …`) and their resolution against a
+recipe (recipes/*.json): recipe values are the defaults, flags override them. `parse_args`
+takes a list, so tests call `main([...])` directly."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import EngineError
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+SCRATCH_RECIPE, FINETUNE_RECIPE = "scenes-base", "finetune"
+KINDS = ("base", "clean", "poisoned", "defended")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, our exit path
+        raise EngineError(f"{message} (engine flags: python -m poisonlens_engine.main --help)", "bad_flags")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="poisonlens_engine.main", description="Train an open_clip model on a training set; write a model package.")
+    io = p.add_argument_group("files")
+    io.add_argument("--trainset", required=True, help="training-set folder (pairs.jsonl, trainset.json)")
+    io.add_argument("--out", required=True, help="model package folder to create (appears atomically)")
+    io.add_argument("--run-dir", help="run folder for checkpoints and resume (default: beside --out, '.run-<name>')")
+    io.add_argument("--cache-dir", help="folder for decoded-image caches")
+    io.add_argument("--overwrite", action="store_true", help="replace an existing package at --out")
+    io.add_argument("--reference-out", help="test only: write fixed inputs and torch embeddings as JSON here")
+
+    m = p.add_argument_group("model")
+    m.add_argument("--from", dest="from_", metavar="PACKAGE_OR_CHECKPOINT", help="fine-tune from a model package folder or checkpoint.pt")
+    m.add_argument("--arch", help="open_clip architecture name (ours: model_configs/*.json)")
+    m.add_argument("--pretrained", help="open_clip pretrained tag or weights file for --arch")
+    m.add_argument("--freeze", choices=("image", "text"))
+
+    t = p.add_argument_group("training")
+    t.add_argument("--recipe", help=f"recipe name in recipes/ or a JSON file (default {SCRATCH_RECIPE} from scratch, {FINETUNE_RECIPE} otherwise)")
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=float)
+    g.add_argument("--steps", type=int)
+    t.add_argument("--batch", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--min-lr", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--warmup-steps", type=int)
+    t.add_argument("--no-augment", action="store_true", help="no random resized crop")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    b = t.add_mutually_exclusive_group()
+    b.add_argument("--bf16", dest="bf16", action="store_const", const=True, help="bf16 autocast (default where the CPU supports it)")
+    b.add_argument("--no-bf16", dest="bf16", action="store_const", const=False)
+    t.add_argument("--checkpoint-every", type=int, default=100, help="steps between run checkpoints")
+    t.add_argument("--eval-every", type=int, default=0, help="extra validation every N steps (0: per epoch only)")
+
+    v = p.add_argument_group("validation")
+    v.add_argument("--val-dataset", help="dataset folder for validation Recall@K (default: the training set's dataset)")
+    v.add_argument("--val-split", default="val")
+    v.add_argument("--val-images", type=int, default=1000, help="images of the split used (0: no validation)")
+
+    r = p.add_argument_group("provenance")
+    r.add_argument("--name", help="model name (default: the --out folder's name)")
+    r.add_argument("--id", help="model id (default: the --out folder's name)")
+    r.add_argument("--kind", choices=KINDS, help="override the derived kind (base / clean / poisoned)")
+    r.add_argument("--defence", help="JSON object recorded as model.json's defence")
+    return p
+
+
+def load_recipe(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RECIPE_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(f.stem for f in RECIPE_DIR.glob("*.json")))
+        raise EngineError(f"unknown recipe {name_or_path!r}; known: {known}", "unknown_recipe")
+    return json.loads(path.read_text())
+
+
+def _positive(name: str, v, integer=False):
+    if v is None:
+        return
+    if not (v > 0) or (integer and int(v) != v):
+        raise EngineError(f"--{name} must be a positive {'integer' if integer else 'number'}, got {v}", "bad_flags")
+
+
+def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Parses flags; returns them and the resolved training config (what model.json records)."""
+    a = build_parser().parse_args(argv)
+    for name in ("epochs", "batch", "lr", "threads", "checkpoint_every"):
+        _positive(name.replace("_", "-"), getattr(a, name))
+    _positive("steps", a.steps, integer=True)
+    if a.val_images < 0 or a.eval_every < 0:
+        raise EngineError("--val-images and --eval-every must be ≥ 0", "bad_flags")
+    if a.from_ and (a.arch or a.pretrained):
+        raise EngineError("--from takes its architecture from the checkpoint: drop --arch/--pretrained", "bad_flags")
+    if a.pretrained and not a.arch:
+        raise EngineError("--pretrained needs --arch", "bad_flags")
+    if a.defence is not None:
+        try:
+            a.defence = json.loads(a.defence)
+        except json.JSONDecodeError as err:
+            raise EngineError(f"--defence must be JSON: {err.msg}", "bad_flags") from err
+    mode = "finetune" if a.from_ else ("pretrained" if a.pretrained else "scratch")
+    recipe = load_recipe(a.recipe or (SCRATCH_RECIPE if mode == "scratch" else FINETUNE_RECIPE))
+    pick = lambda flag, key: flag if flag is not None else recipe.get(key)  # noqa: E731
+    cfg: dict[str, Any] = {
+        "mode": mode,
+        "recipe": recipe.get("name", a.recipe),
+        "arch": a.arch or (recipe.get("arch") if mode == "scratch" else None),
+        "pretrained": a.pretrained,
+        "from": os.path.abspath(a.from_) if a.from_ else None,
+        "lr": pick(a.lr, "lr"),
+        "minLr": pick(a.min_lr, "minLr"),
+        "weightDecay": pick(a.weight_decay, "weightDecay"),
+        "betas": recipe.get("betas", [0.9, 0.98]),
+        "eps": recipe.get("eps", 1e-6),
+        "warmupSteps": pick(a.warmup_steps, "warmupSteps") or 0,
+        "batch": int(pick(a.batch, "batch")),
+        "epochs": None if a.steps else pick(a.epochs, "epochs"),
+        "steps": a.steps,
+        "augScale": None if a.no_augment else recipe.get("augScale", [0.9, 1.0]),
+        "freeze": a.freeze,
+        "seed": a.seed,
+        "bf16": a.bf16,  # None: decided by the CPU in main
+        "threads": a.threads,
+        "checkpointEvery": a.checkpoint_every,
+        "evalEvery": a.eval_every,
+        "valSplit": a.val_split,
+        "valImages": a.val_images,
+    }
+    if mode == "scratch" and not cfg["arch"]:
+        raise EngineError("no architecture: pass --arch or a recipe with one", "bad_flags")
+    if cfg["minLr"] is None:
+        cfg["minLr"] = 0.0
+    if cfg["minLr"] > cfg["lr"]:
+        raise EngineError(f"--min-lr {cfg['minLr']} is above --lr {cfg['lr']}", "bad_flags")
+    if not cfg["steps"] and not cfg["epochs"]:
+        raise EngineError("pass --epochs or --steps (the recipe has neither)", "bad_flags")
+    return a, cfg

@@ -1,0 +1,144 @@
+"""The engine end to end, in-process: train a tiny model a few steps, export, check, package."""
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import make_trainset
+from poisonlens_engine import train as T
+from poisonlens_engine.main import main
+
+TINY = ["--arch", "pl-tiny-test", "--batch", "8", "--threads", "1", "--warmup-steps", "0"]
+
+
+def events(capsys):
+    return [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
+
+
+def leftovers(models: Path):
+    return sorted(p.name for p in models.iterdir() if p.name.startswith(".")) if models.exists() else []
+
+
+@pytest.fixture(scope="module")
+def base(world, tmp_path_factory):
+    out = world["root"] / "models" / "base"
+    ref = world["root"] / "reference.json"
+    code = main(["--trainset", str(world["trainset"]), "--out", str(out), "--steps", "5", "--cache-dir",
+                 str(world["root"] / "cache"), "--reference-out", str(ref), *TINY])
+    assert code == 0
+    return out
+
+
+def test_package_files_and_provenance(base, world):
+    files = sorted(p.name for p in base.iterdir())
+    assert files == ["bpe_simple_vocab_16e6.txt.gz", "checkpoint.pt", "image.onnx", "metrics.jsonl", "model.json", "text.onnx"]
+    card = json.loads((base / "model.json").read_text())
+    assert card["id"] == "base" and card["kind"] == "base" and card["parent"] is None
+    assert card["arch"] == "pl-tiny-test" and card["embedDim"] == 32
+    assert card["image"]["size"] == 32 and card["image"]["resize"] == "bicubic" and card["image"]["crop"] == "center"
+    assert card["text"] == {"tokenizer": "clip-bpe", "contextLength": 16, "vocab": "bpe_simple_vocab_16e6.txt.gz"}
+    ts = json.loads((world["trainset"] / "trainset.json").read_text())
+    assert card["trainset"]["name"] == "tiny-train" and card["trainset"]["sha256"] == ts["pairsSha256"]
+    assert card["dataset"]["manifestSha256"] == ts["dataset"]["manifestSha256"]
+    assert card["trainer"]["steps"] == 5 and card["trainer"]["wallSeconds"] > 0
+    assert card["trainer"]["config"]["seed"] == 0 and card["seed"] == 0
+    assert max(card["export"]["check"].values()) <= 1e-4
+    assert card["metrics"]["val"]["ir"]["r1"] >= 0
+    lines = [json.loads(l) for l in (base / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if l["type"] == "step"] == [1, 2, 3, 4, 5]
+    assert any(l["type"] == "eval" for l in lines)
+    assert leftovers(base.parent) == []  # no temp folder, run folder removed
+    ref = json.loads((world["root"] / "reference.json").read_text())
+    assert len(ref["imageEmbeds"]) == len(ref["inputIds"]) == 4
+
+
+def test_onnx_graphs_have_the_contract_names_and_a_dynamic_batch(base):
+    import onnxruntime as ort
+    import numpy as np
+
+    s = ort.InferenceSession(str(base / "image.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in s.get_inputs()] == ["pixel_values"] and [o.name for o in s.get_outputs()] == ["image_embeds"]
+    assert s.run(None, {"pixel_values": np.zeros((7, 3, 32, 32), np.float32)})[0].shape == (7, 32)
+    s = ort.InferenceSession(str(base / "text.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in s.get_inputs()] == ["input_ids"] and [o.name for o in s.get_outputs()] == ["text_embeds"]
+    assert s.run(None, {"input_ids": np.ones((1, 16), np.int64)})[0].shape == (1, 32)
+
+
+def test_finetune_from_package_on_a_poisoned_trainset(base, world, capsys):
+    ts = make_trainset(world["root"], world["dataset"], name="tiny-poison", poison=3)
+    out = world["root"] / "models" / "ft"
+    code = main(["--trainset", str(ts), "--from", str(base), "--out", str(out), "--steps", "2", "--batch", "8",
+                 "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0"])
+    assert code == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["kind"] == "poisoned" and card["parent"] == "base" and card["arch"] == "pl-tiny-test"
+    assert card["attack"]["type"] == "II" and card["attack"]["goal"] == "red>blue" and card["attack"]["poisonedPairs"] == 3
+    cfg = card["trainer"]["config"]
+    assert cfg["mode"] == "finetune" and cfg["recipe"] == "finetune" and cfg["lr"] == 1e-5 and cfg["weightDecay"] == 0.2
+    assert cfg["minLr"] == 1e-6 and cfg["augScale"] == [0.9, 1.0]
+    assert card["metrics"]["val"] is None
+
+
+@pytest.mark.parametrize("case", ["empty", "missing_image", "unknown_arch", "bad_flags", "exists", "no_trainset"])
+def test_bad_input_fails_cleanly(case, world, base, tmp_path, capsys):
+    out = tmp_path / "models" / "m"
+    ts = world["trainset"]
+    extra = []
+    if case == "empty":
+        ts = tmp_path / "empty"
+        ts.mkdir()
+        (ts / "pairs.jsonl").write_text("")
+        (ts / "trainset.json").write_text(json.dumps({"name": "empty"}))
+    elif case == "missing_image":
+        ts = tmp_path / "broken"
+        ts.mkdir()
+        (ts / "pairs.jsonl").write_text(json.dumps({"image": str(tmp_path / "nope.png"), "caption": "x"}) + "\n")
+        (ts / "trainset.json").write_text(json.dumps({"name": "broken"}))
+    elif case == "unknown_arch":
+        extra = ["--arch", "no-such-arch"]
+    elif case == "bad_flags":
+        extra = ["--batch", "-3"]
+    elif case == "exists":
+        out = base
+    elif case == "no_trainset":
+        ts = tmp_path / "nothing"
+    args = ["--trainset", str(ts), "--out", str(out), "--steps", "2", *(extra or ["--arch", "pl-tiny-test"])]
+    before = sorted(os.listdir(base))
+    code = main(args)
+    ev = events(capsys)
+    assert code == 2
+    assert ev[-1]["event"] == "error" and "\n" not in ev[-1]["message"]
+    expected = {"empty": "is empty", "missing_image": "missing image file", "unknown_arch": "unknown architecture",
+                "bad_flags": "--batch must be a positive", "exists": "already exists", "no_trainset": "no training set"}[case]
+    assert expected in ev[-1]["message"]
+    if case == "exists":
+        assert sorted(os.listdir(base)) == before
+    else:
+        assert not out.exists() and leftovers(out.parent) == []
+
+
+def test_a_stopped_run_resumes_from_its_last_checkpoint(world, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "models" / "r"
+    args = ["--trainset", str(world["trainset"]), "--out", str(out), "--steps", "6", "--checkpoint-every", "2",
+            "--val-images", "0", "--cache-dir", str(world["root"] / "cache"), *TINY]
+    real_log = T.RunDir.log
+
+    def log_then_stop(self, rec):
+        real_log(self, rec)
+        if rec.get("step") == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled: finish the step, checkpoint, stop
+
+    monkeypatch.setattr(T.RunDir, "log", log_then_stop)
+    assert main(args) == 130
+    ev = events(capsys)
+    assert ev[-1]["event"] == "stopped" and not out.exists()
+    assert (tmp_path / "models" / ".run-r" / "checkpoint.pt").is_file()
+    monkeypatch.setattr(T.RunDir, "log", real_log)
+    assert main(args) == 0
+    ev = events(capsys)
+    assert {"event": "resume", "step": 3, "totalSteps": 6} in ev
+    assert [e["step"] for e in ev if e["event"] == "step"] == [4, 5, 6]
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if l["type"] == "step"] == [1, 2, 3, 4, 5, 6]
