@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import sharp from 'sharp';
+import { cpSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from '../../server/app.js';
 import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
 import { harness, samplePng, skipReason, TOKEN, type Harness } from './harness.js';
@@ -257,5 +259,38 @@ describe('search API', { skip: skipReason }, () => {
     } finally {
       await limited.close();
     }
+  });
+
+  test('a corrupt or incomplete model package is reported; the other models keep serving', async () => {
+    // A copy of the clean model whose text graph is truncated, and a folder without its graphs.
+    const src = realpathSync(join(h.ws.models, h.world.clean));
+    const broken = join(h.ws.models, 'tiny-broken');
+    cpSync(src, broken, { recursive: true });
+    const card = JSON.parse(readFileSync(join(broken, 'model.json'), 'utf8'));
+    writeFileSync(join(broken, 'model.json'), JSON.stringify({ ...card, id: 'tiny-broken', name: 'tiny-broken' }));
+    const onnx = readFileSync(join(broken, 'text.onnx'));
+    writeFileSync(join(broken, 'text.onnx'), onnx.subarray(0, Math.floor(onnx.length / 3)));
+    mkdirSync(join(h.ws.models, 'tiny-empty'));
+    writeFileSync(join(h.ws.models, 'tiny-empty', 'model.json'), '{"id": "tiny-empty", "kind": "clean"}');
+    await new Promise((r) => setTimeout(r, 1100)); // the package list is cached for a second
+    const res = await agent.get('/api/search').query({ q: 'a car', model: 'tiny-broken' });
+    assertUserError(res, 409, 'model_broken');
+    assert.match(res.body.error.message, /tiny-broken failed to load/);
+    const empty = await agent.get('/api/search').query({ q: 'a car', model: 'tiny-empty' });
+    assertUserError(empty, 409, 'model_broken');
+    assert.match(empty.body.error.message, /missing image\.onnx, text\.onnx/);
+    const listed = Object.fromEntries((await agent.get('/api/models')).body.models.map((m: any) => [m.id, m]));
+    assert.equal(listed['tiny-broken'].status.state, 'failed');
+    assert.equal(listed['tiny-empty'].status.state, 'broken');
+    assert.match(listed['tiny-empty'].problem, /incomplete package/);
+    // Activating a broken model is refused and leaves the active model alone.
+    const swap = await agent.post('/api/models/active').set('Authorization', `Bearer ${TOKEN}`).send({ model: 'tiny-broken' });
+    assertUserError(swap, 409, 'model_broken');
+    assert.equal((await agent.get('/api/models')).body.active, h.world.clean);
+    assert.equal((await agent.get('/api/search').query({ q: 'a car' })).status, 200);
+    assert.equal((await agent.get('/api/search').query({ q: 'a car', model: h.world.poisoned })).status, 200);
+    // The pages skip unusable packages in the pickers and show them on the models page.
+    assert.doesNotMatch((await agent.get('/')).text, /value="tiny-empty"/);
+    assert.match((await agent.get('/models')).text, /tiny-empty[\s\S]*incomplete package/);
   });
 });
