@@ -5,13 +5,15 @@
  * int(size * long / short), as torchvision's Resize(size) on a PIL image), centre crop
  * (offsets round((h - size) / 2)), then float32 CHW: x / 255, (x - mean) / std in float32.
  *
- * sharp decodes the file (ICC profiles ignored and EXIF orientation not applied, as PIL's
- * Image.open does). The resize is our own implementation of Pillow's convolution resampler
+ * Plain 8-bit PNGs are decoded by png.ts; sharp decodes everything else (ICC profiles ignored
+ * and EXIF orientation not applied, as PIL's Image.open does). The resize is our own implementation of Pillow's convolution resampler
  * (separable, horizontal pass then vertical, Catmull-Rom cubic a = -0.5 widened by the scale
  * when shrinking, 22-bit fixed-point coefficients, 8-bit intermediate), so pixels match the
  * engine's exactly rather than approximately.
  */
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { decodePngFast } from './png.js';
 import { UserError } from '../core/errors.js';
 
 export interface ImageSpec {
@@ -31,10 +33,27 @@ export interface RgbImage {
 
 sharp.cache(false);
 
-/** Decodes image bytes or a file path to 8-bit RGB (alpha dropped, not composited). */
+/**
+ * Decodes image bytes or a file path to 8-bit RGB (alpha dropped, not composited). Plain 8-bit
+ * PNGs take a fast path (png.ts); everything else goes through sharp.
+ */
 export async function decodeRgb(input: Uint8Array | string): Promise<RgbImage> {
+  let bytes: Uint8Array;
+  if (typeof input === 'string') {
+    try {
+      bytes = await readFile(input);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new UserError(`missing image file ${input}`, 'missing_image');
+      throw new UserError(`cannot read image ${input}: ${(err as Error).message}`, 'bad_image');
+    }
+  } else {
+    bytes = input;
+  }
+  const fast = decodeOptions.pngFastPath ? decodePngFast(bytes) : null;
+  if (fast) return fast;
   try {
-    const { data, info } = await sharp(input as Buffer | string, { ignoreIcc: true, failOn: 'error', limitInputPixels: 1 << 28 })
+    const { data, info } = await sharp(bytes, { ignoreIcc: true, failOn: 'error', limitInputPixels: 1 << 28 })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -44,9 +63,6 @@ export async function decodeRgb(input: Uint8Array | string): Promise<RgbImage> {
   } catch (err) {
     const what = typeof input === 'string' ? input : `${input.byteLength}-byte image`;
     const msg = (err as Error).message ?? String(err);
-    if (typeof input === 'string' && /no such file|Input file is missing/i.test(msg)) {
-      throw new UserError(`missing image file ${input}`, 'missing_image');
-    }
     throw new UserError(`cannot decode image ${what}: ${msg.split('\n')[0]}`, 'bad_image');
   }
 }
@@ -211,17 +227,38 @@ function pyRound(x: number): number {
  */
 export function normalizeInto(img: RgbImage, spec: ImageSpec, out: Float32Array, offset = 0): void {
   const plane = img.width * img.height;
-  const f = Math.fround;
+  const luts = normalizeLuts(spec);
+  const data = img.data;
   for (let c = 0; c < 3; c++) {
-    const mean = f(spec.mean[c]);
-    const std = f(spec.std[c]);
-    // 256 possible values per channel: a lookup table.
-    const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = f(f(f(v / 255) - mean) / std);
+    const lut = luts[c];
     const base = offset + c * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = lut[img.data[i * 3 + c]];
+    for (let i = 0, p = c; i < plane; i++, p += 3) out[base + i] = lut[data[p]];
   }
 }
+
+const LUT_CACHE = new Map<string, Float32Array[]>();
+
+/** Per channel, the normalised float32 value of each byte: 256 values, computed once per spec. */
+function normalizeLuts(spec: ImageSpec): Float32Array[] {
+  const key = `${spec.mean.join(',')}/${spec.std.join(',')}`;
+  let luts = LUT_CACHE.get(key);
+  if (!luts) {
+    const f = Math.fround;
+    luts = [0, 1, 2].map((c) => {
+      const mean = f(spec.mean[c]);
+      const std = f(spec.std[c]);
+      const lut = new Float32Array(256);
+      for (let v = 0; v < 256; v++) lut[v] = f(f(f(v / 255) - mean) / std);
+      return lut;
+    });
+    if (LUT_CACHE.size > 64) LUT_CACHE.clear();
+    LUT_CACHE.set(key, luts);
+  }
+  return luts;
+}
+
+/** Set false to send PNGs through sharp too (for comparisons; the results are identical). */
+export const decodeOptions = { pngFastPath: true };
 
 /** One image → float32 [3, S, S]. */
 export async function preprocessImage(input: Uint8Array | string, spec: ImageSpec): Promise<Float32Array> {

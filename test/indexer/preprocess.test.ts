@@ -151,3 +151,40 @@ test('undecodable bytes and missing files are one-line user errors', async () =>
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('the PNG fast path decodes exactly what sharp decodes, and declines what it does not handle', async () => {
+  const { decodePngFast } = await import('../../indexer/png.js');
+  const rng = new Rng(11);
+  const kinds: Array<[string, number, (s: Sharp) => Sharp]> = [
+    ['rgb', 3, (s) => s.png({ compressionLevel: 9, adaptiveFiltering: true })],
+    ['rgb-nofilter', 3, (s) => s.png({ adaptiveFiltering: false })],
+    ['rgba', 4, (s) => s.png()],
+    ['grey', 1, (s) => s.png()],
+    ['grey-alpha', 2, (s) => s.png()],
+    ['palette', 3, (s) => s.png({ palette: true, colours: 200 })],
+    ['palette-2bit', 3, (s) => s.png({ palette: true, colours: 4 })],
+    ['16-bit', 3, (s) => s.toColourspace('rgb16').png()],
+    ['interlaced', 3, (s) => s.png({ progressive: true })],
+  ];
+  for (const [name, ch, fmt] of kinds) {
+    const w = rng.int(1, 90);
+    const h = rng.int(1, 90);
+    const raw = Buffer.alloc(w * h * ch);
+    for (let i = 0; i < raw.length; i++) raw[i] = rng.chance(0.5) ? rng.int(0, 255) : (i * 7) % 256;
+    const png = await fmt(sharp(raw, { raw: { width: w, height: h, channels: ch as 1 | 2 | 3 | 4 } })).toBuffer();
+    const fast = decodePngFast(png);
+    const { data, info } = await sharp(png, { ignoreIcc: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (['16-bit', 'interlaced', 'palette-2bit'].includes(name)) {
+      assert.equal(fast, null, `${name}: declined`);
+      continue;
+    }
+    assert.ok(fast, `${name}: decoded`);
+    assert.deepEqual([fast.width, fast.height], [info.width, info.height]);
+    assert.ok(Buffer.from(fast.data).equals(data), `${name} ${w}x${h}: same pixels as sharp`);
+  }
+  const good = await sharp(Buffer.alloc(12, 9), { raw: { width: 2, height: 2, channels: 3 } }).png().toBuffer();
+  const corrupt = Buffer.from(good);
+  corrupt[corrupt.length - 20] ^= 0xff;
+  assert.equal(decodePngFast(corrupt), null, 'a bad CRC goes to sharp');
+  assert.equal(decodePngFast(good.subarray(0, good.length - 12)), null, 'no IEND: declined');
+});
