@@ -3,12 +3,14 @@ import { parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { listDatasets, describeDataset } from '../data/listing.js';
+import { runScenes } from './scenes.js';
 import { runDataImport } from './dataImport.js';
 
 const USAGE = 'poisonlens data scenes|import|list|show …';
 
 /** `data` subcommands; each maps to a module of its own. */
 const SUBCOMMANDS: Record<string, Command['run']> = {
+  scenes: runScenes,
   import: runDataImport,
   list: (argv, ctx) => {
     const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'poisonlens data list [--json]');

@@ -1,0 +1,192 @@
+import { Rng } from '../../core/random.js';
+import { CLASSES, classSpec, type BackgroundName, type ClassName, type GlyphSpec, type Zone } from './catalogue.js';
+import { ART_SETS, DRAWN_SET, type SetId, type Style } from './artsets.js';
+import { pickBackground, zoneRange, zonesOf, type BackgroundSpec } from './backgrounds.js';
+import { pickDrawnVariant, type DrawnVariant } from './drawn.js';
+
+/**
+ * Plans one scene: background, objects (class, glyph, art set, size, place, flip, rotation)
+ * and their boxes. Everything is drawn from one Rng, so a scene is a pure function of
+ * (seed, index, main class, size); rendering and captions only read the plan.
+ */
+export type SizeWord = 'small' | 'medium' | 'large';
+
+export interface PlacedObject {
+  class: ClassName;
+  glyph: string;
+  set: SetId;
+  style: Style;
+  drawn?: DrawnVariant;
+  zone: Zone;
+  /** what it is doing, when the drawing shows it ("walking", "flying") */
+  pose?: string;
+  /** tight box in pixels [x0, y0, x1, y1] (rotation included) */
+  box: [number, number, number, number];
+  /** longest side of the unrotated drawing as a fraction of the image */
+  extent: number;
+  size: SizeWord;
+  flip: boolean;
+  /** degrees, clockwise */
+  rotation: number;
+  /** where to draw: centre of the glyph's square canvas and its side, in pixels */
+  cx: number;
+  cy: number;
+  side: number;
+}
+
+export interface ScenePlan {
+  size: number;
+  background: BackgroundSpec;
+  /** objects[0] is the main one (the label); the largest by box area */
+  objects: PlacedObject[];
+}
+
+/** What layout needs to know of a glyph's drawing: its visible box on the square canvas. */
+export type GlyphBoxLookup = (set: SetId, glyph: GlyphSpec, drawn?: DrawnVariant) => [number, number, number, number];
+
+const OBJECT_COUNT_WEIGHTS: [number, number][] = [[1, 0.5], [2, 0.32], [3, 0.18]];
+const SAME_CLASS_COMPANION = 0.4;
+/** Boxes may overlap by at most this share of the smaller one: no heavy occlusion. */
+const MAX_OVERLAP = 0.2;
+
+function weighted<T>(rng: Rng, items: [T, number][]): T {
+  const total = items.reduce((s, [, w]) => s + w, 0);
+  let r = rng.next() * total;
+  for (const [item, w] of items) {
+    r -= w;
+    if (r < 0) return item;
+  }
+  return items[items.length - 1][0];
+}
+
+function glyphsFor(cls: ClassName, bg: BackgroundName): GlyphSpec[] {
+  const zones = zonesOf(bg);
+  return classSpec(cls).glyphs.filter((g) => g.zones.some((z) => zones.includes(z)));
+}
+
+/** Classes that may join a scene on `bg`, weighted by how at home they are there. */
+function companionsFor(bg: BackgroundName): [ClassName, number][] {
+  return CLASSES.map((c) => [c, classSpec(c).backgrounds[bg] ?? 0] as [ClassName, number]).filter(([c, w]) => w > 0 && glyphsFor(c, bg).length > 0);
+}
+
+export function sizeWord(extent: number): SizeWord {
+  return extent >= 0.6 ? 'large' : extent <= 0.45 ? 'small' : 'medium';
+}
+
+export function planScene(rng: Rng, main: ClassName, size: number, boxOf: GlyphBoxLookup): ScenePlan {
+  const spec = classSpec(main);
+  // a narrow band (a beach's sea) may not fit a tall drawing: then draw another background
+  for (let tries = 0; tries < 20; tries++) {
+    const bgName = weighted(rng, Object.entries(spec.backgrounds) as [BackgroundName, number][]);
+    const background = pickBackground(bgName, rng);
+    const first = placeObject(rng, main, true, background, size, [], boxOf);
+    if (!first) continue;
+    const objects: PlacedObject[] = [first];
+    const n = weighted(rng, OBJECT_COUNT_WEIGHTS);
+    for (let i = 1; i < n; i++) {
+      const cls = rng.chance(SAME_CLASS_COMPANION) ? main : weighted(rng, companionsFor(bgName));
+      const placed = placeObject(rng, cls, false, background, size, objects, boxOf);
+      if (placed) objects.push(placed);
+    }
+    return { size, background, objects };
+  }
+  throw new Error(`could not place a ${main} in 20 backgrounds`);
+}
+
+function placeObject(
+  rng: Rng,
+  cls: ClassName,
+  isMain: boolean,
+  bg: BackgroundSpec,
+  S: number,
+  others: PlacedObject[],
+  boxOf: GlyphBoxLookup,
+): PlacedObject | null {
+  const glyph = rng.pick(glyphsFor(cls, bg.name));
+  const zone = rng.pick(glyph.zones.filter((z) => zonesOf(bg.name).includes(z)));
+  let set: SetId;
+  let style: Style;
+  let drawn: DrawnVariant | undefined;
+  if (glyph.drawn) {
+    set = DRAWN_SET;
+    style = rng.pick(ART_SETS).style;
+    drawn = pickDrawnVariant(glyph.drawn, style, rng);
+  } else {
+    const art = rng.pick(ART_SETS.filter((a) => !glyph.notIn?.includes(a.id)));
+    set = art.id;
+    style = art.style;
+  }
+  const [bx0, by0, bx1, by1] = boxOf(set, glyph, drawn);
+  const flip = rng.chance(0.5);
+  const maxTilt = zone === 'air' ? 15 : zone === 'rail' ? 2 : zone === 'water' ? 6 : 8;
+  const rotation = Math.round(rng.float(-maxTilt, maxTilt) * 10) / 10;
+  const mainArea = isMain ? Infinity : area(others[0].box);
+  // the main object is big (recognisable at 64 px); companions are smaller than it
+  let extent = isMain ? rng.float(0.55, 0.75) : rng.float(0.36, Math.min(0.52, others[0].extent * 0.9));
+  for (let attempt = 0; attempt < 60; attempt++) {
+    if (attempt > 0 && attempt % 12 === 0) extent *= 0.9;
+    if (extent < (isMain ? 0.45 : 0.3)) return null;
+    const side = (extent * S) / Math.max(bx1 - bx0, by1 - by0);
+    const geom = rotatedBox(side, [bx0, by0, bx1, by1], flip, rotation);
+    const w = geom.x1 - geom.x0;
+    const h = geom.y1 - geom.y0;
+    if (w > S || h > S) continue;
+    const [lo, hi] = zoneRange(bg, zone);
+    let top: number;
+    if (zone === 'air') {
+      const cyLo = Math.max(lo * S, h / 2), cyHi = Math.min(hi * S, S - h / 2);
+      if (cyLo > cyHi) continue;
+      top = rng.float(cyLo, cyHi) - h / 2;
+    } else {
+      const bLo = Math.max(lo * S, h), bHi = Math.min(hi * S, S);
+      if (bLo > bHi) continue;
+      top = rng.float(bLo, bHi) - h;
+    }
+    const left = rng.float(0, S - w);
+    const box: [number, number, number, number] = [
+      Math.max(0, Math.floor(left)), Math.max(0, Math.floor(top)), Math.min(S, Math.ceil(left + w)), Math.min(S, Math.ceil(top + h)),
+    ];
+    if (others.some((o) => overlapShare(o.box, box) > MAX_OVERLAP)) continue;
+    // `label` is the largest object: keep every companion clearly smaller than the main one
+    if (area(box) > mainArea * 0.85) {
+      extent *= 0.92;
+      continue;
+    }
+    const pose = glyph.pose?.[zone];
+    return {
+      class: cls, glyph: glyph.key, set, style, ...(drawn ? { drawn } : {}), zone, ...(pose ? { pose } : {}),
+      box, extent: Math.round(extent * 1000) / 1000, size: sizeWord(extent), flip, rotation,
+      cx: left - geom.x0, cy: top - geom.y0, side,
+    };
+  }
+  return null;
+}
+
+/**
+ * The box of the visible drawing after flip and rotation about the canvas centre, relative to
+ * that centre. Using the rotated corners of the unrotated box is slightly loose, never tight.
+ */
+export function rotatedBox(side: number, b: [number, number, number, number], flip: boolean, rotation: number) {
+  const th = (rotation * Math.PI) / 180;
+  const c = Math.cos(th), s = Math.sin(th);
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const [fx, fy] of [[b[0], b[1]], [b[2], b[1]], [b[0], b[3]], [b[2], b[3]]]) {
+    let u = (fx - 0.5) * side;
+    const v = (fy - 0.5) * side;
+    if (flip) u = -u;
+    const x = c * u - s * v, y = s * u + c * v;
+    x0 = Math.min(x0, x), y0 = Math.min(y0, y), x1 = Math.max(x1, x), y1 = Math.max(y1, y);
+  }
+  return { x0, y0, x1, y1 };
+}
+
+export function area(b: readonly number[]): number {
+  return Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
+}
+
+function overlapShare(a: readonly number[], b: readonly number[]): number {
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / Math.min(area(a), area(b));
+}

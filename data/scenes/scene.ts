@@ -1,0 +1,93 @@
+import { Rng, hashString } from '../../core/random.js';
+import type { ManifestEntry, Split } from '../dataset.js';
+import type { ClassName } from './catalogue.js';
+import { Atlas, glyphKey, type AtlasData } from './atlas.js';
+import { planScene, type PlacedObject, type ScenePlan } from './layout.js';
+import { captionScene } from './captions.js';
+import { renderScene } from './render.js';
+import { encodePngRgb } from './png.js';
+
+/** One image to make: its position in the manifest, its split and its main class. */
+export interface SceneJob {
+  index: number;
+  split: Split;
+  main: ClassName;
+}
+
+export interface MadeScene {
+  entry: ManifestEntry;
+  png: Buffer;
+}
+
+export function sceneId(index: number): string {
+  return String(index).padStart(6, '0');
+}
+
+/** Images sit in folders of 1,000 so that no folder grows to 200,000 entries. */
+export function sceneFile(index: number): string {
+  return `images/${String(Math.floor(index / 1000)).padStart(3, '0')}/${sceneId(index)}.png`;
+}
+
+/**
+ * Makes scenes: plan, captions, pixels, PNG. A scene depends only on (seed, index, main class,
+ * size), never on which thread or in which order it is made, so workers give the same bytes.
+ */
+export class SceneMaker {
+  private readonly atlas: Atlas;
+
+  constructor(
+    readonly size: number,
+    readonly seed: number,
+    atlas: AtlasData,
+  ) {
+    if (atlas.resolution !== size * 2) throw new Error(`atlas for ${atlas.resolution / 2} px images, not ${size}`);
+    this.atlas = new Atlas(atlas);
+  }
+
+  plan(job: SceneJob): ScenePlan {
+    const rng = new Rng(hashString(`scenes/${this.seed}/${job.index}`));
+    return planScene(rng, job.main, this.size, (set, glyph, drawn) => this.atlas.box(glyphKey(set, glyph.key, drawn)));
+  }
+
+  make(job: SceneJob): MadeScene {
+    const plan = this.plan(job);
+    // captions draw from their own stream: rewording captions never moves a pixel
+    const captions = captionScene(plan, new Rng(hashString(`scenes/${this.seed}/${job.index}/captions`)));
+    const px = renderScene(plan, plan.objects.map((o) => this.atlas.raster(glyphKey(o.set, o.glyph, o.drawn))));
+    const labels = [...new Set(plan.objects.map((o) => o.class))].sort();
+    const entry: ManifestEntry = {
+      id: sceneId(job.index),
+      file: sceneFile(job.index),
+      split: job.split,
+      label: plan.objects[0].class,
+      labels,
+      captions,
+      meta: sceneMeta(plan),
+    };
+    return { entry, png: encodePngRgb(px, this.size, this.size) };
+  }
+}
+
+/** What the manifest records of a plan: everything captions rely on, nothing of the renderer's. */
+export function sceneMeta(plan: ScenePlan): Record<string, unknown> {
+  const { seed: _seed, ...scene } = plan.background;
+  return {
+    size: plan.size,
+    background: plan.background.name,
+    scene,
+    objects: plan.objects.map((o: PlacedObject) => ({
+      class: o.class,
+      glyph: o.glyph,
+      set: o.set,
+      style: o.style,
+      ...(o.drawn ? { colour: o.drawn.colour, ...(o.drawn.kind === 'sofa' ? { seats: o.drawn.seats } : { cloth: o.drawn.cloth, laid: o.drawn.laid }) } : {}),
+      zone: o.zone,
+      ...(o.pose ? { pose: o.pose } : {}),
+      box: o.box,
+      size: o.size,
+      extent: o.extent,
+      flip: o.flip,
+      rotation: o.rotation,
+    })),
+  };
+}
