@@ -17,7 +17,8 @@ import { type Catalog, nowIso } from '../core/catalog.js';
 import { loadDataset, SPLITS, type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
 import { OnnxClipEncoder } from './encoder.js';
 import { imageFingerprint, loadModelPackage, type ModelPackage } from './package.js';
-import { decodeRgb, normalizeInto, resizeAndCrop, type RgbImage } from './preprocess.js';
+import { decodeRgb, normalizeInto, resizeAndCrop, type ImageSpec } from './preprocess.js';
+import { ImageEncodeWorker } from './image-worker.js';
 import {
   CARD_FILE,
   DEFAULT_HNSW,
@@ -61,39 +62,92 @@ export interface EmbedResult {
   imagesPerSecond: number;
 }
 
+/** Something that turns a batch of preprocessed pixels into normalised embeddings. */
+export interface PixelEncoder {
+  readonly dim: number;
+  readonly imageSpec: ImageSpec;
+  encode(pixels: Float32Array, n: number): Promise<Float32Array>;
+}
+
+/** The image graph on this thread (simple; the thread waits while a batch encodes). */
+export function inlinePixelEncoder(encoder: OnnxClipEncoder): PixelEncoder {
+  return { dim: encoder.dim, imageSpec: encoder.imageSpec, encode: (p, n) => encoder.encodePixels(p, n) };
+}
+
+/** The image graph in a worker thread: this thread prepares the next batch meanwhile. */
+export function workerPixelEncoder(worker: ImageEncodeWorker, pkg: ModelPackage): PixelEncoder {
+  return { dim: worker.dim, imageSpec: pkg.card.image, encode: (p, n) => worker.encode(p, n) };
+}
+
 /**
- * Embeds image files (paths or bytes) with the encoder, `batchSize` per graph call; returns the
- * normalised [n × dim] matrix. The next batch decodes while the current one encodes.
+ * Embeds image files (paths or bytes), `batchSize` per graph call; returns the normalised
+ * [n × dim] matrix. Pipelined: batch b+1 is decoded and preprocessed while batch b encodes
+ * (fully so with a worker encoder; with an inline one, sharp's decoding still overlaps).
  */
 export async function embedImageFiles(
-  encoder: OnnxClipEncoder,
+  encoder: PixelEncoder | OnnxClipEncoder,
   images: Array<string | Uint8Array>,
   opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<EmbedResult> {
+  const enc = encoder instanceof OnnxClipEncoder ? inlinePixelEncoder(encoder) : encoder;
   const n = images.length;
-  const bs = opts.batchSize ?? encoder.imageBatchSize;
-  const dim = encoder.dim;
-  const spec = encoder.imageSpec;
+  const bs = opts.batchSize ?? 64;
+  const dim = enc.dim;
+  const spec = enc.imageSpec;
   const per = 3 * spec.size * spec.size;
   const out = new Float32Array(n * dim);
   const t0 = performance.now();
-  const decode = (start: number): Promise<RgbImage[]> => {
-    const p = Promise.all(images.slice(start, start + bs).map((img) => decodeRgb(img)));
-    p.catch(() => undefined); // awaited below; keep an early failure from being "unhandled"
+  const prepare = async (start: number): Promise<Float32Array> => {
+    const decoded = await Promise.all(images.slice(start, start + bs).map((img) => decodeRgb(img)));
+    const pixels = new Float32Array(decoded.length * per);
+    decoded.forEach((img, i) => normalizeInto(resizeAndCrop(img, spec.size), spec, pixels, i * per));
+    return pixels;
+  };
+  const started = (p: Promise<Float32Array>) => {
+    p.catch(() => undefined); // awaited below; keeps an early failure from counting as "unhandled"
     return p;
   };
   opts.onProgress?.(0, n);
-  let next: Promise<RgbImage[]> | null = n > 0 ? decode(0) : null;
+  let next: Promise<Float32Array> | null = n > 0 ? started(prepare(0)) : null;
+  let inflight: Promise<void> | null = null;
+  let done = 0;
   for (let b = 0; b < n; b += bs) {
-    const decoded = await next!;
-    next = b + bs < n ? decode(b + bs) : null;
-    const pixels = new Float32Array(decoded.length * per);
-    decoded.forEach((img, i) => normalizeInto(resizeAndCrop(img, spec.size), spec, pixels, i * per));
-    out.set(await encoder.encodePixels(pixels, decoded.length), b * dim);
-    opts.onProgress?.(Math.min(n, b + bs), n);
+    const pixels = await next!;
+    const count = pixels.length / per;
+    if (inflight) await inflight;
+    inflight = enc.encode(pixels, count).then((emb) => {
+      out.set(emb, b * dim);
+      done += count;
+      opts.onProgress?.(done, n);
+    });
+    inflight.catch(() => undefined);
+    next = b + bs < n ? started(prepare(b + bs)) : null;
   }
+  if (inflight) await inflight;
   const seconds = (performance.now() - t0) / 1000;
   return { vectors: out, seconds, imagesPerSecond: seconds > 0 ? n / seconds : 0 };
+}
+
+/**
+ * The best pixel encoder for a bulk job: the image graph in a worker thread, or (if a worker
+ * cannot start) on this thread. `close` releases whatever was opened.
+ */
+export async function openPixelEncoder(
+  pkg: ModelPackage,
+  opts: { threads?: number; encoder?: OnnxClipEncoder; worker?: boolean },
+): Promise<{ enc: PixelEncoder; close: () => Promise<void>; mode: 'worker' | 'inline' }> {
+  if (opts.worker !== false) {
+    try {
+      const w = await ImageEncodeWorker.start(pkg, opts.threads ?? 2);
+      return { enc: workerPixelEncoder(w, pkg), close: () => w.close(), mode: 'worker' };
+    } catch (err) {
+      if (err instanceof UserError) throw err; // the graph itself is bad
+      // Workers unavailable here: encode on this thread.
+    }
+  }
+  if (opts.encoder) return { enc: inlinePixelEncoder(opts.encoder), close: async () => undefined, mode: 'inline' };
+  const e = await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2, towers: ['image'] });
+  return { enc: inlinePixelEncoder(e), close: () => e.close(), mode: 'inline' };
 }
 
 export interface EnsureIndexOptions {
@@ -112,6 +166,8 @@ export interface EnsureIndexOptions {
   db?: Catalog;
   /** How a reused index is verified when loaded (default crc32). */
   verify?: VerifyMode;
+  /** Encode in a worker thread while this one prepares the next batch (default true). */
+  worker?: boolean;
 }
 
 export interface EnsureIndexResult {
@@ -170,26 +226,27 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
 
   const entries = splitEntries(dataset, split);
   if (entries.length === 0) throw new UserError(`dataset ${opts.dataset} has no ${split} images to index`, 'empty_gallery', 409);
-  const encoder = opts.encoder ?? (await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2, towers: ['image'] }));
+  const pixelEncoder = await openPixelEncoder(pkg, { threads: opts.threads, encoder: opts.encoder, worker: opts.worker });
   let embedded: EmbedResult;
   try {
     embedded = await embedImageFiles(
-      encoder,
+      pixelEncoder.enc,
       entries.map((e) => join(dataset.dir, e.file)),
       { batchSize: opts.batchSize, onProgress: (d, t) => opts.onProgress?.('embed', d, t) },
     );
   } finally {
-    if (!opts.encoder) await encoder.close();
+    await pixelEncoder.close();
   }
+  const dim = pixelEncoder.enc.dim;
   const ids = entries.map((e) => e.id);
   const t1 = performance.now();
   opts.onProgress?.('hnsw', 0, ids.length);
-  const hnsw = HnswSearch.build(embedded.vectors, ids, encoder.dim, hnswParams, (d, t) => opts.onProgress?.('hnsw', d, t));
+  const hnsw = HnswSearch.build(embedded.vectors, ids, dim, hnswParams, (d, t) => opts.onProgress?.('hnsw', d, t));
   const hnswSeconds = (performance.now() - t1) / 1000;
   const card = await writeIndexDir(dir, {
     vectors: embedded.vectors,
     ids,
-    dim: encoder.dim,
+    dim,
     hnsw,
     card: {
       model: { id: pkg.id, createdAt: pkg.card.createdAt, imageFingerprint: fingerprint },
@@ -199,7 +256,8 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
         hnswSeconds: +hnswSeconds.toFixed(3),
         totalSeconds: +(embedded.seconds + hnswSeconds).toFixed(3),
         imagesPerSecond: +embedded.imagesPerSecond.toFixed(1),
-        batchSize: opts.batchSize ?? encoder.imageBatchSize,
+        batchSize: opts.batchSize ?? 64,
+        encoder: pixelEncoder.mode,
       },
     },
   });
@@ -209,7 +267,7 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
     vectors: embedded.vectors,
     ids,
     rowOf: new Map(ids.map((id, i) => [id, i])),
-    exact: new ExactSearch(embedded.vectors, ids, encoder.dim),
+    exact: new ExactSearch(embedded.vectors, ids, dim),
     hnsw,
   };
   if (opts.db) registerIndexBuild(opts.db, index);
@@ -271,12 +329,17 @@ export async function embedSplit(ws: Workspace, opts: EmbedSplitOptions): Promis
       }
     }
   }
-  const encoder = await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2, towers: [opts.texts ? 'text' : 'image'], textCacheSize: 0 });
-  try {
-    if (!opts.texts) {
-      const r = await embedImageFiles(encoder, entries.map((e) => join(dataset.dir, e.file)), { batchSize: opts.batchSize, onProgress: opts.onProgress });
-      return { vectors: r.vectors, dim: encoder.dim, rows: entries.map((e) => e.id), source: 'encoded', seconds: r.seconds };
+  if (!opts.texts) {
+    const pe = await openPixelEncoder(pkg, { threads: opts.threads });
+    try {
+      const r = await embedImageFiles(pe.enc, entries.map((e) => join(dataset.dir, e.file)), { batchSize: opts.batchSize, onProgress: opts.onProgress });
+      return { vectors: r.vectors, dim: pe.enc.dim, rows: entries.map((e) => e.id), source: 'encoded', seconds: r.seconds };
+    } finally {
+      await pe.close();
     }
+  }
+  const encoder = await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2, towers: ['text'], textCacheSize: 0 });
+  try {
     const rows = entries.flatMap((e) => e.captions.map((caption, captionIndex) => ({ imageId: e.id, captionIndex, caption })));
     const bs = opts.batchSize ?? encoder.textBatchSize;
     const vectors = new Float32Array(rows.length * encoder.dim);

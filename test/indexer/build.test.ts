@@ -52,6 +52,7 @@ test('index: built once, reused while model and manifest match, recorded in the 
   assert.equal(r1.card.dataset.split, 'test');
   assert.deepEqual([r1.card.hnsw.m, r1.card.hnsw.efConstruction, r1.card.hnsw.efSearch], [16, 200, 64]);
   assert.match(first.err, /embedding .*img\/s/, 'a progress bar with images/s');
+  assert.equal(r1.card.build.encoder, 'worker', 'the image graph ran in a worker thread, pipelined with decoding');
   const ids = JSON.parse(readFileSync(join(r1.dir, 'ids.json'), 'utf8')) as string[];
   assert.deepEqual(ids, [...ids].sort(), 'rows are in ascending id order');
 
