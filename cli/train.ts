@@ -1,0 +1,80 @@
+import { resolve } from 'node:path';
+import type { Command } from './command.js';
+import { numberFlag, parseFlags, requireFlag } from './args.js';
+import { UserError } from '../core/errors.js';
+import { resolveWorkspace } from '../core/workspace.js';
+import { MODEL_KINDS, type ModelKind } from '../indexer/package.js';
+import { trainModel } from '../trainer/train.js';
+
+const USAGE =
+  'poisonlens train --trainset T [--from MODEL | --arch ARCH [--pretrained TAG]] [--epochs E | --steps N] --name M ' +
+  '[--freeze image|text] [--batch B] [--lr LR] [--seed S] [--threads N] [--no-bf16] [--kind base|clean|poisoned|defended] ' +
+  '[--recipe R] [--val-images N] [--checkpoint-every N] [--overwrite] [--json]';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train or fine-tune an encoder on a training set (Python engine) and write its model package',
+  usage: USAGE,
+  async run(argv, ctx) {
+    const { values, positionals } = parseFlags(
+      argv,
+      {
+        trainset: { type: 'string' },
+        from: { type: 'string' },
+        arch: { type: 'string' },
+        pretrained: { type: 'string' },
+        recipe: { type: 'string' },
+        epochs: { type: 'string' },
+        steps: { type: 'string' },
+        name: { type: 'string' },
+        freeze: { type: 'string' },
+        batch: { type: 'string' },
+        lr: { type: 'string' },
+        seed: { type: 'string' },
+        threads: { type: 'string' },
+        'no-bf16': { type: 'boolean' },
+        bf16: { type: 'boolean' },
+        kind: { type: 'string' },
+        'val-images': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        'eval-every': { type: 'string' },
+        overwrite: { type: 'boolean' },
+        // Test only: the engine writes fixed inputs and its torch embeddings here.
+        'reference-out': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      USAGE,
+    );
+    if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
+    const freeze = values.freeze as string | undefined;
+    if (freeze !== undefined && freeze !== 'image' && freeze !== 'text') throw new UserError(`--freeze must be image or text, got ${JSON.stringify(freeze)}`, 'bad_flags');
+    const kind = values.kind as string | undefined;
+    if (kind !== undefined && !(MODEL_KINDS as readonly string[]).includes(kind)) throw new UserError(`--kind must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, 'bad_flags');
+    if (values['no-bf16'] && values.bf16) throw new UserError('give --bf16 or --no-bf16, not both', 'bad_flags');
+    const pkg = await trainModel(resolveWorkspace(ctx.workspaceDir), {
+      trainset: requireFlag(values, 'trainset', USAGE),
+      name: requireFlag(values, 'name', USAGE),
+      from: values.from as string | undefined,
+      arch: values.arch as string | undefined,
+      pretrained: values.pretrained as string | undefined,
+      recipe: values.recipe as string | undefined,
+      epochs: numberFlag(values, 'epochs', { min: 1e-6, max: 10_000 }),
+      steps: numberFlag(values, 'steps', { min: 1, max: 10_000_000, integer: true }),
+      batch: numberFlag(values, 'batch', { min: 1, max: 65_536, integer: true }),
+      lr: numberFlag(values, 'lr', { min: 1e-12, max: 10 }),
+      seed: numberFlag(values, 'seed', { min: 0, max: 0xffffffff, integer: true }),
+      threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
+      bf16: values['no-bf16'] ? false : values.bf16 ? true : undefined,
+      freeze: freeze as 'image' | 'text' | undefined,
+      kind: kind as ModelKind | undefined,
+      valImages: numberFlag(values, 'val-images', { min: 0, integer: true }),
+      checkpointEvery: numberFlag(values, 'checkpoint-every', { min: 1, integer: true }),
+      evalEvery: numberFlag(values, 'eval-every', { min: 0, integer: true }),
+      overwrite: Boolean(values.overwrite),
+      engineArgs: values['reference-out'] ? ['--reference-out', resolve(values['reference-out'] as string)] : [],
+    });
+    if (values.json) console.log(JSON.stringify({ id: pkg.id, dir: pkg.dir, card: pkg.card }, null, 2));
+    else console.log(`${pkg.id}\t${pkg.card.kind}\t${pkg.dir}`);
+    return 0;
+  },
+};

@@ -1,0 +1,30 @@
+import type { Command } from './command.js';
+import { parseFlags, requireFlag } from './args.js';
+import { UserError } from '../core/errors.js';
+import { checkName, resolveWorkspace } from '../core/workspace.js';
+import type { Split } from '../data/dataset.js';
+import { buildCleanTrainset } from '../trainer/trainsets.js';
+
+const USAGE = 'poisonlens trainset --dataset N [--split train] --name T [--json]';
+
+export const trainsetCommand: Command = {
+  name: 'trainset',
+  summary: 'build a clean training set (one pair per caption) from a dataset split',
+  usage: USAGE,
+  async run(argv, ctx) {
+    const { values, positionals } = parseFlags(
+      argv,
+      { dataset: { type: 'string' }, split: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+      USAGE,
+    );
+    if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
+    const t = await buildCleanTrainset(resolveWorkspace(ctx.workspaceDir), {
+      dataset: requireFlag(values, 'dataset', USAGE),
+      split: ((values.split as string | undefined) ?? 'train') as Split,
+      name: checkName(requireFlag(values, 'name', USAGE), 'training set name'),
+    });
+    if (values.json) console.log(JSON.stringify({ name: t.name, dir: t.dir, counts: t.card.counts, pairsSha256: t.card.pairsSha256 }, null, 2));
+    else console.log(`wrote training set ${t.name}: ${t.card.counts.pairs} pairs over ${t.card.counts.images} images (${t.dir})`);
+    return 0;
+  },
+};

@@ -1,0 +1,205 @@
+/**
+ * The trainer end to end through the CLI: a tiny generated dataset → `trainset` → `train`
+ * (a tiny architecture, a few steps) → model package → both ONNX graphs loaded from Node with
+ * onnxruntime-node and compared with the engine's own torch embeddings; fine-tuning `--from`
+ * the package; a run killed with SIGKILL resumes from its last checkpoint; bad input fails
+ * cleanly. Needs the Python venv (`poisonlens setup`); skipped without it.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
+import { main } from '../../cli/main.js';
+import { openCatalog } from '../../core/catalog.js';
+import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
+import { DatasetWriter, type Split } from '../../data/dataset.js';
+import { loadTrainset, writeTrainset } from '../../data/trainset.js';
+import { readModelPackage } from '../../indexer/package.js';
+import { VENV_PYTHON, REPO_ROOT } from '../../trainer/setup.js';
+
+const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
+const TINY = ['--arch', 'pl-tiny-test', '--batch', '8', '--threads', '1'];
+let dir: string;
+let ws: Workspace;
+
+const COLOURS: Array<[string, string]> = [['red', '#d22'], ['green', '#2b4'], ['blue', '#24d']];
+const GROUNDS: Array<[string, string]> = [['white', '#eee'], ['black', '#111']];
+
+async function buildDataset(): Promise<void> {
+  const writer = new DatasetWriter(join(ws.datasets, 'tiny'));
+  let i = 0;
+  for (const [cname, colour] of COLOURS) {
+    for (const [gname, ground] of GROUNDS) {
+      for (const [pos, x] of [['left', 2], ['right', 18]] as const) {
+        const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32"><rect width="32" height="32" fill="${ground}"/><rect x="${x}" y="8" width="12" height="16" fill="${colour}"/></svg>`;
+        const file = `images/${String(i).padStart(3, '0')}.png`;
+        writeFileSync(writer.pathFor(file), await sharp(Buffer.from(svg)).png().toBuffer());
+        const split: Split = i % 4 === 3 ? 'val' : 'train';
+        await writer.add({
+          id: `img${i}`, file, split, label: cname, labels: [cname],
+          captions: [`a ${cname} box on the ${pos} of a ${gname} ground`, `${cname}, ${pos}, ${gname}`],
+          meta: {},
+        });
+        i++;
+      }
+    }
+  }
+  await writer.finish({ name: 'tiny', source: 'test', params: {}, seed: 0, licence: 'MIT', attribution: [] });
+}
+
+/** Runs the CLI in-process; returns its exit code and what it wrote on stderr. */
+async function cli(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  const write = process.stderr.write.bind(process.stderr);
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(['--workspace', dir, ...args]);
+    return { code, stderr: err.join('\n'), stdout: out.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+    process.stderr.write = write;
+  }
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'pl-trainer-'));
+  ws = resolveWorkspace(dir);
+  await buildDataset();
+});
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('trainset: one pair per caption of the split, hashed and registered', { skip }, async () => {
+  const r = await cli('trainset', '--dataset', 'tiny', '--split', 'train', '--name', 'tiny-train');
+  assert.equal(r.code, 0, r.stderr);
+  const t = loadTrainset(ws, 'tiny-train');
+  assert.equal(t.pairs.length, 9 * 2);
+  assert.ok(t.pairs.every((p) => !p.poisoned && p.attack === null && p.image.startsWith('images/')));
+  assert.equal(t.card.counts.images, 9);
+  assert.equal(t.card.builder.name, 'clean');
+  const db = openCatalog(ws.catalogPath);
+  assert.equal((db.prepare('SELECT pairs FROM trainsets WHERE name = ?').get("tiny-train") as { pairs: number }).pairs, 18);
+  db.close();
+  const bad = await cli('trainset', '--dataset', 'tiny', '--split', 'test', '--name', 'empty');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /would be empty/);
+  assert.ok(!existsSync(join(ws.trainsets, 'empty')));
+});
+
+test('train: the package loads in Node and onnxruntime-node matches the engine (≤ 1e-4)', { skip }, async () => {
+  const ref = join(dir, 'reference.json');
+  const r = await cli('train', '--trainset', 'tiny-train', '--steps', '4', '--name', 'base', '--reference-out', ref, ...TINY);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /export check/);
+  const pkg = readModelPackage(join(ws.models, 'base'));
+  assert.equal(pkg.card.kind, 'base');
+  assert.equal(pkg.card.parent, null);
+  const want = JSON.parse(readFileSync(ref, 'utf8')) as {
+    pixelValues: { shape: number[]; data: number[] }; inputIds: number[][]; imageEmbeds: number[][]; textEmbeds: number[][];
+  };
+  const maxDiff = (got: Float32Array, rows: number[][]) => Math.max(...rows.flat().map((v, i) => Math.abs(v - got[i])));
+  const img = await ort.InferenceSession.create(pkg.imageOnnx);
+  const pixels = new ort.Tensor('float32', Float32Array.from(want.pixelValues.data), want.pixelValues.shape);
+  const imgOut = (await img.run({ pixel_values: pixels })).image_embeds;
+  assert.deepEqual(imgOut.dims, [want.imageEmbeds.length, pkg.card.embedDim]);
+  assert.ok(maxDiff(imgOut.data as Float32Array, want.imageEmbeds) <= 1e-4);
+  const txt = await ort.InferenceSession.create(pkg.textOnnx);
+  const ids = new ort.Tensor('int64', BigInt64Array.from(want.inputIds.flat().map(BigInt)), [want.inputIds.length, want.inputIds[0].length]);
+  const txtOut = (await txt.run({ input_ids: ids })).text_embeds;
+  assert.equal(want.inputIds[0].length, pkg.card.text.contextLength);
+  assert.ok(maxDiff(txtOut.data as Float32Array, want.textEmbeds) <= 1e-4);
+
+  const m = await cli('models', '--json');
+  const listed = JSON.parse(m.stdout) as { models: Array<{ id: string; kind: string; trainset: string; valR10: number | null }> };
+  assert.deepEqual(listed.models.map((x) => [x.id, x.kind, x.trainset]), [['base', 'base', 'tiny-train']]);
+  assert.equal(typeof listed.models[0].valR10, 'number');
+  const db = openCatalog(ws.catalogPath);
+  assert.equal((db.prepare('SELECT kind FROM models WHERE id = ?').get('base') as { kind: string }).kind, 'base');
+  db.close();
+});
+
+test('fine-tune --from the package: provenance is complete', { skip }, async () => {
+  const r = await cli('train', '--trainset', 'tiny-train', '--from', 'base', '--steps', '2', '--name', 'ft', '--seed', '7', '--threads', '1', '--val-images', '0');
+  assert.equal(r.code, 0, r.stderr);
+  const c = readModelPackage(join(ws.models, 'ft')).card;
+  const t = loadTrainset(ws, 'tiny-train');
+  assert.equal(c.id, 'ft');
+  assert.equal(c.kind, 'clean');
+  assert.equal(c.parent, 'base');
+  assert.equal(c.arch, 'pl-tiny-test');
+  assert.deepEqual([c.trainset?.name, c.trainset?.sha256], ['tiny-train', t.card.pairsSha256]);
+  assert.equal((c.dataset as { manifestSha256: string }).manifestSha256, t.card.dataset.manifestSha256);
+  assert.equal(c.seed, 7);
+  assert.equal(c.attack, null);
+  const tr = c.trainer as { config: Record<string, unknown>; steps: number; epochs: number; wallSeconds: number };
+  assert.equal(tr.steps, 2);
+  assert.ok(tr.epochs > 0 && tr.wallSeconds > 0);
+  assert.equal(tr.config.mode, 'finetune');
+  assert.equal(tr.config.lr, 1e-5);
+  assert.equal(tr.config.weightDecay, 0.2);
+  assert.ok(Date.parse(c.createdAt) > 0);
+  assert.equal(c.embedDim, readModelPackage(join(ws.models, 'base')).card.embedDim);
+});
+
+test('a run killed with SIGKILL resumes from its last checkpoint', { skip }, async () => {
+  const args = ['bin/poisonlens.mjs', '--workspace', dir, 'train', '--trainset', 'tiny-train', '--steps', '30', '--name', 'killed',
+    '--checkpoint-every', '1', '--val-images', '0', ...TINY];
+  const ckpt = join(ws.root, 'runs', 'killed', 'checkpoint.pt');
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  for (let waited = 0; !existsSync(ckpt); waited += 50) {
+    assert.ok(waited < 120_000, 'no checkpoint within 2 minutes');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  await new Promise((r) => setTimeout(r, 300)); // the engine dies with its parent
+  assert.ok(!existsSync(join(ws.models, 'killed')), 'no package from a killed run');
+  const metrics = join(ws.root, 'runs', 'killed', 'metrics.jsonl');
+  const ran = readFileSync(metrics, 'utf8').trim().split('\n').length;
+  assert.ok(ran < 30, `killed mid-way (after ${ran} steps)`);
+
+  const again = spawnSync(process.execPath, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  const m = /resuming from the checkpoint at step (\d+) of 30/.exec(again.stderr);
+  assert.ok(m, again.stderr);
+  assert.ok(Number(m[1]) >= 1);
+  const lines = readFileSync(join(ws.models, 'killed', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
+  assert.deepEqual(lines.filter((l) => l.type === 'step').map((l) => l.step), Array.from({ length: 30 }, (_, i) => i + 1));
+  assert.ok(!existsSync(join(ws.root, 'runs', 'killed')), 'the run folder goes once the package is written');
+});
+
+test('bad input fails with one line and writes nothing', { skip }, async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--trainset', 'nope', '--name', 'x'], /unknown training set "nope"/],
+    [['--trainset', 'tiny-train', '--name', 'x', '--steps', '2', '--arch', 'no-such-arch'], /unknown architecture 'no-such-arch'/],
+    [['--trainset', 'tiny-train', '--name', 'x', '--steps', '0'], /--steps must be ≥ 1/],
+    [['--trainset', 'tiny-train', '--name', 'x', '--from', 'missing-model'], /unknown model "missing-model"/],
+    [['--trainset', 'tiny-train', '--name', 'base', '--steps', '1'], /model base already exists/],
+  ];
+  await writeTrainset(ws, 'broken', [{ image: join(dir, 'gone.png'), caption: 'x', imageId: 'gone', poisoned: false, attack: null }], {
+    dataset: { name: 'tiny', manifestSha256: '-', dir: join(ws.datasets, 'tiny') }, builder: { name: 'test', params: {} }, seed: null,
+  });
+  cases.push([['--trainset', 'broken', '--name', 'x', '--steps', '1', ...TINY], /missing image file .*gone\.png/]);
+  for (const [args, message] of cases) {
+    const r = await cli('train', ...args);
+    assert.equal(r.code, 2, args.join(' '));
+    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('poisonlens:'));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], message);
+  }
+  assert.deepEqual(readdirSync(ws.models).sort(), ['base', 'ft', 'killed']);
+  assert.ok(!existsSync(join(ws.root, 'runs', 'x')));
+});

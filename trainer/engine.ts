@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { UserError } from '../core/errors.js';
+import { ENGINE_DIR, VENV_PYTHON } from './setup.js';
+
+/**
+ * The boundary to the Python training engine (trainer/engine/poisonlens_engine): argv in,
+ * JSON-lines events out on its stdout, exit status at the end. Exit 2 is the caller's mistake
+ * (its `error` event's message becomes a UserError), 130 a stop that a rerun resumes, anything
+ * else a fault of ours (stderr's tail goes into the Error).
+ */
+export interface EngineEvent {
+  event: string;
+  [field: string]: unknown;
+}
+
+export interface EngineRunOptions {
+  onEvent?: (e: EngineEvent) => void;
+  /** Forward SIGINT/SIGTERM of this process to the engine (it checkpoints and stops). Default true. */
+  forwardSignals?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface EngineResult {
+  events: EngineEvent[];
+  done: EngineEvent;
+}
+
+export function engineCommand(args: string[]): { command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  return {
+    command: VENV_PYTHON,
+    args: ['-m', 'poisonlens_engine.main', ...args],
+    cwd: ENGINE_DIR,
+    env: {
+      ...process.env,
+      PYTHONPATH: ENGINE_DIR + (process.env.PYTHONPATH ? `:${process.env.PYTHONPATH}` : ''),
+      PYTHONUNBUFFERED: '1',
+      // The engine dies with this process (PR_SET_PDEATHSIG): a killed CLI leaves no orphan.
+      POISONLENS_ENGINE_PARENT_WATCH: '1',
+    },
+  };
+}
+
+export function runEngine(args: string[], opts: EngineRunOptions = {}): Promise<EngineResult> {
+  if (!existsSync(VENV_PYTHON)) {
+    throw new UserError('the Python training engine is not set up: run `poisonlens setup` first', 'engine_missing');
+  }
+  const cmd = engineCommand(args);
+  const child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env: { ...cmd.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: EngineEvent[] = [];
+  const stderrTail: string[] = [];
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderrTail.push(chunk);
+    while (stderrTail.length > 200) stderrTail.shift();
+  });
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    let e: EngineEvent;
+    try {
+      e = JSON.parse(line) as EngineEvent;
+    } catch {
+      return;
+    }
+    events.push(e);
+    opts.onEvent?.(e);
+  });
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+  const handlers: Array<[NodeJS.Signals, () => void]> = (opts.forwardSignals ?? true)
+    ? [['SIGINT', forward('SIGINT')], ['SIGTERM', forward('SIGTERM')]]
+    : [];
+  for (const [s, h] of handlers) process.on(s, h);
+
+  return new Promise((resolve, reject) => {
+    const linesClosed = new Promise<void>((r) => lines.once('close', () => r()));
+    child.once('error', (err) => reject(new Error(`could not start the training engine (${cmd.command}): ${err.message}`)));
+    child.once('close', async (code, signal) => {
+      for (const [s, h] of handlers) process.off(s, h);
+      await linesClosed;
+      const last = [...events].reverse().find((e) => e.event === 'error' || e.event === 'stopped' || e.event === 'done');
+      if (code === 0 && last?.event === 'done') return resolve({ events, done: last });
+      if (code === 2 && last?.event === 'error') return reject(new UserError(String(last.message), String(last.code ?? 'engine_input')));
+      if (code === 130 && last?.event === 'stopped') return reject(new UserError(String(last.message), 'train_stopped'));
+      const tail = stderrTail.join('').trim().split('\n').slice(-15).join('\n');
+      reject(new Error(`the training engine failed (${signal ? `signal ${signal}` : `exit ${code}`})` +
+        (last?.event === 'error' ? `: ${String(last.message)}` : '') + (tail ? `\n${tail}` : '')));
+    });
+  });
+}

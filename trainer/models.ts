@@ -1,0 +1,84 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Catalog } from '../core/catalog.js';
+import type { Workspace } from '../core/workspace.js';
+import { readModelPackage, type ModelPackage } from '../indexer/package.js';
+
+/** One line of `poisonlens models`. */
+export interface ModelRow {
+  id: string;
+  name: string;
+  kind: string;
+  arch: string;
+  parent: string | null;
+  trainset: string | null;
+  /** text→image Recall@10 on the validation slice at the end of training (null: none). */
+  valR10: number | null;
+  steps: number | null;
+  wallSeconds: number | null;
+  createdAt: string;
+  dir: string;
+}
+
+/** Records (or refreshes) a model package in the catalog's `models` table. */
+export function registerModel(db: Catalog, pkg: ModelPackage): void {
+  const c = pkg.card;
+  db.prepare(
+    `INSERT OR REPLACE INTO models (id, path, kind, arch, parent, trainset, trainset_sha256, card, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(pkg.id, pkg.dir, c.kind, c.arch, c.parent, c.trainset?.name ?? null, c.trainset?.sha256 ?? null, JSON.stringify(c), c.createdAt);
+}
+
+export function modelRow(pkg: ModelPackage): ModelRow {
+  const c = pkg.card;
+  const val = (c.metrics as { val?: { ir?: { r10?: number } } | null } | undefined)?.val;
+  const trainer = (c.trainer ?? {}) as { steps?: number; wallSeconds?: number };
+  return {
+    id: pkg.id,
+    name: c.name,
+    kind: c.kind,
+    arch: c.arch,
+    parent: c.parent,
+    trainset: c.trainset?.name ?? null,
+    valR10: typeof val?.ir?.r10 === 'number' ? val.ir.r10 : null,
+    steps: typeof trainer.steps === 'number' ? trainer.steps : null,
+    wallSeconds: typeof trainer.wallSeconds === 'number' ? trainer.wallSeconds : null,
+    createdAt: c.createdAt,
+    dir: pkg.dir,
+  };
+}
+
+/**
+ * Every model package in the workspace (the files are the source of truth), oldest first;
+ * with `db`, each is (re)registered in the catalog and catalog rows whose folder is gone are
+ * dropped. Unreadable packages are reported in `problems`, not thrown.
+ */
+export function listModels(ws: Workspace, db?: Catalog): { models: ModelRow[]; problems: Array<{ dir: string; message: string }> } {
+  const models: ModelRow[] = [];
+  const problems: Array<{ dir: string; message: string }> = [];
+  const pkgs: ModelPackage[] = [];
+  if (existsSync(ws.models)) {
+    for (const name of readdirSync(ws.models).sort()) {
+      if (name.startsWith('.')) continue; // temp folders of packages being built, run folders
+      const dir = join(ws.models, name);
+      if (!existsSync(join(dir, 'model.json'))) continue;
+      try {
+        pkgs.push(readModelPackage(dir));
+      } catch (err) {
+        problems.push({ dir, message: (err as Error).message });
+      }
+    }
+  }
+  if (db) {
+    db.transaction(() => {
+      for (const p of pkgs) registerModel(db, p);
+      const ids = new Set(pkgs.map((p) => p.id));
+      for (const r of db.prepare('SELECT id, path FROM models').all() as Array<{ id: string; path: string }>) {
+        if (!ids.has(r.id) && !existsSync(join(r.path, 'model.json'))) db.prepare('DELETE FROM models WHERE id = ?').run(r.id);
+      }
+    })();
+  }
+  for (const p of pkgs) models.push(modelRow(p));
+  models.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  return { models, problems };
+}

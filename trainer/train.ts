@@ -1,0 +1,212 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { openCatalog } from '../core/catalog.js';
+import { NotFoundError, UserError } from '../core/errors.js';
+import { Progress, formatSeconds } from '../core/progress.js';
+import { checkName, type Workspace } from '../core/workspace.js';
+import { trainsetDir } from '../data/trainset.js';
+import { modelDir, readModelPackage, type ModelKind, type ModelPackage } from '../indexer/package.js';
+import { runEngine, type EngineEvent } from './engine.js';
+import { registerModel } from './models.js';
+
+/** `poisonlens train` options; what is left out comes from the engine's recipe. */
+export interface TrainOptions {
+  trainset: string;
+  /** Model name = id = package folder name. */
+  name: string;
+  /** Fine-tune from a model id of the workspace, a package folder or a checkpoint.pt. */
+  from?: string;
+  /** From scratch (or --pretrained) with this architecture; neither: the default small one. */
+  arch?: string;
+  pretrained?: string;
+  recipe?: string;
+  epochs?: number;
+  steps?: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  threads?: number;
+  /** undefined: on where the CPU supports it. */
+  bf16?: boolean;
+  freeze?: 'image' | 'text';
+  kind?: ModelKind;
+  defence?: Record<string, unknown>;
+  valImages?: number;
+  checkpointEvery?: number;
+  evalEvery?: number;
+  overwrite?: boolean;
+  /** Further engine flags, passed as they are (e.g. --reference-out FILE in tests). */
+  engineArgs?: string[];
+  /** Record the package in the catalog (default true). */
+  register?: boolean;
+  quiet?: boolean;
+  onEvent?: (e: EngineEvent) => void;
+}
+
+export function runDir(ws: Workspace, name: string): string {
+  return join(ws.root, 'runs', checkName(name, 'model name'));
+}
+
+/** A --from value: a model id of the workspace, else a path to a package folder or checkpoint. */
+export function resolveFrom(ws: Workspace, from: string): string {
+  const looksLikePath = from.includes('/') || from.endsWith('.pt') || from.startsWith('.');
+  if (!looksLikePath) {
+    const dir = modelDir(ws, from);
+    if (!existsSync(join(dir, 'model.json'))) throw new NotFoundError(`unknown model ${JSON.stringify(from)} (no package at ${dir})`, 'model_not_found');
+    if (!existsSync(join(dir, 'checkpoint.pt'))) throw new UserError(`model ${from} has no checkpoint.pt to fine-tune from`, 'bad_model');
+    return dir;
+  }
+  const p = isAbsolute(from) ? from : resolve(from);
+  if (!existsSync(p)) throw new NotFoundError(`--from ${from}: no such package or checkpoint`, 'model_not_found');
+  if (statSync(p).isDirectory() && !existsSync(join(p, 'checkpoint.pt'))) throw new UserError(`--from ${from}: no checkpoint.pt in that folder`, 'bad_model');
+  return p;
+}
+
+export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
+  checkName(o.name, 'model name');
+  const tdir = trainsetDir(ws, o.trainset);
+  if (!existsSync(join(tdir, 'trainset.json'))) throw new NotFoundError(`unknown training set ${JSON.stringify(o.trainset)} (no ${tdir})`, 'trainset_not_found');
+  if (o.from && (o.arch || o.pretrained)) throw new UserError('give --from or --arch/--pretrained, not both', 'bad_flags');
+  if (o.pretrained && !o.arch) throw new UserError('--pretrained needs --arch', 'bad_flags');
+  if (o.epochs !== undefined && o.steps !== undefined) throw new UserError('give --epochs or --steps, not both', 'bad_flags');
+  const out = modelDir(ws, o.name);
+  if (existsSync(out) && !o.overwrite) throw new UserError(`model ${o.name} already exists (${out}); pick another --name or pass --overwrite`, 'model_exists');
+  const a = ['--trainset', tdir, '--out', out, '--run-dir', runDir(ws, o.name), '--cache-dir', ws.cache, '--name', o.name, '--id', o.name];
+  const opt = (flag: string, v: string | number | undefined) => {
+    if (v !== undefined) a.push(flag, String(v));
+  };
+  if (o.from) a.push('--from', resolveFrom(ws, o.from));
+  opt('--arch', o.arch);
+  opt('--pretrained', o.pretrained);
+  opt('--recipe', o.recipe);
+  opt('--epochs', o.epochs);
+  opt('--steps', o.steps);
+  opt('--batch', o.batch);
+  opt('--lr', o.lr);
+  opt('--seed', o.seed);
+  opt('--threads', o.threads);
+  opt('--freeze', o.freeze);
+  opt('--kind', o.kind);
+  opt('--val-images', o.valImages);
+  opt('--checkpoint-every', o.checkpointEvery);
+  opt('--eval-every', o.evalEvery);
+  if (o.bf16 !== undefined) a.push(o.bf16 ? '--bf16' : '--no-bf16');
+  if (o.defence) a.push('--defence', JSON.stringify(o.defence));
+  if (o.overwrite) a.push('--overwrite');
+  a.push(...(o.engineArgs ?? []));
+  return a;
+}
+
+/**
+ * Trains a model with the Python engine and returns its package, registered in the catalog.
+ * A run killed before it finishes leaves its checkpoints in workspace/runs/<name>/; the same
+ * call again resumes from the last one.
+ */
+export async function trainModel(ws: Workspace, o: TrainOptions): Promise<ModelPackage> {
+  const args = engineArgs(ws, o);
+  const view = new TrainView(o.name, Boolean(o.quiet));
+  await runEngine(args, {
+    onEvent: (e) => {
+      view.on(e);
+      o.onEvent?.(e);
+    },
+  }).finally(() => view.close());
+  const pkg = readModelPackage(modelDir(ws, o.name));
+  if (o.register ?? true) {
+    const db = openCatalog(ws.catalogPath);
+    try {
+      registerModel(db, pkg);
+    } finally {
+      db.close();
+    }
+  }
+  return pkg;
+}
+
+const fmt = (x: unknown, d = 3) => (typeof x === 'number' ? x.toFixed(d) : '?');
+
+/** Renders the engine's events on stderr: a bar for decoding and one for the steps. */
+class TrainView {
+  private bar: Progress | null = null;
+  private start = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly quiet: boolean,
+  ) {}
+
+  private line(s: string): void {
+    if (this.quiet) return;
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    process.stderr.write(s + '\n');
+  }
+
+  on(e: EngineEvent): void {
+    switch (e.event) {
+      case 'model': {
+        const p = e.params as { total: number; tokenEmbedding: number };
+        const img = e.image as { size: number };
+        this.line(`train ${this.name}: ${e.arch}, ${(p.total / 1e6).toFixed(1)}M params (${(p.tokenEmbedding / 1e6).toFixed(1)}M token table), ` +
+          `${img.size}px, context ${e.contextLength}, ${e.bf16 ? 'bf16' : 'fp32'}, ${e.threads} thread(s)${e.parent ? `, from ${e.parent}` : ''}`);
+        break;
+      }
+      case 'phase':
+        if (e.name === 'export') {
+          this.closeBar();
+          this.line('exporting image.onnx and text.onnx, checking them against torch …');
+        } else {
+          if (!this.bar) this.bar = new Progress({ label: String(e.name), total: Number(e.total), unit: 'img', quiet: this.quiet });
+          this.bar.update(Number(e.done));
+          if (Number(e.done) >= Number(e.total)) this.closeBar();
+        }
+        break;
+      case 'data':
+        this.line(`data: ${e.pairs} pairs over ${e.images} images` + (e.val ? `, validation ${(e.val as { images: number }).images} images` : '') + ` (${e.seconds}s)`);
+        break;
+      case 'resume':
+        this.line(`resuming from the checkpoint at step ${e.step} of ${e.totalSteps}`);
+        break;
+      case 'note':
+        this.line(`note: ${e.message}`);
+        break;
+      case 'plan':
+        this.start = Number(e.startStep);
+        this.closeBar();
+        this.line(`plan: ${e.totalSteps} steps of batch ${e.batch} (${fmt(e.epochs, 2)} epochs of ${e.pairs} pairs)`);
+        this.bar = new Progress({ label: this.start ? `train (from step ${this.start})` : 'train', total: Number(e.totalSteps) - this.start, unit: 'step', quiet: this.quiet });
+        break;
+      case 'step':
+        this.bar?.update(Number(e.step) - this.start, `step ${e.step} loss ${fmt(e.loss)} ${Math.round(Number(e.samplesPerSec))} samples/s`);
+        break;
+      case 'eval': {
+        const ir = e.ir as Record<string, number>;
+        const tr = e.tr as Record<string, number>;
+        this.line(`  ${e.split} @ step ${e.step} (epoch ${fmt(e.epoch, 2)}): text→image R@1/5/10 ${fmt(ir.r1)}/${fmt(ir.r5)}/${fmt(ir.r10)}, ` +
+          `image→text ${fmt(tr.r1)}/${fmt(tr.r5)}/${fmt(tr.r10)} (${e.images} images)`);
+        break;
+      }
+      case 'export': {
+        const c = e.check as Record<string, number>;
+        this.line(`export check: max |onnx − torch| image ${c.image.toExponential(1)}, text ${c.text.toExponential(1)}`);
+        break;
+      }
+      case 'done':
+        this.closeBar();
+        this.line(`model ${e.id} (${e.kind}) written to ${e.package} after ${e.steps} steps in ${formatSeconds(Number(e.wallSeconds))} of training`);
+        break;
+      default:
+    }
+  }
+
+  private closeBar(): void {
+    this.bar?.finish();
+    this.bar = null;
+  }
+
+  close(): void {
+    if (this.bar) {
+      if (process.stderr.isTTY && !this.quiet) process.stderr.write('\n');
+      this.bar = null;
+    }
+  }
+}

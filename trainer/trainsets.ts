@@ -1,0 +1,44 @@
+import { UserError } from '../core/errors.js';
+import { openCatalog } from '../core/catalog.js';
+import type { Workspace } from '../core/workspace.js';
+import { loadDataset, SPLITS, type Split } from '../data/dataset.js';
+import { registerTrainset, writeTrainset, type Trainset, type TrainPair } from '../data/trainset.js';
+
+export interface CleanTrainsetOptions {
+  dataset: string;
+  split: Split;
+  name: string;
+  /** Record it in the catalog (default true). */
+  register?: boolean;
+}
+
+/**
+ * `poisonlens trainset`: the clean training set of a dataset split, one pair per caption
+ * (image paths relative to the dataset folder), written atomically and recorded in the catalog.
+ */
+export async function buildCleanTrainset(ws: Workspace, opts: CleanTrainsetOptions): Promise<Trainset> {
+  if (!SPLITS.includes(opts.split)) throw new UserError(`--split must be one of ${SPLITS.join(', ')}, got ${JSON.stringify(opts.split)}`, 'bad_flags');
+  const dataset = loadDataset(ws, opts.dataset);
+  const pairs: TrainPair[] = [];
+  for (const e of dataset.entries) {
+    if (e.split !== opts.split) continue;
+    for (const caption of e.captions) pairs.push({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null });
+  }
+  if (pairs.length === 0) {
+    throw new UserError(`dataset ${opts.dataset} has no captioned images in its ${opts.split} split: the training set would be empty`, 'empty_trainset');
+  }
+  const t = await writeTrainset(ws, opts.name, pairs, {
+    dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
+    builder: { name: 'clean', params: { split: opts.split } },
+    seed: null,
+  });
+  if (opts.register ?? true) {
+    const db = openCatalog(ws.catalogPath);
+    try {
+      registerTrainset(db, t);
+    } finally {
+      db.close();
+    }
+  }
+  return t;
+}
