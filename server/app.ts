@@ -5,7 +5,7 @@ import type { Catalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import { resolveConfig, type AppConfig } from './config.js';
 import { errorHandler, notFoundHandler } from './errors.js';
-import { securityHeaders } from './http/security.js';
+import { rateLimit, securityHeaders } from './http/security.js';
 import { DatasetRepository } from './repositories/datasets.js';
 import { ThumbnailStore } from './repositories/files.js';
 import { ModelRepository, type ModelPackage } from './repositories/models.js';
@@ -70,7 +70,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const metrics = new Metrics();
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
-  const ctx: RouteContext = { config, registry, search, catalog, metrics, datasets, thumbs };
+  const ctx: RouteContext = { config, registry, search, catalog, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
 
   const app = express();
   app.disable('x-powered-by');

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import { UserError } from '../../core/errors.js';
 import { UnsupportedMediaError } from '../errors.js';
 import { boundaryOf, imagePart, parseMultipart } from '../http/multipart.js';
-import { rateLimit, requireAdmin } from '../http/security.js';
+import { requireAdmin } from '../http/security.js';
 import { activateBody, modelParams, noQuery } from '../schemas/models.js';
 import { IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search.js';
 import { checkImage } from '../services/upload.js';
@@ -11,7 +11,7 @@ import { check, tagModel, type RouteContext } from './context.js';
 /** The JSON API (ARCHITECTURE.md §4). Handlers only validate, call a service and answer. */
 export function apiRoutes(ctx: RouteContext): Router {
   const r = Router();
-  const limit = rateLimit(ctx.config.rateLimit);
+  const limit = ctx.searchLimit;
   const json = express.json({ limit: ctx.config.jsonLimit, strict: true });
   // Whatever the Content-Type, the image route reads the raw bytes (and parses multipart itself).
   const raw = express.raw({ type: () => true, limit: IMAGE_LIMITS.maxBytes + 64 * 1024 });

@@ -3,7 +3,6 @@ import { knnBody, metadataBody } from '../schemas/clip.js';
 import { IMAGE_LIMITS } from '../schemas/search.js';
 import { ClipRetrievalService } from '../services/clip.js';
 import { check, tagModel, type RouteContext } from './context.js';
-import { rateLimit } from '../http/security.js';
 
 /**
  * clip-retrieval back-end compatibility: its front end (and ClipClient) can use PoisonLens as a
@@ -14,7 +13,7 @@ export function clipRoutes(ctx: RouteContext): Router {
   const r = Router();
   const service = new ClipRetrievalService(ctx.registry, ctx.search, ctx.datasets);
   const anyJson = express.json({ type: () => true, limit: Math.ceil(IMAGE_LIMITS.maxBytes * 1.4) + 64 * 1024, strict: true });
-  const limit = rateLimit(ctx.config.rateLimit);
+  const limit = ctx.searchLimit;
   const cors: RequestHandler = (_req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');

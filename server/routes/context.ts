@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { ModelRegistry } from '../services/registry.js';
 import type { SearchService } from '../services/search.js';
 import type { CatalogService } from '../services/catalog.js';
@@ -17,6 +17,8 @@ export interface RouteContext {
   metrics: Metrics;
   datasets: DatasetRepository;
   thumbs: ThumbnailStore;
+  /** The per-client rate limit shared by every route that runs searches. */
+  searchLimit: RequestHandler;
 }
 
 /** Validates `value` against a route's schema; a failure is a 400 naming the field. */

@@ -31,7 +31,8 @@ export function imageRoutes(ctx: RouteContext): Router {
     const { file } = locate(req);
     res.type(file.contentType);
     res.sendFile(file.path, sendOptions, (err) => {
-      if (err && !res.headersSent) next(err);
+      // A client that went away mid-file is not an error worth a log line.
+      if (err && !res.headersSent && !req.destroyed) next(err);
     });
   });
 
@@ -40,7 +41,8 @@ export function imageRoutes(ctx: RouteContext): Router {
     const path = await ctx.thumbs.get(dataset, file);
     res.type('image/webp');
     res.sendFile(path, sendOptions, (err) => {
-      if (err && !res.headersSent) next(err);
+      // A client that went away mid-file is not an error worth a log line.
+      if (err && !res.headersSent && !req.destroyed) next(err);
     });
   });
 

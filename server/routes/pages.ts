@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { isUserError, UserError } from '../../core/errors.js';
 import { compareQuery, indexQuery } from '../schemas/pages.js';
 import type { ModelSummary } from '../services/catalog.js';
@@ -22,7 +22,10 @@ export function pageRoutes(ctx: RouteContext): Router {
     render(res, 'error', { title, status: err.status, code: err.code, message: err.message }, err.status);
   };
 
-  r.get('/', async (req, res) => {
+  // Pages with a query run searches: they count against the same per-client limit.
+  const limitSearches: RequestHandler = (req, res, next) => (typeof req.query.q === 'string' && req.query.q !== '' ? ctx.searchLimit(req, res, next) : next());
+
+  r.get('/', limitSearches, async (req, res) => {
     let q;
     try {
       q = check(indexQuery, req.query);
@@ -62,7 +65,7 @@ export function pageRoutes(ctx: RouteContext): Router {
     });
   });
 
-  r.get('/compare', async (req, res) => {
+  r.get('/compare', limitSearches, async (req, res) => {
     let q;
     try {
       q = check(compareQuery, req.query);

@@ -109,6 +109,8 @@ export interface ModelStatus {
 interface Loading {
   promise: Promise<LoadedModel>;
   progress: LoadProgress;
+  /** Whether this load may build a missing index. */
+  build: boolean;
 }
 
 /**
@@ -239,8 +241,17 @@ export class ModelRegistry {
   load(id: string, opts: { build?: boolean } = {}): Promise<LoadedModel> {
     const existing = this.loaded.get(id);
     if (existing && !existing.closing) return Promise.resolve(existing);
+    const build = opts.build ?? this.deps.config.buildOnDemand;
     const inFlight = this.loading.get(id);
-    if (inFlight) return inFlight.promise;
+    if (inFlight) {
+      if (inFlight.build || !build) return inFlight.promise;
+      // A search's load (no building) is under way and a swap, which may build, joins it: if the
+      // search's load stops at a missing index, the swap carries on and builds it.
+      return inFlight.promise.catch((err) => {
+        if (err instanceof UserError && err.code === 'index_missing') return this.load(id, { build: true });
+        throw err;
+      });
+    }
     const pkg = this.package(id);
     if (pkg.problem) return Promise.reject(new ConflictError(`model ${id} cannot be loaded: ${pkg.problem}`, 'model_broken'));
     const failure = this.failures.get(id);
@@ -248,7 +259,6 @@ export class ModelRegistry {
       return Promise.reject(new ConflictError(`model ${id} failed to load: ${failure.message}`, 'model_broken'));
     }
     const progress: LoadProgress = { phase: 'encoders', done: 0, total: 1 };
-    const build = opts.build ?? this.deps.config.buildOnDemand;
     const promise = (async () => {
       const t0 = performance.now();
       const dataset = this.deps.datasets.get(this.defaultDatasetFor(pkg));
@@ -286,7 +296,7 @@ export class ModelRegistry {
       this.evict(id);
       return loaded;
     })();
-    this.loading.set(id, { promise, progress });
+    this.loading.set(id, { promise, progress, build });
     const cleanup = () => {
       if (this.loading.get(id)?.promise === promise) this.loading.delete(id);
     };

@@ -197,5 +197,15 @@ describe('hot swap to a model without an index', { skip: skipReason }, () => {
     assert.equal(status.active, true);
     assert.deepEqual(status.indexes, [{ dataset: 'tiny', split: 'test', size: 9, kind: 'hnsw' }]);
   });
+  test('a swap that joins a search\'s load of the same model (which may not build) still builds and switches', async () => {
+    const agent = request(h.pl.app);
+    const [search, swap] = await Promise.all([
+      agent.get('/api/search').query({ q: 'a car', model: h.world.base }),
+      new Promise((r) => setImmediate(r)).then(() => agent.post('/api/models/active').set('Authorization', `Bearer ${TOKEN}`).send({ model: h.world.base })),
+    ]);
+    assert.ok(search.status === 200 || (search.status === 409 && search.body.error.code === 'index_missing'), search.text);
+    assert.equal(swap.status, 200, swap.text);
+    assert.equal(swap.body.active, h.world.base);
+    assert.equal((await agent.get('/api/search').query({ q: 'a car', model: h.world.base })).status, 200);
+  });
 });
-
