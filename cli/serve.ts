@@ -8,9 +8,6 @@ import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { openCatalog } from '../core/catalog.js';
 import { writeFileAtomic } from '../core/fsutil.js';
-import { createApp } from '../server/app.js';
-import { configFromEnv } from '../server/config.js';
-import { indexerRuntime } from '../server/repositories/indexer-runtime.js';
 
 const USAGE = 'poisonlens serve [--port 3000] [--host 127.0.0.1]';
 
@@ -61,6 +58,12 @@ export const serveCommand: Command = {
     }
     const ws = resolveWorkspace(ctx.workspaceDir);
     const { token, source } = adminToken(ws.root);
+    // The server (express, ejs, onnxruntime) loads only for this command, not for every CLI start.
+    const [{ createApp }, { configFromEnv }, { indexerRuntime }] = await Promise.all([
+      import('../server/app.js'),
+      import('../server/config.js'),
+      import('../server/repositories/indexer-runtime.js'),
+    ]);
     const catalog = openCatalog(ws.catalogPath);
     const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { db: catalog }), config: { ...configFromEnv(), adminToken: token }, catalog });
     const server = createServer(pl.app);

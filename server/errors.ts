@@ -45,6 +45,7 @@ export function errorHandler(log: ErrorLog = console): ErrorRequestHandler {
     if (isUserError(err)) {
       status = err.status;
       body = errorBody(err.code, err.message);
+      if (status === 503 || status === 429) res.setHeader('Retry-After', res.getHeader('Retry-After') ?? '2');
     } else {
       const h = (err ?? {}) as HttpishError;
       const s = h.status ?? h.statusCode;

@@ -211,6 +211,13 @@ export class ModelRegistry {
       const target = id ?? this.activeId;
       if (!target) throw new ServiceUnavailableError('no model is active yet: train one (`poisonlens train`) or activate one (POST /api/models/active)', 'no_active_model');
       const m = this.loaded.get(target);
+      const building = this.loading.get(target);
+      if (!(m && !m.closing) && building?.build && !opts.build) {
+        // A swap or the start-up is building this model's index, which can take minutes: say so
+        // now rather than hold the request (swaps leave the old model answering meanwhile).
+        const p = building.progress;
+        throw new ServiceUnavailableError(`model ${target} is loading (${p.phase} ${p.done}/${p.total}); try again shortly`, 'model_loading');
+      }
       if (m && !m.closing) {
         m.refs++;
         m.lastUsed = Date.now();

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
 import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { serverWorld, serverWorkspace } from '../helpers/server-world.js';
 import { harness, skipReason, TOKEN, type Harness } from './harness.js';
 
 const QUERIES = ['a sheep on the grass', 'a car on the road', 'a picture of a aeroplane with sky behind it'];
@@ -207,5 +208,45 @@ describe('hot swap to a model without an index', { skip: skipReason }, () => {
     assert.equal(swap.status, 200, swap.text);
     assert.equal(swap.body.active, h.world.base);
     assert.equal((await agent.get('/api/search').query({ q: 'a car', model: h.world.base })).status, 200);
+  });
+});
+
+describe('requests for a model while its index is being built', { skip: skipReason }, () => {
+  test('get a quick 503 with progress and Retry-After, while the active model keeps answering', async () => {
+    const world = await serverWorld();
+    const { ws, dispose } = serverWorkspace(world, { indexes: false });
+    // The real runtime, with a gate in front of index builds so the test can hold one open.
+    const real = indexerRuntime(ws, { threads: 1 });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const gated = { ...real, openIndex: async (...a: Parameters<typeof real.openIndex>) => { if (a[0].id === world.poisoned) await gate; return real.openIndex(...a); } };
+    const pl = createApp({ workspace: ws, runtime: gated, config: { adminToken: TOKEN, activeModel: world.clean }, log: () => undefined });
+    try {
+      await pl.ready();
+      const agent = request(pl.app);
+      const swap = agent.post('/api/models/active').set('Authorization', `Bearer ${TOKEN}`).send({ model: world.poisoned }).then((r) => r);
+      // Wait until the encoders are loaded and the (gated) index build has begun.
+      for (let i = 0; i < 600; i++) {
+        const st = (await agent.get(`/api/models/${world.poisoned}`)).body.status;
+        if (st.state === 'loading' && st.progress.phase === 'index') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const busy = await agent.get('/api/search').query({ q: 'a car', model: world.poisoned });
+      assert.equal(busy.status, 503, busy.text);
+      assert.equal(busy.body.error.code, 'model_loading');
+      assert.match(busy.body.error.message, /tiny-poisoned is loading \(index/);
+      assert.equal(busy.headers['retry-after'], '2');
+      assert.equal((await agent.get(`/api/models/${world.poisoned}`)).body.status.state, 'loading');
+      const meanwhile = await agent.get('/api/search').query({ q: 'a car' });
+      assert.equal(meanwhile.status, 200);
+      assert.equal(meanwhile.body.model, world.clean);
+      open();
+      assert.equal((await swap).status, 200);
+      assert.equal((await agent.get('/api/search').query({ q: 'a car' })).body.model, world.poisoned);
+    } finally {
+      open();
+      await pl.close();
+      dispose();
+    }
   });
 });
