@@ -14,7 +14,11 @@ import { allDrawnVariants, drawnKey, drawnSvg, type DrawnVariant } from './drawn
  * lazily. Scenes then scale and rotate glyphs in JS and never call librsvg.
  */
 export interface AtlasData {
-  /** side of each square raster: 2× the image size, so every draw is a reduction */
+  /**
+   * side of each square raster: the image size. A glyph's canvas is drawn at most ~0.95× the
+   * image (the largest object, 0.75 of the image, over the glyph's ≥ 0.8 visible share), so
+   * draws are reductions (or a hair above 1×), and the atlas stays small: 5 MB at 64 px.
+   */
   resolution: number;
   keys: string[];
   /** per key: tight box of the visible pixels, fractions of the canvas [x0, y0, x1, y1] */
@@ -52,7 +56,7 @@ const memo = new Map<string, Promise<AtlasData>>();
 /** The atlas for images of `size` px: from memory, from `cacheDir`, or rasterised now. */
 export function loadAtlas(size: number, cacheDir?: string): Promise<AtlasData> {
   const svgs = allSvgs(cacheDir);
-  const resolution = size * 2;
+  const resolution = size;
   const key = sha256(JSON.stringify({ v: ATLAS_VERSION, resolution, svgs, sharp: sharp.versions })).slice(0, 16);
   let p = memo.get(key);
   if (!p) {

@@ -23,6 +23,7 @@ function depth(o: PlacedObject): number {
 
 function pickLevel(r: GlyphRaster, side: number): MipLevel {
   // the smallest level at least as large as the drawn canvas: every draw reduces by < 2×
+  // (level 0 may be a little smaller than the largest canvases: a slight enlargement)
   let best = r.levels[0];
   for (const l of r.levels) if (l.size >= side) best = l;
   return best;

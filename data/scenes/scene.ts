@@ -40,7 +40,7 @@ export class SceneMaker {
     readonly seed: number,
     atlas: AtlasData,
   ) {
-    if (atlas.resolution !== size * 2) throw new Error(`atlas for ${atlas.resolution / 2} px images, not ${size}`);
+    if (atlas.resolution !== size) throw new Error(`atlas for ${atlas.resolution} px images, not ${size}`);
     this.atlas = new Atlas(atlas);
   }
 

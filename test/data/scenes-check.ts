@@ -97,6 +97,25 @@ function names(m: Mention, o: MetaObject): boolean {
 const STYLE_OF = new Map(Object.entries(STYLE_WORDS).flatMap(([style, words]) => words.map((w) => [w, style])));
 const SIZE_OF: Record<string, string> = { large: 'large', big: 'large', small: 'small', little: 'small' };
 
+const RELATIONS = ['to the left of', 'to the right of', 'above', 'below'];
+
+/** The relation word between two objects in `caption`, if any: it must be followed by a mention. */
+function relation(caption: string, found: Mention[]): [string, string] | null {
+  const t = tokens(caption);
+  for (let i = 0; i < t.length; i++) {
+    for (const r of RELATIONS) {
+      const words = r.split(' ');
+      if (!words.every((w, j) => t[i + j] === w)) continue;
+      let k = i + words.length;
+      if (QUANTITY[t[k]] === undefined) continue;
+      k++;
+      while (CAPTION_MODIFIERS.has(t[k])) k++;
+      if (found.some((m) => m.at === k)) return [r, r];
+    }
+  }
+  return null;
+}
+
 /** Returns the list of problems with `caption` as a description of `meta` (empty: true). */
 export function checkCaption(caption: string, meta: SceneMeta): string[] {
   const problems: string[] = [];
@@ -131,8 +150,8 @@ export function checkCaption(caption: string, meta: SceneMeta): string[] {
   const S = meta.size;
   const text = ` ${caption.toLowerCase()} `;
   // relations between two named objects
-  // ("above the grass" is a place, not a relation: a relation names an object next)
-  const rel = text.match(/ (to the left of|to the right of|above|below) (a|an|one|two|three) /);
+  // ("above a country road" is a place, not a relation: a relation's next noun is an object)
+  const rel = relation(caption, found);
   if (rel && found.length === 2 && !text.includes('from left to right')) {
     const [a, b] = found;
     const test = ({ 'to the left of': (p: MetaObject, q: MetaObject) => centreX(p) < centreX(q), 'to the right of': (p: MetaObject, q: MetaObject) => centreX(p) > centreX(q), above: (p: MetaObject, q: MetaObject) => centreY(p) < centreY(q), below: (p: MetaObject, q: MetaObject) => centreY(p) > centreY(q) } as const)[rel[1] as 'above'];

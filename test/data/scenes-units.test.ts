@@ -60,6 +60,8 @@ test('the caption checker catches wrong counts, absent classes and false adjecti
   assert.notDeepEqual(checkCaption('A glossy ewe and a flat ram', m).filter((p) => /glossy/.test(p)), []);
   assert.notDeepEqual(checkCaption('A ram to the left of a ewe', m), []);
   assert.notDeepEqual(checkCaption('Two ewes on the grass', m), []);
+  // a place after "above" is not a relation between objects
+  assert.deepEqual(checkCaption('A ewe standing on the grass and a ram standing above a country road', m), []);
   assert.throws(() => mentions('the sheep'), /without a count/);
 });
 

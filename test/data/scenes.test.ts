@@ -19,7 +19,9 @@ import { checkCaption, type SceneMeta } from './scenes-check.js';
  */
 const root = mkdtempSync(join(tmpdir(), 'pl-scenes-'));
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
-const cache = join(root, 'cache');
+// the glyph atlas cache is content-addressed (package versions, SVGs, raster code), so it is
+// safe to keep between test runs: only the first run on a machine rasterises
+const cache = join(tmpdir(), 'poisonlens-scenes-test-cache');
 
 function options(over: Partial<ScenesOptions> = {}): ScenesOptions {
   const count = over.count ?? 2000;
