@@ -8,7 +8,7 @@ import { errorHandler, notFoundHandler } from './errors.js';
 import { rateLimit, securityHeaders } from './http/security.js';
 import { DatasetRepository } from './repositories/datasets.js';
 import { ThumbnailStore } from './repositories/files.js';
-import { ModelRepository, type ModelPackage } from './repositories/models.js';
+import { ModelRepository } from './repositories/models.js';
 import type { ModelRuntime } from './repositories/runtime.js';
 import { TrainsetRepository } from './repositories/trainsets.js';
 import { apiRoutes } from './routes/api.js';
@@ -19,7 +19,9 @@ import { imageRoutes } from './routes/images.js';
 import { pageRoutes } from './routes/pages.js';
 import { CatalogService } from './services/catalog.js';
 import { Metrics } from './services/metrics.js';
-import { ModelRegistry } from './services/registry.js';
+import { ModelRegistry, pickDefaultModel } from './services/registry.js';
+
+export { pickDefaultModel };
 import { SearchService } from './services/search.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
@@ -104,14 +106,6 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     },
     close: () => registry.close(),
   };
-}
-
-/** The default active model: the newest clean model, else the newest base, else any usable one. */
-export function pickDefaultModel(list: ModelPackage[]): string | null {
-  const usable = list.filter((p) => !p.problem);
-  const newest = (kind: string) =>
-    usable.filter((p) => p.card.kind === kind).sort((a, b) => String(b.card.createdAt ?? '').localeCompare(String(a.card.createdAt ?? '')))[0];
-  return (newest('clean') ?? newest('base') ?? usable[0])?.id ?? null;
 }
 
 /** Counts and times every request by route pattern (never the raw URL) and model. */

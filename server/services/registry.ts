@@ -208,6 +208,9 @@ export class ModelRegistry {
   async acquire(id?: string, opts: { build?: boolean } = {}): Promise<Lease> {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (this.closed) throw new ServiceUnavailableError('the server is shutting down', 'shutting_down');
+      // With no active model yet (an empty workspace at start), the first usable package that
+      // appears becomes the default: a model trained while the server runs is picked up.
+      if (!id && !this.activeId) this.activeId = pickDefaultModel(this.deps.models.list());
       const target = id ?? this.activeId;
       if (!target) throw new ServiceUnavailableError('no model is active yet: train one (`poisonlens train`) or activate one (POST /api/models/active)', 'no_active_model');
       const m = this.loaded.get(target);
@@ -407,4 +410,12 @@ export class ModelRegistry {
 function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return (msg.split('\n')[0] ?? '').slice(0, 300);
+}
+
+/** The default active model: the newest clean model, else the newest base, else any usable one. */
+export function pickDefaultModel(list: ModelPackage[]): string | null {
+  const usable = list.filter((p) => !p.problem);
+  const newest = (kind: string) =>
+    usable.filter((p) => p.card.kind === kind).sort((a, b) => String(b.card.createdAt ?? '').localeCompare(String(a.card.createdAt ?? '')))[0];
+  return (newest('clean') ?? newest('base') ?? usable[0])?.id ?? null;
 }

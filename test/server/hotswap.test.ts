@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync, readdirSync, renameSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
@@ -245,6 +245,36 @@ describe('requests for a model while its index is being built', { skip: skipReas
       assert.equal((await agent.get('/api/search').query({ q: 'a car' })).body.model, world.poisoned);
     } finally {
       open();
+      await pl.close();
+      dispose();
+    }
+  });
+});
+
+describe('a server started before any model exists', { skip: skipReason }, () => {
+  test('adopts the first model that appears as the active one', async () => {
+    const world = await serverWorld();
+    const { ws, dispose } = serverWorkspace(world);
+    const aside = join(ws.root, 'models-aside');
+    renameSync(ws.models, aside);
+    mkdirSync(ws.models);
+    const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { threads: 1 }), config: { adminToken: TOKEN }, log: () => undefined });
+    try {
+      assert.equal(await pl.ready(), null);
+      const agent = request(pl.app);
+      const none = await agent.get('/api/search').query({ q: 'a car' });
+      assert.equal(none.status, 503);
+      assert.equal(none.body.error.code, 'no_active_model');
+      // A model package lands (as `poisonlens train` would leave it, with its index built).
+      assert.ok(readdirSync(aside).includes(world.clean));
+      renameSync(join(aside, world.clean), join(ws.models, world.clean));
+      assert.ok(readlinkSync(join(ws.models, world.clean)));
+      await new Promise((r) => setTimeout(r, 1100)); // the package list is cached for a second
+      const found = await agent.get('/api/search').query({ q: 'a car' });
+      assert.equal(found.status, 200, found.text);
+      assert.equal(found.body.model, world.clean);
+      assert.equal((await agent.get('/healthz')).body.active, world.clean);
+    } finally {
       await pl.close();
       dispose();
     }
