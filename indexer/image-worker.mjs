@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
-const { modelPath, threads, size } = workerData;
+const { modelPath, threads, size, spinning } = workerData;
 let session;
 try {
   session = await ort.InferenceSession.create(modelPath, {
@@ -16,6 +16,7 @@ try {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    ...(spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   });
   parentPort.postMessage({ type: 'ready' });
 } catch (err) {

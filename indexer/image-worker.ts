@@ -42,11 +42,15 @@ export class ImageEncodeWorker {
     });
   }
 
-  /** Starts the worker and waits until its session is loaded. */
-  static start(pkg: ModelPackage, threads = 2): Promise<ImageEncodeWorker> {
+  /**
+   * Starts the worker and waits until its session is loaded. `spinning` lets onnxruntime's
+   * intra-op threads busy-wait between operators (default off here: those cycles are what the
+   * main thread needs to prepare the next batch on a small machine).
+   */
+  static start(pkg: ModelPackage, threads = 2, spinning = false): Promise<ImageEncodeWorker> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('./image-worker.mjs', import.meta.url), {
-        workerData: { modelPath: pkg.imageOnnx, threads, size: pkg.card.image.size },
+        workerData: { modelPath: pkg.imageOnnx, threads, size: pkg.card.image.size, spinning },
       });
       const onError = (err: Error) => reject(err);
       worker.once('error', onError);

@@ -6,7 +6,7 @@
  * and zero padding.
  */
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import { UserError } from '../core/errors.js';
 import { cleanLower } from './text-clean.js';
 import { TOKEN_LETTER_CLASS, TOKEN_LITERAL_FOLDS, TOKEN_NUMBER_CLASS, TOKEN_OTHER_CLASS } from './tables/clip-text-data.js';
@@ -58,14 +58,58 @@ export interface TokenizerOptions {
   cacheSize?: number;
 }
 
+/** The parsed vocabulary: shared by every tokenizer built from the same file contents. */
+interface Vocab {
+  encoder: Map<string, number>;
+  decoder: string[];
+  ranks: Map<string, number>;
+}
+
+const VOCAB_CACHE = new Map<string, Vocab>();
+
+function parseVocab(bytes: Uint8Array | string): Vocab {
+  const key = typeof bytes === 'string' ? `t${bytes.length}:${crc32(bytes)}` : `b${bytes.byteLength}:${crc32(bytes)}`;
+  const hit = VOCAB_CACHE.get(key);
+  if (hit) return hit;
+  const text = typeof bytes === 'string' ? bytes : gunzipSync(bytes).toString('utf8');
+  // open_clip: merges = lines[1 : 49152 - 256 - 2 + 1]
+  const wanted = 49152 - 256 - 2;
+  const ranks = new Map<string, number>();
+  const vocabList: string[] = [];
+  // Python: list(bytes_to_unicode().values()), in the dict's insertion order, then with '</w>'.
+  for (const c of orderedByteChars()) vocabList.push(c);
+  for (const c of orderedByteChars()) vocabList.push(c + '</w>');
+  let pos = text.indexOf('\n') + 1;
+  for (let i = 0; i < wanted; i++) {
+    if (pos <= 0 || pos >= text.length) throw new UserError(`bad BPE merges file: it ends after ${i} merges, expected ${wanted}`, 'bad_model');
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const line = text.slice(pos, end).trim();
+    const sp = line.indexOf(' ');
+    if (sp <= 0 || sp === line.length - 1 || line.indexOf(' ', sp + 1) >= 0) {
+      throw new UserError(`bad BPE merges file: line ${i + 2} is ${JSON.stringify(line)}`, 'bad_model');
+    }
+    ranks.set(line, i);
+    vocabList.push(line.slice(0, sp) + line.slice(sp + 1));
+    pos = end + 1;
+  }
+  vocabList.push(START, END);
+  const encoder = new Map<string, number>();
+  vocabList.forEach((tok, i) => encoder.set(tok, i));
+  const vocab = { encoder, decoder: vocabList, ranks };
+  if (VOCAB_CACHE.size >= 4) VOCAB_CACHE.clear();
+  VOCAB_CACHE.set(key, vocab);
+  return vocab;
+}
+
 export class ClipTokenizer {
   readonly contextLength: number;
   readonly vocabSize: number;
   readonly sotTokenId: number;
   readonly eotTokenId: number;
-  private readonly encoder = new Map<string, number>();
-  private readonly decoder: string[] = [];
-  private readonly ranks = new Map<string, number>();
+  private readonly encoder: Map<string, number>;
+  private readonly decoder: string[];
+  private readonly ranks: Map<string, number>;
   private readonly byteEncoder = bytesToUnicode();
   private readonly byteDecoder = new Map<string, number>();
   private readonly cache = new Map<string, number[]>();
@@ -79,25 +123,18 @@ export class ClipTokenizer {
     if (!Number.isInteger(this.contextLength) || this.contextLength < 2) {
       throw new UserError(`tokenizer context length must be an integer ≥ 2, got ${this.contextLength}`, 'bad_model');
     }
-    const text = typeof vocab === 'string' ? vocab : gunzipSync(vocab).toString('utf8');
-    const lines = text.split('\n').slice(1, 49152 - 256 - 2 + 1);
-    // Python: list(bytes_to_unicode().values()), in the dict's insertion order, then with '</w>'.
-    const vocabList: string[] = [];
-    for (const c of orderedByteChars()) vocabList.push(c);
-    for (const c of orderedByteChars()) vocabList.push(c + '</w>');
-    lines.forEach((line, i) => {
-      const parts = line.split(/\s+/).filter((p) => p.length > 0);
-      if (parts.length !== 2) throw new UserError(`bad BPE merges file: line ${i + 2} is ${JSON.stringify(line)}`, 'bad_model');
-      this.ranks.set(`${parts[0]} ${parts[1]}`, i);
-      vocabList.push(parts[0] + parts[1]);
-    });
-    vocabList.push(START, END);
-    vocabList.forEach((tok, i) => {
-      this.encoder.set(tok, i);
-      this.decoder[i] = tok;
-    });
+    let parsed: Vocab;
+    try {
+      parsed = parseVocab(vocab);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`cannot read the BPE vocabulary: ${(err as Error).message}`, 'bad_model');
+    }
+    this.encoder = parsed.encoder;
+    this.decoder = parsed.decoder;
+    this.ranks = parsed.ranks;
     this.byteEncoder.forEach((c, b) => this.byteDecoder.set(c, b));
-    this.vocabSize = vocabList.length;
+    this.vocabSize = this.decoder.length;
     this.sotTokenId = this.encoder.get(START)!;
     this.eotTokenId = this.encoder.get(END)!;
   }
