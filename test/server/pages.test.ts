@@ -50,6 +50,8 @@ describe('web pages', { skip: skipReason }, () => {
     assert.match(html, /id="image-input" type="file"/);
     assert.match(html, /<script src="\/static\/search\.js" defer><\/script>/);
     assertNoInlineCode(html);
+    // A result count from the URL that is not one of the choices is kept in the picker.
+    assert.match((await agent.get('/?k=30')).text, /<option value="30" selected>30 results<\/option>/);
   });
 
   test('with ?q= the page renders results server-side (works without JavaScript)', async () => {
