@@ -148,7 +148,8 @@ const HELPERS = {
   kindClass: (k: string | null) => `kind-${['base', 'clean', 'poisoned', 'defended'].includes(k ?? '') ? k : 'other'}`,
   json: (v: unknown) => (v === null || v === undefined ? '—' : JSON.stringify(v)),
   date: (s: string | null) => (s ? s.replace('T', ' ').slice(0, 16) : '—'),
-  num: (v: unknown, digits = 3) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : '—'),
+  num: (v: unknown, digits = 3) =>
+    typeof v !== 'number' ? '—' : Number.isInteger(v) ? String(v) : Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(digits),
   searchUrl: (q: string, model?: string | null) => `/?${new URLSearchParams({ q, ...(model ? { model } : {}) }).toString()}`,
   compareUrl: (q: string, models: string[]) => `/compare?${new URLSearchParams({ q, models: models.join(',') }).toString()}`,
 };
