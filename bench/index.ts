@@ -1,7 +1,10 @@
 /**
- * HNSW (hnswlib-node) against exact search on clustered synthetic unit vectors: recall@1/10/100,
- * query latency (one query at a time, one thread) and build time, for a grid of M,
- * efConstruction and ef. Prints one JSON document on stdout (progress on stderr).
+ * HNSW against exact search on clustered synthetic unit vectors: recall@1/10/100, query latency
+ * (one query at a time, one thread) and build time, for a grid of M, efConstruction and ef.
+ * The graph is built by hnswlib-node and searched by PoisonLens's reader of its file
+ * (indexer/hnsw-graph.ts); `nativeQueryMicros` times hnswlib-node's own search of the same
+ * graph for comparison. Open time: loading the saved index folder. Prints one JSON document on
+ * stdout (progress on stderr).
  *
  *   node --import tsx bench/index.ts [--sizes 10000,100000] [--dim 256] [--queries 1000]
  *        [--m 16] [--ef-construction 200] [--ef 16,32,48,64,96,128] [--1m]
@@ -9,8 +12,12 @@
  * A benchmark, not a test: it measures and reports; it never fails on a number.
  */
 import { parseArgs } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import hnswlib from 'hnswlib-node';
 import { clusteredVectors } from '../indexer/synthetic.js';
-import { ExactSearch, HnswSearch } from '../indexer/vector-index.js';
+import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir } from '../indexer/vector-index.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,6 +74,34 @@ for (const n of sizes) {
         if (d % 50_000 === 0 || d === t) log(`  build M=${m} efC=${efConstruction}: ${d}/${t}`);
       });
       const buildSeconds = (performance.now() - t0) / 1000;
+      // The same graph in hnswlib-node (for its search timings), and the folder's open time.
+      const tmp = mkdtempSync(join(tmpdir(), 'pl-bench-'));
+      let native: InstanceType<typeof hnswlib.HierarchicalNSW>;
+      let openMillis: Record<string, number>;
+      try {
+        await writeIndexDir(join(tmp, 'idx'), {
+          vectors: gallery, ids, dim, hnsw,
+          card: {
+            model: { id: 'bench', createdAt: '', imageFingerprint: '' },
+            dataset: { name: 'synthetic', manifestSha256: '', split: 'test' },
+            build: { embedSeconds: 0, hnswSeconds: buildSeconds, totalSeconds: buildSeconds, imagesPerSecond: 0 },
+          },
+        });
+        openMillis = {};
+        for (const verify of ['size', 'crc32'] as const) {
+          const t = performance.now();
+          loadIndexDir(join(tmp, 'idx'), { verify });
+          openMillis[verify] = +(performance.now() - t).toFixed(0);
+        }
+        native = new hnswlib.HierarchicalNSW('ip', dim);
+        const t = performance.now();
+        native.readIndexSync(join(tmp, 'idx', 'hnsw.bin'));
+        openMillis.hnswlibReadIndex = +(performance.now() - t).toFixed(0);
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      log(`  open ms: ${JSON.stringify(openMillis)}`);
+      const qArr = Array.from({ length: exactQ }, (_, i) => Array.from(q(i)));
       for (const ef of efs) {
         hnsw.efSearch = ef;
         for (let i = 0; i < Math.min(50, exactQ); i++) hnsw.search(q(i), 10); // warm-up
@@ -74,6 +109,12 @@ for (const n of sizes) {
         t0 = performance.now();
         for (let i = 0; i < exactQ; i++) got10.push(hnsw.search(q(i), 10).map((x) => x.row));
         const us10 = ((performance.now() - t0) * 1000) / exactQ;
+        native.setEf(ef);
+        for (let i = 0; i < Math.min(50, exactQ); i++) native.searchKnn(qArr[i], 10);
+        t0 = performance.now();
+        const nat10: number[][] = [];
+        for (let i = 0; i < exactQ; i++) nat10.push(native.searchKnn(qArr[i], 10).neighbors);
+        const nativeUs = ((performance.now() - t0) * 1000) / exactQ;
         const got1 = got10.map((g) => g.slice(0, 1));
         const got100: number[][] = [];
         for (let i = 0; i < exactQ; i++) got100.push(hnsw.search(q(i), 100).map((x) => x.row));
@@ -83,6 +124,9 @@ for (const n of sizes) {
           recallAt10: +recallAt(truth, got10, 10).toFixed(4),
           recallAt100: +recallAt(truth, got100, 100).toFixed(4),
           queryMicros: +us10.toFixed(1),
+          nativeQueryMicros: +nativeUs.toFixed(1),
+          nativeRecallAt10: +recallAt(truth, nat10, 10).toFixed(4),
+          openMillis,
           exactQueryMicros: +exactUs.toFixed(1),
           speedup: +(exactUs / us10).toFixed(1),
           queries: exactQ,

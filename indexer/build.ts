@@ -22,14 +22,14 @@ import { ImageEncodeWorker } from './image-worker.js';
 import {
   CARD_FILE,
   DEFAULT_HNSW,
-  ExactSearch,
   HnswSearch,
   loadIndexDir,
+  loadIndexDirAsync,
   readIndexCard,
   writeIndexDir,
   type HnswParams,
   type IndexCard,
-  type LoadedIndex,
+  LoadedIndex,
   type VerifyMode,
 } from './vector-index.js';
 
@@ -208,7 +208,7 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
     if (why) reason = `rebuilt: ${why}`;
     else {
       try {
-        const index = loadIndexDir(dir, { verify: opts.verify ?? 'crc32' });
+        const index = await loadIndexDirAsync(dir, { verify: opts.verify ?? 'crc32' });
         if (index.hnsw.efSearch !== hnswParams.efSearch) {
           // ef is a search-time setting: record the new one without rebuilding.
           index.hnsw.efSearch = hnswParams.efSearch;
@@ -261,15 +261,7 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
       },
     },
   });
-  const index: LoadedIndex = {
-    dir,
-    card,
-    vectors: embedded.vectors,
-    ids,
-    rowOf: new Map(ids.map((id, i) => [id, i])),
-    exact: new ExactSearch(embedded.vectors, ids, dim),
-    hnsw,
-  };
+  const index = new LoadedIndex(dir, card, ids, hnsw, embedded.vectors);
   if (opts.db) registerIndexBuild(opts.db, index);
   return { index, built: true, reason };
 }

@@ -2,7 +2,9 @@
  * Vector indexes over L2-normalised embeddings (ARCHITECTURE.md §2, "Index"):
  *
  * - `ExactSearch`: brute force over a row-major Float32Array, for evaluation and recall checks.
- * - `HnswSearch`: hnswlib-node's HNSW graph, inner-product space (= cosine on unit vectors).
+ * - `HnswSearch`: an HNSW graph built by hnswlib-node (inner-product space = cosine on unit
+ *   vectors), saved in hnswlib's format and searched by hnsw-graph.ts straight from the file's
+ *   bytes (fast to open: one read, no second copy of the vectors).
  * - The folder format: `vectors.f32` (N×D float32 little-endian), `ids.json`, `hnsw.bin` and
  *   `index.json` (provenance, parameters, sizes and checksums of the other three), written
  *   atomically, verified when loaded.
@@ -10,7 +12,9 @@
  * Rows are in ascending id order (the builder sorts them), and both searches order equal scores
  * by row, so ties break by image id as ARCHITECTURE.md §5 defines.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -18,6 +22,7 @@ import hnswlib from 'hnswlib-node';
 import { UserError } from '../core/errors.js';
 import { buildDirAtomic, writeJsonAtomic } from '../core/fsutil.js';
 import type { Neighbour, VectorSearch } from './types.js';
+import { HnswGraph } from './hnsw-graph.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -138,25 +143,45 @@ export function dotRow(v: Float32Array, off: number, q: Float32Array, d: number)
 // ---------------------------------------------------------------------------------------------
 // Exact search
 
+/** Where row r's vector starts in a Float32Array: `start + r * stride` (contiguous: 0, dim). */
+export interface RowLayout {
+  start: number;
+  stride: number;
+}
+
 /** Brute-force inner-product search over normalised vectors (exact cosine). */
 export class ExactSearch implements VectorSearch {
   readonly kind = 'exact' as const;
   readonly size: number;
+  private readonly start: number;
+  private readonly stride: number;
 
+  /** `data`: the vectors, contiguous [n × dim] unless `layout` says otherwise. */
   constructor(
-    readonly vectors: Float32Array,
+    readonly data: Float32Array,
     readonly ids: string[],
     readonly dim: number,
+    layout?: RowLayout,
   ) {
-    if (vectors.length !== ids.length * dim) throw new Error(`ExactSearch: ${vectors.length} values for ${ids.length} ids of dim ${dim}`);
     this.size = ids.length;
+    this.start = layout?.start ?? 0;
+    this.stride = layout?.stride ?? dim;
+    if (this.start + (this.size - 1) * this.stride + dim > data.length && this.size > 0) {
+      throw new Error(`ExactSearch: ${data.length} values cannot hold ${ids.length} rows of dim ${dim}`);
+    }
   }
 
-  /** Cosine of `query` with every row, in row order (double precision sums of float32 products). */
+  /** Row `row`'s vector (a view, not a copy). */
+  vector(row: number): Float32Array {
+    const o = this.start + row * this.stride;
+    return this.data.subarray(o, o + this.dim);
+  }
+
+  /** Cosine of `query` with every row, in row order (double sums of float32 products). */
   scores(query: Float32Array | number[], out = new Float64Array(this.size)): Float64Array {
     checkQuery(query, this.dim);
     const q = query instanceof Float32Array ? query : Float32Array.from(query);
-    for (let r = 0; r < this.size; r++) out[r] = dotRow(this.vectors, r * this.dim, q, this.dim);
+    for (let r = 0, o = this.start; r < this.size; r++, o += this.stride) out[r] = dotRow(this.data, o, q, this.dim);
     return out;
   }
 
@@ -177,25 +202,27 @@ export class ExactSearch implements VectorSearch {
 // ---------------------------------------------------------------------------------------------
 // HNSW
 
-/** HNSW (hnswlib-node, inner product) over the same vectors; scores are recomputed exactly. */
+/** HNSW search over a graph built by hnswlib-node; scores are exact inner products. */
 export class HnswSearch implements VectorSearch {
   readonly kind = 'hnsw' as const;
   readonly size: number;
+  readonly dim: number;
   private ef: number;
 
   private constructor(
-    private readonly index: Hnsw,
-    readonly vectors: Float32Array,
+    readonly graph: HnswGraph,
     readonly ids: string[],
-    readonly dim: number,
     readonly params: HnswParams,
   ) {
     this.size = ids.length;
+    this.dim = graph.dim;
     this.ef = params.efSearch;
-    index.setEf(this.ef);
+    if (graph.count !== ids.length) {
+      throw new UserError(`corrupt index: hnsw.bin holds ${graph.count} vectors, ids.json ${ids.length}; rebuild it with --force`, 'corrupt_index');
+    }
   }
 
-  /** Builds the graph (single thread, deterministic for a given seed). */
+  /** Builds the graph with hnswlib-node (single thread, deterministic for a given seed). */
   static build(
     vectors: Float32Array,
     ids: string[],
@@ -216,25 +243,29 @@ export class HnswSearch implements VectorSearch {
       index.addPoint(point, r);
       if (onProgress && ((r + 1) % 1000 === 0 || r + 1 === n)) onProgress(r + 1, n);
     }
-    return new HnswSearch(index, vectors, ids, dim, p);
+    // hnswlib-node writes only to files: take the bytes through a private temp folder.
+    const tmp = mkdtempSync(join(tmpdir(), 'pl-hnsw-'));
+    try {
+      index.writeIndexSync(join(tmp, HNSW_FILE));
+      return new HnswSearch(HnswGraph.parse(readFileSync(join(tmp, HNSW_FILE)), dim), ids, p);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   }
 
-  /** Loads `hnsw.bin` for these vectors and ids. */
-  static load(path: string, vectors: Float32Array, ids: string[], dim: number, params: HnswParams): HnswSearch {
-    const index = new HierarchicalNSW('ip', dim);
-    try {
-      index.readIndexSync(path);
-    } catch (err) {
-      throw new UserError(`corrupt index: ${path} cannot be read by hnswlib (${(err as Error).message}); rebuild it with --force`, 'corrupt_index');
-    }
-    if (index.getCurrentCount() !== ids.length) {
-      throw new UserError(`corrupt index: ${path} holds ${index.getCurrentCount()} vectors, ids.json ${ids.length}; rebuild it with --force`, 'corrupt_index');
-    }
-    return new HnswSearch(index, vectors, ids, dim, params);
+  /** A graph file's bytes with its ids. */
+  static fromBytes(bytes: Uint8Array, ids: string[], dim: number, params: HnswParams): HnswSearch {
+    return new HnswSearch(HnswGraph.parse(bytes, dim), ids, params);
   }
 
   save(path: string): void {
-    this.index.writeIndexSync(path);
+    writeFileSync(path, this.graph.bytes);
+  }
+
+  /** Exact search over the same stored vectors (no copy). */
+  exact(): ExactSearch {
+    const g = this.graph;
+    return new ExactSearch(g.vectorData, this.ids, this.dim, { start: g.vectorOffset(0), stride: this.size > 1 ? g.vectorOffset(1) - g.vectorOffset(0) : this.dim });
   }
 
   get efSearch(): number {
@@ -244,7 +275,6 @@ export class HnswSearch implements VectorSearch {
   set efSearch(ef: number) {
     if (!Number.isInteger(ef) || ef < 1) throw new UserError(`ef must be a positive integer, got ${ef}`, 'bad_ef');
     this.ef = ef;
-    this.index.setEf(ef);
   }
 
   search(query: Float32Array | number[], k: number): Neighbour[] {
@@ -252,16 +282,11 @@ export class HnswSearch implements VectorSearch {
     checkQuery(query, this.dim);
     const kk = Math.min(k, this.size);
     if (kk === 0) return [];
-    // hnswlib needs ef ≥ k to return k results.
-    if (kk > this.ef) this.index.setEf(kk);
-    let res;
-    try {
-      res = this.index.searchKnn(Array.from(query), kk);
-    } finally {
-      if (kk > this.ef) this.index.setEf(this.ef);
-    }
     const q = query instanceof Float32Array ? query : Float32Array.from(query);
-    const out: Neighbour[] = res.neighbors.map((row) => ({ row, id: this.ids[row], score: dotRow(this.vectors, row * this.dim, q, this.dim) }));
+    const { rows } = this.graph.search(q, kk, Math.max(this.ef, kk));
+    // Scores by the exact search's own sum, so that both searches agree to the last bit.
+    const g = this.graph;
+    const out: Neighbour[] = rows.map((row) => ({ row, id: this.ids[row], score: dotRow(g.vectorData, g.vectorOffset(row), q, this.dim) }));
     return out.sort((a, b) => b.score - a.score || a.row - b.row);
   }
 }
@@ -300,15 +325,36 @@ export interface IndexCard {
   createdAt: string;
 }
 
-export interface LoadedIndex {
-  dir: string;
-  card: IndexCard;
-  vectors: Float32Array;
-  ids: string[];
+/** An opened index: its card, ids, HNSW search and exact search over the same vectors. */
+export class LoadedIndex {
+  readonly exact: ExactSearch;
   /** Row of each id. */
-  rowOf: Map<string, number>;
-  exact: ExactSearch;
-  hnsw: HnswSearch;
+  readonly rowOf: Map<string, number>;
+  private contiguous: Float32Array | null;
+
+  constructor(
+    readonly dir: string,
+    readonly card: IndexCard,
+    readonly ids: string[],
+    readonly hnsw: HnswSearch,
+    vectors?: Float32Array,
+  ) {
+    this.exact = hnsw.exact();
+    this.rowOf = new Map();
+    for (let i = 0; i < ids.length; i++) this.rowOf.set(ids[i], i);
+    this.contiguous = vectors ?? null;
+  }
+
+  /** All vectors as one contiguous [count × dim] array (made on first use). */
+  get vectors(): Float32Array {
+    this.contiguous ??= this.hnsw.graph.vectorsCopy();
+    return this.contiguous;
+  }
+
+  /** Row `row`'s vector (a view into the index; do not modify). */
+  vector(row: number): Float32Array {
+    return this.exact.vector(row);
+  }
 }
 
 function sumOf(data: Uint8Array): FileSum {
@@ -381,12 +427,8 @@ function verifyFile(dir: string, name: string, data: Uint8Array, want: FileSum, 
   if (mode === 'sha256' && createHash('sha256').update(data).digest('hex') !== want.sha256) corrupt(dir, `${name} fails its SHA-256 check`);
 }
 
-/**
- * Loads and verifies an index folder: sizes always, contents by CRC-32 (default) or SHA-256;
- * any mismatch is a UserError naming the file.
- */
-export function loadIndexDir(dir: string, opts: { verify?: VerifyMode } = {}): LoadedIndex {
-  const mode = opts.verify ?? 'crc32';
+/** index.json, parsed and checked against the files' sizes (cheap: no file contents read). */
+function readCheckedCard(dir: string): IndexCard {
   const cardPath = join(dir, CARD_FILE);
   if (!existsSync(cardPath)) throw new UserError(`no index at ${dir} (index.json missing)`, 'index_not_found', 404);
   let card: IndexCard;
@@ -403,28 +445,57 @@ export function loadIndexDir(dir: string, opts: { verify?: VerifyMode } = {}): L
     if (!card.files[name]) corrupt(dir, `index.json has no entry for ${name}`);
     if (statSync(p).size !== card.files[name].bytes) corrupt(dir, `${name} has ${statSync(p).size} bytes, index.json says ${card.files[name].bytes} (truncated or replaced)`);
   }
-  const vbuf = readFileSync(join(dir, VECTORS_FILE));
-  verifyFile(dir, VECTORS_FILE, vbuf, card.files[VECTORS_FILE], mode);
-  if (vbuf.byteLength !== card.count * card.dim * 4) corrupt(dir, `${VECTORS_FILE} has ${vbuf.byteLength} bytes, expected ${card.count} × ${card.dim} × 4`);
-  // Copy into an aligned buffer of its own (readFileSync may return a slice of a pool).
-  const vectors = new Float32Array(card.count * card.dim);
-  new Uint8Array(vectors.buffer).set(vbuf);
-  const idsBuf = readFileSync(join(dir, IDS_FILE));
-  verifyFile(dir, IDS_FILE, idsBuf, card.files[IDS_FILE], mode);
+  if (card.files[VECTORS_FILE].bytes !== card.count * card.dim * 4) corrupt(dir, `${VECTORS_FILE} has ${card.files[VECTORS_FILE].bytes} bytes, expected ${card.count} × ${card.dim} × 4`);
+  return card;
+}
+
+function paramsOf(card: IndexCard): HnswParams {
+  return { m: card.hnsw.m, efConstruction: card.hnsw.efConstruction, efSearch: card.hnsw.efSearch, randomSeed: card.hnsw.randomSeed };
+}
+
+function parseIds(dir: string, card: IndexCard, idsBuf: Uint8Array): string[] {
   let ids: string[];
   try {
-    ids = JSON.parse(idsBuf.toString('utf8')) as string[];
+    ids = JSON.parse(Buffer.from(idsBuf.buffer, idsBuf.byteOffset, idsBuf.byteLength).toString('utf8')) as string[];
   } catch {
     corrupt(dir, `${IDS_FILE} is not valid JSON`);
   }
   if (!Array.isArray(ids) || ids.length !== card.count || !ids.every((x) => typeof x === 'string')) corrupt(dir, `${IDS_FILE} does not hold ${card.count} string ids`);
-  if (mode !== 'size') verifyFile(dir, HNSW_FILE, readFileSync(join(dir, HNSW_FILE)), card.files[HNSW_FILE], mode);
-  const hnsw = HnswSearch.load(join(dir, HNSW_FILE), vectors, ids, card.dim, {
-    m: card.hnsw.m,
-    efConstruction: card.hnsw.efConstruction,
-    efSearch: card.hnsw.efSearch,
-    randomSeed: card.hnsw.randomSeed,
-  });
-  const rowOf = new Map(ids.map((id, i) => [id, i]));
-  return { dir, card, vectors, ids, rowOf, exact: new ExactSearch(vectors, ids, card.dim), hnsw };
+  return ids;
+}
+
+function open(dir: string, card: IndexCard, graphBytes: Uint8Array, idsBuf: Uint8Array, vectorsBuf: Uint8Array | null, mode: VerifyMode): LoadedIndex {
+  verifyFile(dir, HNSW_FILE, graphBytes, card.files[HNSW_FILE], mode);
+  verifyFile(dir, IDS_FILE, idsBuf, card.files[IDS_FILE], mode);
+  if (vectorsBuf) verifyFile(dir, VECTORS_FILE, vectorsBuf, card.files[VECTORS_FILE], mode);
+  const ids = parseIds(dir, card, idsBuf);
+  const hnsw = HnswSearch.fromBytes(graphBytes, ids, card.dim, paramsOf(card));
+  return new LoadedIndex(dir, card, ids, hnsw);
+}
+
+/**
+ * Loads and verifies an index folder. Sizes are always checked; the files searching reads
+ * (hnsw.bin, ids.json) are checked by CRC-32 (default) or SHA-256, and with 'sha256' also
+ * vectors.f32 (which searching does not need: the graph file holds the same vectors). Any
+ * mismatch is a UserError (code corrupt_index) naming the file.
+ */
+export function loadIndexDir(dir: string, opts: { verify?: VerifyMode } = {}): LoadedIndex {
+  const mode = opts.verify ?? 'crc32';
+  const card = readCheckedCard(dir);
+  const graph = readFileSync(join(dir, HNSW_FILE));
+  const ids = readFileSync(join(dir, IDS_FILE));
+  const vectors = mode === 'sha256' ? readFileSync(join(dir, VECTORS_FILE)) : null;
+  return open(dir, card, graph, ids, vectors, mode);
+}
+
+/** `loadIndexDir` with the file reads off the event loop (for a server swapping indexes in). */
+export async function loadIndexDirAsync(dir: string, opts: { verify?: VerifyMode } = {}): Promise<LoadedIndex> {
+  const mode = opts.verify ?? 'crc32';
+  const card = readCheckedCard(dir);
+  const [graph, ids, vectors] = await Promise.all([
+    readFile(join(dir, HNSW_FILE)),
+    readFile(join(dir, IDS_FILE)),
+    mode === 'sha256' ? readFile(join(dir, VECTORS_FILE)) : Promise.resolve(null),
+  ]);
+  return open(dir, card, graph, ids, vectors, mode);
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
+import hnswlib from 'hnswlib-node';
 import { clusteredVectors } from '../../indexer/synthetic.js';
 import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir, DEFAULT_HNSW } from '../../indexer/vector-index.js';
 
@@ -59,6 +60,30 @@ test('HNSW recall@10 against exact search is ≥ 0.99 on clustered synthetic vec
   assert.equal(hnsw.efSearch, 8);
 });
 
+test("the JavaScript graph search follows hnswlib-node's own search of the same graph", () => {
+  const root = mkdtempSync(join(tmpdir(), 'pl-graph-'));
+  try {
+    const hnsw = HnswSearch.build(gallery, ids, DIM, { ...DEFAULT_HNSW, efSearch: 32 });
+    hnsw.save(join(root, 'hnsw.bin'));
+    const native = new hnswlib.HierarchicalNSW('ip', DIM);
+    native.readIndexSync(join(root, 'hnsw.bin'));
+    native.setEf(32);
+    let same = 0;
+    for (let i = 0; i < 200; i++) {
+      const ours = hnsw.search(q(i), 10).map((n) => n.row);
+      const theirs = native.searchKnn(Array.from(q(i)), 10).neighbors;
+      const s = new Set(theirs);
+      same += ours.filter((r) => s.has(r)).length;
+    }
+    // Same algorithm and graph; only float32 (hnswlib) vs double sums can reorder near-ties.
+    assert.ok(same / 2000 >= 0.995, `overlap with hnswlib-node's results ${same / 2000}`);
+    assert.equal(hnsw.graph.count, N);
+    assert.deepEqual(Array.from(hnsw.exact().vector(7)), Array.from(gallery.subarray(7 * DIM, 8 * DIM)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('index folder: save, load with checksums, and corrupt or truncated files are refused', async () => {
   const root = mkdtempSync(join(tmpdir(), 'pl-idx-'));
   try {
@@ -100,7 +125,7 @@ test('index folder: save, load with checksums, and corrupt or truncated files ar
     assert.throws(() => loadIndexDir(dir), /hnsw\.bin fails its CRC-32 check/);
     assert.throws(() => loadIndexDir(dir, { verify: 'sha256' }), /hnsw\.bin fails its SHA-256 check/);
     restore('hnsw.bin', h);
-    // Truncated graph with a forged size: hnswlib's own reader fails with a clear message.
+    // Truncated graph with a forged size: the graph reader fails with a clear message.
     const cardJson = JSON.parse(copy('index.json').toString());
     truncateSync(join(dir, 'hnsw.bin'), 1000);
     cardJson.files['hnsw.bin'].bytes = 1000;
