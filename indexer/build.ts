@@ -9,12 +9,12 @@
  * decoded by sharp on libuv's threads.
  */
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
-import { UserError } from '../core/errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { NotFoundError, UserError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { checkName, type Workspace } from '../core/workspace.js';
 import { type Catalog, nowIso } from '../core/catalog.js';
-import { loadDataset, SPLITS, type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
+import { datasetDir, loadDataset, SPLITS, type Dataset, type DatasetCard, type ManifestEntry, type Split } from '../data/dataset.js';
 import { OnnxClipEncoder } from './encoder.js';
 import { imageFingerprint, loadModelPackage, type ModelPackage } from './package.js';
 import { decodeRgb, normalizeInto, resizeAndCrop, type ImageSpec } from './preprocess.js';
@@ -40,6 +40,17 @@ export function checkSplit(split: string): SplitOrAll {
     throw new UserError(`unknown split ${JSON.stringify(split)}; one of ${SPLITS.join(', ')}, all`, 'bad_split');
   }
   return split as SplitOrAll;
+}
+
+/** A dataset's dataset.json alone (cheap next to its manifest). */
+export function readDatasetCard(ws: Workspace, name: string): DatasetCard {
+  const path = join(datasetDir(ws, name), 'dataset.json');
+  if (!existsSync(path)) throw new NotFoundError(`unknown dataset ${JSON.stringify(name)}; \`poisonlens data list\` shows the ones there are`, 'dataset_not_found');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DatasetCard;
+  } catch (err) {
+    throw new UserError(`${path} is not valid JSON: ${(err as Error).message}`, 'bad_dataset');
+  }
 }
 
 /** `workspace/indexes/<model>/<dataset>/<split>/` */
@@ -194,11 +205,12 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
   const split = checkSplit(opts.split ?? 'test');
   const pkg: ModelPackage = opts.encoder?.pkg ?? loadModelPackage(ws, opts.model);
   if (pkg.id !== opts.model) throw new Error(`encoder of ${pkg.id} passed for model ${opts.model}`);
-  const dataset = loadDataset(ws, opts.dataset);
+  // Only dataset.json for the reuse check: the manifest is read when a build needs it.
+  const datasetCard = readDatasetCard(ws, opts.dataset);
   const dir = indexDir(ws, opts.model, opts.dataset, split);
   const hnswParams: HnswParams = { ...DEFAULT_HNSW, ...opts.hnsw };
   const fingerprint = await imageFingerprint(pkg);
-  const want = { modelId: pkg.id, fingerprint, manifestSha256: dataset.card.manifestSha256, split, hnsw: hnswParams };
+  const want = { modelId: pkg.id, fingerprint, manifestSha256: datasetCard.manifestSha256, split, hnsw: hnswParams };
 
   let reason = 'no index yet';
   if (opts.force) reason = 'rebuild forced';
@@ -224,6 +236,7 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
     }
   }
 
+  const dataset = loadDataset(ws, opts.dataset);
   const entries = splitEntries(dataset, split);
   if (entries.length === 0) throw new UserError(`dataset ${opts.dataset} has no ${split} images to index`, 'empty_gallery', 409);
   const pixelEncoder = await openPixelEncoder(pkg, { threads: opts.threads, encoder: opts.encoder, worker: opts.worker });
