@@ -22,7 +22,7 @@ import hnswlib from 'hnswlib-node';
 import { UserError } from '../core/errors.js';
 import { buildDirAtomic, writeJsonAtomic } from '../core/fsutil.js';
 import type { Neighbour, VectorSearch } from './types.js';
-import { HnswGraph } from './hnsw-graph.js';
+import { HnswGraph, type GraphStorage } from './hnsw-graph.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -247,7 +247,7 @@ export class HnswSearch implements VectorSearch {
     const tmp = mkdtempSync(join(tmpdir(), 'pl-hnsw-'));
     try {
       index.writeIndexSync(join(tmp, HNSW_FILE));
-      return new HnswSearch(HnswGraph.parse(readFileSync(join(tmp, HNSW_FILE)), dim), ids, p);
+      return new HnswSearch(HnswGraph.readFileSync(join(tmp, HNSW_FILE), dim), ids, p);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -256,6 +256,10 @@ export class HnswSearch implements VectorSearch {
   /** A graph file's bytes with its ids. */
   static fromBytes(bytes: Uint8Array, ids: string[], dim: number, params: HnswParams): HnswSearch {
     return new HnswSearch(HnswGraph.parse(bytes, dim), ids, params);
+  }
+
+  static fromGraph(graph: HnswGraph, ids: string[], params: HnswParams): HnswSearch {
+    return new HnswSearch(graph, ids, params);
   }
 
   save(path: string): void {
@@ -464,12 +468,13 @@ function parseIds(dir: string, card: IndexCard, idsBuf: Uint8Array): string[] {
   return ids;
 }
 
-function open(dir: string, card: IndexCard, graphBytes: Uint8Array, idsBuf: Uint8Array, vectorsBuf: Uint8Array | null, mode: VerifyMode): LoadedIndex {
-  verifyFile(dir, HNSW_FILE, graphBytes, card.files[HNSW_FILE], mode);
+function open(dir: string, card: IndexCard, graph: GraphStorage, idsBuf: Uint8Array, vectorsBuf: Uint8Array | null, mode: VerifyMode): LoadedIndex {
+  // Checksums first: a damaged file is reported as such rather than as whatever it breaks.
+  verifyFile(dir, HNSW_FILE, graph.bytes, card.files[HNSW_FILE], mode);
   verifyFile(dir, IDS_FILE, idsBuf, card.files[IDS_FILE], mode);
   if (vectorsBuf) verifyFile(dir, VECTORS_FILE, vectorsBuf, card.files[VECTORS_FILE], mode);
   const ids = parseIds(dir, card, idsBuf);
-  const hnsw = HnswSearch.fromBytes(graphBytes, ids, card.dim, paramsOf(card));
+  const hnsw = HnswSearch.fromGraph(HnswGraph.fromStorage(graph, card.dim), ids, paramsOf(card));
   return new LoadedIndex(dir, card, ids, hnsw);
 }
 
@@ -482,10 +487,9 @@ function open(dir: string, card: IndexCard, graphBytes: Uint8Array, idsBuf: Uint
 export function loadIndexDir(dir: string, opts: { verify?: VerifyMode } = {}): LoadedIndex {
   const mode = opts.verify ?? 'crc32';
   const card = readCheckedCard(dir);
-  const graph = readFileSync(join(dir, HNSW_FILE));
   const ids = readFileSync(join(dir, IDS_FILE));
   const vectors = mode === 'sha256' ? readFileSync(join(dir, VECTORS_FILE)) : null;
-  return open(dir, card, graph, ids, vectors, mode);
+  return open(dir, card, HnswGraph.readStorageSync(join(dir, HNSW_FILE)), ids, vectors, mode);
 }
 
 /** `loadIndexDir` with the file reads off the event loop (for a server swapping indexes in). */
@@ -493,7 +497,7 @@ export async function loadIndexDirAsync(dir: string, opts: { verify?: VerifyMode
   const mode = opts.verify ?? 'crc32';
   const card = readCheckedCard(dir);
   const [graph, ids, vectors] = await Promise.all([
-    readFile(join(dir, HNSW_FILE)),
+    HnswGraph.readStorage(join(dir, HNSW_FILE)),
     readFile(join(dir, IDS_FILE)),
     mode === 'sha256' ? readFile(join(dir, VECTORS_FILE)) : Promise.resolve(null),
   ]);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { clusteredVectors } from '../../indexer/synthetic.js';
+import { simdDot, simdOptions } from '../../indexer/simd.js';
 import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir, DEFAULT_HNSW } from '../../indexer/vector-index.js';
 
 const DIM = 64;
@@ -82,6 +83,32 @@ test("the JavaScript graph search follows hnswlib-node's own search of the same 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the WebAssembly SIMD dot product and the scalar fallback rank alike', () => {
+  const memory = new WebAssembly.Memory({ initial: 2 });
+  const dot = simdDot(memory);
+  assert.ok(dot, 'Node 20 runs WebAssembly SIMD');
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < 2 * DIM; i++) f[i] = Math.sin(i);
+  let want = 0;
+  for (let j = 0; j < DIM; j++) want += f[j] * f[DIM + j];
+  assert.ok(Math.abs(dot(0, DIM * 4, DIM) - want) < 1e-4);
+
+  const simd = HnswSearch.build(gallery, ids, DIM, DEFAULT_HNSW);
+  simdOptions.enabled = false;
+  let scalar: HnswSearch;
+  try {
+    scalar = HnswSearch.build(gallery, ids, DIM, DEFAULT_HNSW);
+  } finally {
+    simdOptions.enabled = true;
+  }
+  let same = 0;
+  for (let i = 0; i < 100; i++) {
+    const a = new Set(simd.search(q(i), 10).map((n) => n.row));
+    same += scalar.search(q(i), 10).filter((n) => a.has(n.row)).length;
+  }
+  assert.ok(same / 1000 >= 0.995, `overlap ${same / 1000}`);
 });
 
 test('index folder: save, load with checksums, and corrupt or truncated files are refused', async () => {
