@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { pageRoutes } from './routes/pages.js';
 import { CatalogService } from './services/catalog.js';
+import { EvalService } from './services/eval.js';
 import { Metrics } from './services/metrics.js';
 import { ModelRegistry, pickDefaultModel } from './services/registry.js';
 
@@ -72,7 +73,8 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const metrics = new Metrics();
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
-  const ctx: RouteContext = { config, registry, search, catalog, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
+  const evals = new EvalService(ws);
+  const ctx: RouteContext = { config, registry, search, catalog, evals, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
 
   const app = express();
   app.disable('x-powered-by');

@@ -4,6 +4,7 @@ import { UnsupportedMediaError } from '../errors.js';
 import { boundaryOf, imagePart, parseMultipart } from '../http/multipart.js';
 import { requireAdmin } from '../http/security.js';
 import { activateBody, modelParams, noQuery } from '../schemas/models.js';
+import { evalBody } from '../schemas/eval.js';
 import { IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search.js';
 import { checkImage } from '../services/upload.js';
 import { check, tagModel, type RouteContext } from './context.js';
@@ -56,6 +57,14 @@ export function apiRoutes(ctx: RouteContext): Router {
     const out = await ctx.registry.activate(model);
     tagModel(res, out.model);
     res.json({ active: out.model, previous: out.previous, loadMs: out.loadMs, swapMs: out.swapMs });
+  });
+
+  // Read-only but heavy: shares the search rate limit and runs one evaluation at a time.
+  r.post('/api/eval', limit, json, async (req, res) => {
+    const body = check(evalBody, req.body);
+    const out = await ctx.evals.run(body);
+    tagModel(res, out.model);
+    res.json(out);
   });
 
   r.get('/api/datasets', (req, res) => {

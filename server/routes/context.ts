@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { ModelRegistry } from '../services/registry.js';
 import type { SearchService } from '../services/search.js';
 import type { CatalogService } from '../services/catalog.js';
+import type { EvalService } from '../services/eval.js';
 import type { Metrics } from '../services/metrics.js';
 import type { DatasetRepository } from '../repositories/datasets.js';
 import type { ThumbnailStore } from '../repositories/files.js';
@@ -14,6 +15,7 @@ export interface RouteContext {
   registry: ModelRegistry;
   search: SearchService;
   catalog: CatalogService;
+  evals: EvalService;
   metrics: Metrics;
   datasets: DatasetRepository;
   thumbs: ThumbnailStore;

@@ -1,0 +1,48 @@
+import { UserError } from '../../core/errors.js';
+import type { Workspace } from '../../core/workspace.js';
+import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
+import type { EvalBody } from '../schemas/eval.js';
+
+/**
+ * Runs attack evaluations for POST /api/eval. An evaluation embeds a whole test split, so they
+ * run one at a time; a few wait in line and the rest are told to come back (429) rather than
+ * piling up work the server cannot finish.
+ */
+export class EvalService {
+  private running: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly maxQueued = 4,
+  ) {}
+
+  async run(body: EvalBody): Promise<EvalResult> {
+    if (this.waiting >= this.maxQueued) {
+      throw new UserError(`${this.waiting} evaluations are already queued; retry later`, 'eval_busy', 429);
+    }
+    this.waiting++;
+    const turn = this.running.catch(() => undefined).then(() =>
+      evaluate(this.ws, {
+        model: body.model,
+        dataset: body.dataset,
+        attack: body.attack,
+        goal: body.goal,
+        targetImage: body.targetImage,
+        ks: body.k,
+        mode: body.mode,
+        cleanModel: body.cleanModel,
+        seed: body.seed,
+        utility: body.utility,
+        drift: body.drift,
+        perQuery: body.perQuery,
+      }),
+    );
+    this.running = turn;
+    try {
+      return await turn;
+    } finally {
+      this.waiting--;
+    }
+  }
+}
