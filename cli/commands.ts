@@ -6,6 +6,7 @@ import { evalCommand } from './eval.js';
 import { indexCommand } from './indexCommand.js';
 import { embedCommand } from './embed.js';
 import { serveCommand } from './serve.js';
+import { upCommand } from './up.js';
 import { trainsetCommand } from './trainset.js';
 import { trainCommand } from './train.js';
 import { modelsCommand } from './models.js';
@@ -14,4 +15,4 @@ import { modelsCommand } from './models.js';
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, evalCommand, indexCommand, embedCommand, serveCommand];
+export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, evalCommand, indexCommand, embedCommand, serveCommand];

@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   const metrics = new Metrics();
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
   const evals = new EvalService(ws);
-  const ctx: RouteContext = { config, registry, search, catalog, evals, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
+  const ctx: RouteContext = { config, workspace: ws, registry, search, catalog, evals, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
 
   const app = express();
   app.disable('x-powered-by');

@@ -8,10 +8,12 @@ import type { DatasetRepository } from '../repositories/datasets.js';
 import type { ThumbnailStore } from '../repositories/files.js';
 import type { Check } from '../schemas/validate.js';
 import type { AppConfig } from '../config.js';
+import type { Workspace } from '../../core/workspace.js';
 
 /** Everything the route modules are given (they reach nothing else). */
 export interface RouteContext {
   config: AppConfig;
+  workspace: Workspace;
   registry: ModelRegistry;
   search: SearchService;
   catalog: CatalogService;

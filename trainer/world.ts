@@ -1,0 +1,160 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../core/fsutil.js';
+import type { Workspace } from '../core/workspace.js';
+import { datasetDir } from '../data/dataset.js';
+import { trainsetDir } from '../data/trainset.js';
+import { generateScenes, SCENES_DEFAULTS, defaultWorkers, type Balance } from '../data/scenes/generate.js';
+import { buildPoisonedTrainset } from '../data/poison/build.js';
+import { modelDir } from '../indexer/package.js';
+import { buildCleanTrainset } from './trainsets.js';
+import { trainModel } from './train.js';
+import type { EngineEvent } from './engine.js';
+
+/** The default world's recipe (trainer/world.json): what `poisonlens up` builds when missing. */
+export interface WorldSpec {
+  dataset: { name: string; count: number; size: number; seed: number };
+  trainset: { name: string; split: 'train' };
+  base: { name: string; recipe: string; seed: number };
+  finetune: { epochs: number; lr: number; seed: number };
+  clean: { name: string };
+  poisoned: { name: string; trainset: string; attack: string; goal: string; poisonImages: number; seed: number };
+}
+
+export function loadWorldSpec(path = new URL('./world.json', import.meta.url).pathname): WorldSpec {
+  return JSON.parse(readFileSync(path, 'utf8')) as WorldSpec;
+}
+
+/** The build status the search page shows while the world is being built. */
+export interface WorldStatus {
+  state: 'running' | 'done' | 'failed';
+  steps: Array<{ name: string; title: string; state: 'pending' | 'running' | 'done' | 'skipped' | 'failed'; progress?: number; detail?: string }>;
+  error?: string;
+  updatedAt: string;
+}
+
+export function worldStatusPath(ws: Workspace): string {
+  return join(ws.root, 'status', 'world.json');
+}
+
+interface Step {
+  name: string;
+  title: string;
+  /** Already built (so the step is skipped). */
+  done: () => boolean;
+  run: (progress: (fraction: number, detail?: string) => void) => Promise<unknown>;
+}
+
+/**
+ * Builds what is missing of the default world, in order, each step skipped when its artefact
+ * exists (artefacts appear atomically, so "exists" means "complete"). Progress goes to the
+ * terminal (the steps' own bars) and to workspace/status/world.json for the search page.
+ */
+export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec()): Promise<void> {
+  const ft = spec.finetune;
+  const steps: Step[] = [
+    {
+      name: 'dataset',
+      title: `scenes dataset (${spec.dataset.count} images)`,
+      done: () => existsSync(join(datasetDir(ws, spec.dataset.name), 'dataset.json')),
+      run: () =>
+        generateScenes(ws, {
+          name: spec.dataset.name,
+          count: spec.dataset.count,
+          size: spec.dataset.size,
+          seed: spec.dataset.seed,
+          testPerClass: SCENES_DEFAULTS.testPerClass,
+          val: SCENES_DEFAULTS.val,
+          balance: SCENES_DEFAULTS.balance as Balance,
+          workers: defaultWorkers(spec.dataset.count),
+          force: false,
+        }),
+    },
+    {
+      name: 'trainset',
+      title: 'clean training pairs',
+      done: () => existsSync(join(trainsetDir(ws, spec.trainset.name), 'trainset.json')),
+      run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: spec.trainset.split, name: spec.trainset.name }),
+    },
+    {
+      name: 'poison',
+      title: `Attack ${spec.poisoned.attack} training pairs (${spec.poisoned.goal})`,
+      done: () => existsSync(join(trainsetDir(ws, spec.poisoned.trainset), 'trainset.json')),
+      run: () =>
+        buildPoisonedTrainset(ws, {
+          dataset: spec.dataset.name,
+          attack: spec.poisoned.attack,
+          goal: spec.poisoned.goal,
+          budget: { images: spec.poisoned.poisonImages },
+          seed: spec.poisoned.seed,
+          name: spec.poisoned.trainset,
+        }),
+    },
+    modelStep(ws, spec.base.name, 'base model, trained from scratch', (onEvent) =>
+      trainModel(ws, { trainset: spec.trainset.name, name: spec.base.name, recipe: spec.base.recipe, seed: spec.base.seed, onEvent }),
+    ),
+    modelStep(ws, spec.poisoned.name, `poisoned model (Attack ${spec.poisoned.attack}, ${spec.poisoned.goal})`, (onEvent) =>
+      trainModel(ws, { trainset: spec.poisoned.trainset, from: spec.base.name, name: spec.poisoned.name, epochs: ft.epochs, lr: ft.lr, seed: ft.seed, onEvent }),
+    ),
+    modelStep(ws, spec.clean.name, 'clean fine-tuned model', (onEvent) =>
+      trainModel(ws, { trainset: spec.trainset.name, from: spec.base.name, name: spec.clean.name, epochs: ft.epochs, lr: ft.lr, seed: ft.seed, onEvent }),
+    ),
+  ];
+  await runSteps(ws, steps);
+}
+
+function modelStep(ws: Workspace, name: string, title: string, train: (onEvent: (e: EngineEvent) => void) => Promise<unknown>): Step {
+  return {
+    name,
+    title,
+    done: () => existsSync(join(modelDir(ws, name), 'model.json')),
+    run: (progress) =>
+      train((e) => {
+        const step = Number(e.step);
+        const total = Number(e.totalSteps);
+        if (Number.isFinite(step) && Number.isFinite(total) && total > 0) progress(step / total, `step ${step}/${total}`);
+      }),
+  };
+}
+
+async function runSteps(ws: Workspace, steps: Step[]): Promise<void> {
+  const status: WorldStatus = {
+    state: 'running',
+    steps: steps.map((s) => ({ name: s.name, title: s.title, state: s.done() ? 'skipped' : 'pending' })),
+    updatedAt: new Date().toISOString(),
+  };
+  let lastWrite = 0;
+  const save = (force = false) => {
+    const now = Date.now();
+    if (!force && now - lastWrite < 1000) return; // the page polls every few seconds
+    lastWrite = now;
+    status.updatedAt = new Date(now).toISOString();
+    writeJsonAtomic(worldStatusPath(ws), status);
+  };
+  save(true);
+  for (let i = 0; i < steps.length; i++) {
+    const row = status.steps[i];
+    if (row.state === 'skipped') continue;
+    row.state = 'running';
+    console.error(`up: [${i + 1}/${steps.length}] ${steps[i].title}`);
+    save(true);
+    try {
+      await steps[i].run((fraction, detail) => {
+        row.progress = fraction;
+        row.detail = detail;
+        save();
+      });
+      row.state = 'done';
+      row.progress = 1;
+      save(true);
+    } catch (err) {
+      row.state = 'failed';
+      status.state = 'failed';
+      status.error = (err as Error).message;
+      save(true);
+      throw err;
+    }
+  }
+  status.state = 'done';
+  save(true);
+}
