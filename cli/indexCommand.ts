@@ -3,6 +3,7 @@ import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { openCatalog } from '../core/catalog.js';
+import { reapDeadJobs } from '../core/jobs.js';
 import { Progress, formatSeconds } from '../core/progress.js';
 import { checkSplit, ensureIndex, type ProgressPhase } from '../indexer/build.js';
 import { DEFAULT_HNSW } from '../indexer/vector-index.js';
@@ -44,6 +45,7 @@ export const indexCommand: Command = {
     const threads = numberFlag(values, 'threads', { min: 1, max: 256, integer: true, default: 2 });
     const ws = resolveWorkspace(ctx.workspaceDir);
     const db = openCatalog(ws.catalogPath);
+    for (const j of reapDeadJobs(db)) console.error(`poisonlens: ${j.type} job ${j.id} (${j.target}) died with its process; marked failed`);
     const bars: Partial<Record<ProgressPhase, Progress>> = {};
     try {
       const r = await ensureIndex(ws, {

@@ -7,6 +7,7 @@ import { numberFlag, parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { openCatalog } from '../core/catalog.js';
+import { reapDeadJobs, resumeHint } from '../core/jobs.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 
 const USAGE = 'poisonlens serve [--port 3000] [--host 127.0.0.1]';
@@ -65,6 +66,8 @@ export const serveCommand: Command = {
       import('../server/repositories/indexer-runtime.js'),
     ]);
     const catalog = openCatalog(ws.catalogPath);
+    // Jobs left `running` by a process that died (kill -9, power loss) are marked failed.
+    for (const j of reapDeadJobs(catalog)) console.error(`poisonlens: ${j.type} job ${j.id} (${j.target}) died with its process; marked failed. ${resumeHint(j.type, j.target)}`);
     const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { db: catalog }), config: { ...configFromEnv(), adminToken: token }, catalog });
     const server = createServer(pl.app);
     server.headersTimeout = 30_000;

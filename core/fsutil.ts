@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 
 /** Writes a file atomically: a temp file beside it, then rename, so readers never see half a file. */
@@ -25,10 +25,12 @@ export function writeJsonAtomic(path: string, value: unknown): void {
  */
 export async function buildDirAtomic<T>(finalDir: string, build: (tmpDir: string) => Promise<T> | T): Promise<T> {
   mkdirSync(dirname(finalDir), { recursive: true });
+  removeStaleTempDirs(finalDir);
   const tmp = join(dirname(finalDir), `.${basename(finalDir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp, { recursive: true });
   try {
     const result = await build(tmp);
+    holdForCrashTest(finalDir, tmp);
     if (existsSync(finalDir)) {
       const old = `${tmp}.old`;
       renameSync(finalDir, old);
@@ -56,4 +58,52 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(hash.digest('hex')));
   });
+}
+
+/**
+ * Removes temp folders that `buildDirAtomic` (or the engine's package writer, which names them
+ * the same way: `.<name>.tmp-<pid>-<hex>`) left beside `finalDir` when its process was killed.
+ * Only folders whose pid is no longer running are removed; readers skip dot-folders anyway.
+ */
+export function removeStaleTempDirs(finalDir: string): string[] {
+  const parent = dirname(finalDir);
+  const prefix = `.${basename(finalDir)}.tmp-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    // Our own (still being built) and those of live processes stay.
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidRunning(pid)) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+    removed.push(join(parent, name));
+  }
+  return removed;
+}
+
+function pidRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Crash tests only: with POISONLENS_TEST_HOLD set to the final folder's name, the process writes
+ * `.held` (its pid) into the finished temp folder and then blocks for good just before the
+ * rename, so that a test can kill -9 it at the most delicate moment. Unset in normal use.
+ */
+function holdForCrashTest(finalDir: string, tmp: string): void {
+  const hold = process.env.POISONLENS_TEST_HOLD;
+  if (!hold || hold !== basename(finalDir)) return;
+  writeFileSync(join(tmp, '.held'), String(process.pid));
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0, 60_000);
 }

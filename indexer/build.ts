@@ -14,6 +14,7 @@ import { NotFoundError, UserError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { checkName, type Workspace } from '../core/workspace.js';
 import { type Catalog, nowIso } from '../core/catalog.js';
+import { startJob } from '../core/jobs.js';
 import { datasetDir, loadDataset, SPLITS, type Dataset, type DatasetCard, type ManifestEntry, type Split } from '../data/dataset.js';
 import { OnnxClipEncoder } from './encoder.js';
 import { imageFingerprint, loadModelPackage, type ModelPackage } from './package.js';
@@ -236,6 +237,30 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
     }
   }
 
+  // A build is recorded as a job when a catalog is given (a killed build is marked failed at the
+  // next start-up; its temp folder is never read and is removed by the next build).
+  const job = opts.db ? startJob(opts.db, 'index', `${pkg.id}/${opts.dataset}/${split}`, { model: pkg.id, dataset: opts.dataset, split, hnsw: hnswParams, reason, dir }) : null;
+  try {
+    const r = await buildIndex(ws, opts, { pkg, split, dir, hnswParams, fingerprint, reason }, (phase, done, total) => {
+      job?.progress({ phase, done, total }, done === 0 || done >= total);
+      opts.onProgress?.(phase, done, total);
+    });
+    job?.done({ phase: 'done', done: r.index.card.count, total: r.index.card.count });
+    return r;
+  } catch (err) {
+    job?.fail(err);
+    throw err;
+  }
+}
+
+async function buildIndex(
+  ws: Workspace,
+  opts: EnsureIndexOptions,
+  b: { pkg: ModelPackage; split: SplitOrAll; dir: string; hnswParams: HnswParams; fingerprint: string; reason: string },
+  onProgress: ProgressFn,
+): Promise<EnsureIndexResult> {
+  const { pkg, split, dir, hnswParams, fingerprint, reason } = b;
+  opts = { ...opts, onProgress };
   const dataset = loadDataset(ws, opts.dataset);
   const entries = splitEntries(dataset, split);
   if (entries.length === 0) throw new UserError(`dataset ${opts.dataset} has no ${split} images to index`, 'empty_gallery', 409);

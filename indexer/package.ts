@@ -142,7 +142,49 @@ export function readModelPackage(dir: string): ModelPackage {
       throw new UserError(`model package ${dir} is incomplete: ${what} (${p}) is missing or empty`, 'bad_model');
     }
   }
+  // Sizes against model.json's `files` (written by the engine since packages carry checksums).
+  for (const [name, want] of packageFiles(pkg)) {
+    const p = join(dir, name);
+    const size = existsSync(p) ? statSync(p).size : -1;
+    if (size !== want.bytes) {
+      throw new UserError(`model package ${dir} is corrupt: ${name} has ${size < 0 ? 'no file' : `${size} bytes`}, model.json says ${want.bytes} (truncated or replaced)`, 'bad_model');
+    }
+  }
   return pkg;
+}
+
+export interface PackageFileSum {
+  bytes: number;
+  sha256: string;
+}
+
+/** model.json's `files` ({name: {bytes, sha256}}); empty for packages written before checksums. */
+export function packageFiles(pkg: ModelPackage): Array<[string, PackageFileSum]> {
+  const files = pkg.card.files;
+  if (!isObj(files)) return [];
+  const out: Array<[string, PackageFileSum]> = [];
+  for (const [name, v] of Object.entries(files)) {
+    if (name.includes('/') || name.includes('\\') || name.startsWith('.') || !isObj(v)) continue;
+    if (typeof v.bytes !== 'number' || typeof v.sha256 !== 'string') continue;
+    out.push([name, { bytes: v.bytes, sha256: v.sha256 }]);
+  }
+  return out;
+}
+
+/**
+ * Checks the files a model needs at run time (the ONNX graphs and the vocabulary) against the
+ * SHA-256 sums in model.json; a mismatch is a UserError (bad_model) naming the file. Packages
+ * without sums pass (their sizes were checked when read).
+ */
+export async function verifyModelPackage(pkg: ModelPackage): Promise<void> {
+  const sums = new Map(packageFiles(pkg));
+  for (const p of [pkg.imageOnnx, pkg.textOnnx, pkg.vocabPath]) {
+    const name = p.slice(pkg.dir.length + 1);
+    const want = sums.get(name);
+    if (!want) continue;
+    const got = await sha256File(p);
+    if (got !== want.sha256) throw new UserError(`model package ${pkg.dir} is corrupt: ${name} fails its SHA-256 check (model.json has ${want.sha256.slice(0, 12)}…, the file ${got.slice(0, 12)}…)`, 'bad_model');
+  }
 }
 
 /** The package of model `id` in the workspace. */

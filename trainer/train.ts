@@ -1,7 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { openCatalog } from '../core/catalog.js';
-import { NotFoundError, UserError } from '../core/errors.js';
+import { isUserError, NotFoundError, UserError } from '../core/errors.js';
+import { removeStaleTempDirs } from '../core/fsutil.js';
+import { resumeHint, startJob } from '../core/jobs.js';
 import { Progress, formatSeconds } from '../core/progress.js';
 import { checkName, type Workspace } from '../core/workspace.js';
 import { trainsetDir } from '../data/trainset.js';
@@ -104,23 +106,43 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
  */
 export async function trainModel(ws: Workspace, o: TrainOptions): Promise<ModelPackage> {
   const args = engineArgs(ws, o);
+  // Temp folders of packages whose writer was killed (kill -9 during export) go first.
+  removeStaleTempDirs(modelDir(ws, o.name));
   const view = new TrainView(o.name, Boolean(o.quiet));
-  await runEngine(args, {
-    onEvent: (e) => {
-      view.on(e);
-      o.onEvent?.(e);
-    },
-  }).finally(() => view.close());
-  const pkg = readModelPackage(modelDir(ws, o.name));
-  if (o.register ?? true) {
-    const db = openCatalog(ws.catalogPath);
+  // Recorded as a job in the catalog (when the package is registered there): a run killed
+  // with -9 is marked failed at the next start-up, and rerunning the command resumes it.
+  const db = (o.register ?? true) ? openCatalog(ws.catalogPath) : null;
+  try {
+    const job = db
+      ? startJob(db, 'train', o.name, {
+          trainset: o.trainset, from: o.from ?? null, arch: o.arch ?? null, pretrained: o.pretrained ?? null,
+          epochs: o.epochs ?? null, steps: o.steps ?? null, batch: o.batch ?? null, lr: o.lr ?? null, seed: o.seed ?? null,
+          freeze: o.freeze ?? null, kind: o.kind ?? null, runDir: runDir(ws, o.name),
+        })
+      : null;
+    let total = 0;
     try {
-      registerModel(db, pkg);
-    } finally {
-      db.close();
+      await runEngine(args, {
+        onEvent: (e) => {
+          view.on(e);
+          if (e.event === 'plan') total = Number(e.totalSteps);
+          if (e.event === 'step') job?.progress({ phase: 'train', step: Number(e.step), totalSteps: total });
+          else if (e.event === 'phase' && e.name === 'export') job?.progress({ phase: 'export', step: total, totalSteps: total }, true);
+          else if (e.event === 'resume') job?.progress({ phase: 'resume', step: Number(e.step), totalSteps: Number(e.totalSteps) }, true);
+          o.onEvent?.(e);
+        },
+      }).finally(() => view.close());
+      const pkg = readModelPackage(modelDir(ws, o.name));
+      if (db) registerModel(db, pkg);
+      job?.done({ phase: 'done', step: total, totalSteps: total });
+      return pkg;
+    } catch (err) {
+      job?.fail(isUserError(err) && err.code === 'train_stopped' ? `${(err as Error).message} (${resumeHint('train', o.name)})` : err);
+      throw err;
     }
+  } finally {
+    db?.close();
   }
-  return pkg;
 }
 
 const fmt = (x: unknown, d = 3) => (typeof x === 'number' ? x.toFixed(d) : '?');

@@ -3,7 +3,7 @@ import type { Catalog } from '../../core/catalog.js';
 import type { Workspace } from '../../core/workspace.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/build.js';
-import { imageFingerprint } from '../../indexer/package.js';
+import { imageFingerprint, readModelPackage, verifyModelPackage } from '../../indexer/package.js';
 import { DEFAULT_HNSW, readIndexCard, type HnswParams } from '../../indexer/vector-index.js';
 import type { ClipEncoder } from '../../indexer/types.js';
 import { ConflictError } from '../errors.js';
@@ -28,7 +28,11 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
   const hnsw: HnswParams = { ...DEFAULT_HNSW, ...opts.hnsw };
   return {
     async openEncoder(pkg: ModelPackage): Promise<ClipEncoder> {
-      return OnnxClipEncoder.load(pkg.dir, { intraOpNumThreads: opts.threads ?? 2 });
+      // A truncated or replaced graph is caught by model.json's checksums before onnxruntime
+      // reads it (the registry reports the model as broken and keeps serving the others).
+      const checked = readModelPackage(pkg.dir);
+      await verifyModelPackage(checked);
+      return OnnxClipEncoder.load(checked, { intraOpNumThreads: opts.threads ?? 2 });
     },
 
     async openIndex(pkg: ModelPackage, encoder: ClipEncoder, dataset: ServedDataset, o: OpenIndexOptions): Promise<GalleryIndex> {

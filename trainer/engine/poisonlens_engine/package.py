@@ -2,10 +2,12 @@
 renamed into it, so it appears whole or not at all."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +27,8 @@ def building(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        record_checksums(tmp)
+        _hold_for_crash_test(final, tmp)
         if final.exists():
             if not overwrite:
                 raise FileExistsError(f"{final} appeared while training")
@@ -37,6 +41,37 @@ def building(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def record_checksums(pkg_dir: Path) -> None:
+    """Adds `files: {name: {bytes, sha256}}` for every other file of the package to its model.json,
+    so that a reader can tell a truncated or replaced ONNX graph from a whole one."""
+    card_path = pkg_dir / "model.json"
+    if not card_path.is_file():
+        return
+    files: dict[str, dict[str, Any]] = {}
+    for p in sorted(pkg_dir.iterdir()):
+        if p.name == "model.json" or p.name.startswith(".") or not p.is_file():
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        files[p.name] = {"bytes": p.stat().st_size, "sha256": h.hexdigest()}
+    card = json.loads(card_path.read_text())
+    card["files"] = files
+    write_json(card_path, card)
+
+
+def _hold_for_crash_test(final: Path, tmp: Path) -> None:
+    """Crash tests only (see core/fsutil.ts): with POISONLENS_TEST_HOLD set to the package's folder
+    name, write `.held` into the finished temp folder and block just before the rename, so a test
+    can kill -9 the process at the most delicate moment. Unset in normal use."""
+    if os.environ.get("POISONLENS_TEST_HOLD") != final.name:
+        return
+    (tmp / ".held").write_text(str(os.getpid()))
+    while True:
+        time.sleep(60)
 
 
 def copy_vocab(dst_dir: Path) -> None:
