@@ -1,0 +1,287 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nowIso, openCatalog } from '../../core/catalog.js';
+import { UserError } from '../../core/errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
+import { formatSeconds } from '../../core/progress.js';
+import type { Workspace } from '../../core/workspace.js';
+import { datasetDir, loadDataset, type Dataset } from '../../data/dataset.js';
+import { defaultSplits, defaultWorkers, generateScenes } from '../../data/scenes/generate.js';
+import { modelDir } from '../../indexer/package.js';
+import { readCard } from './artefacts.js';
+import { renderReportHtml } from './html.js';
+import { planStudy, type Plan, type Step } from './plan.js';
+import { buildReport, type Report } from './report.js';
+import { expandVariants, readStudy, type DatasetSpec, type StudySpec } from './spec.js';
+
+/**
+ * `poisonlens experiment FILE.json`: datasets → training sets → models → evaluations → report.
+ * Every artefact has a content-addressed name; one that exists and records the expected inputs
+ * is reused, so a second run builds nothing and a changed variant rebuilds only what depends on
+ * it. Progress goes to stderr ("[done/total] step"), to `onProgress`, and to the catalog's
+ * `jobs` row; the experiment and every evaluation's summary are recorded in the catalog.
+ */
+
+export interface ExperimentOptions {
+  dryRun?: boolean;
+  /** Run only the steps matching this: a step id, a step kind (trainset, model, eval), a variant name or group, `base` or `report`. */
+  only?: string;
+  quiet?: boolean;
+  log?: (line: string) => void;
+  onProgress?: (p: { done: number; total: number; current: string | null }) => void;
+}
+
+export interface StepSummary {
+  id: string;
+  kind: string;
+  label: string;
+  state: 'reused' | 'built' | 'to build' | 'skipped';
+  why?: string;
+  seconds?: number;
+}
+
+export interface ExperimentResult {
+  id: string;
+  dryRun: boolean;
+  steps: StepSummary[];
+  report: Report | null;
+  reportDir: string;
+  /** Why no report was written (some evaluations missing, dry run). */
+  reportMissing: string | null;
+  wallSeconds: number;
+}
+
+export function reportDir(ws: Workspace, id: string): string {
+  return join(ws.reports, id);
+}
+
+function checkDataset(ws: Workspace, d: DatasetSpec): { exists: boolean; problem?: string } {
+  const dir = datasetDir(ws, d.name);
+  if (!existsSync(join(dir, 'dataset.json'))) return { exists: false };
+  if (!d.scenes) return { exists: true };
+  const card = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as { source?: string; params?: Record<string, unknown>; seed?: number };
+  const p = card.params ?? {};
+  const want: Record<string, unknown> = { count: d.scenes.count, size: d.scenes.size, ...(d.scenes.testPerClass !== undefined ? { testPerClass: d.scenes.testPerClass } : {}), ...(d.scenes.val !== undefined ? { val: d.scenes.val } : {}), ...(d.scenes.balance ? { balance: d.scenes.balance } : {}) };
+  for (const [k, v] of Object.entries(want)) {
+    if (p[k] !== v) return { exists: true, problem: `dataset ${d.name} exists with ${k} ${JSON.stringify(p[k])}, the study asks for ${JSON.stringify(v)}: name another dataset in the study or remove ${dir}` };
+  }
+  if ((card.seed ?? p.seed) !== d.scenes.seed) return { exists: true, problem: `dataset ${d.name} exists with seed ${card.seed}, the study asks for ${d.scenes.seed}: name another dataset in the study or remove ${dir}` };
+  return { exists: true };
+}
+
+async function generateDataset(ws: Workspace, d: DatasetSpec, quiet: boolean): Promise<void> {
+  const s = d.scenes!;
+  const splits = defaultSplits(s.count);
+  await generateScenes(ws, {
+    name: d.name,
+    count: s.count,
+    size: s.size,
+    seed: s.seed,
+    testPerClass: s.testPerClass ?? splits.testPerClass,
+    val: s.val ?? splits.val,
+    balance: s.balance ?? 'uniform',
+    workers: defaultWorkers(s.count),
+    force: false,
+    quiet,
+  });
+}
+
+/** The steps `only` selects, plus every dependency of theirs that is not built yet. */
+function select(plan: Plan, only: string | undefined): Set<string> {
+  const all = new Set(plan.steps.map((s) => s.id));
+  if (!only || only === 'report') return all;
+  const byId = new Map(plan.steps.map((s) => [s.id, s]));
+  const chosen = plan.steps.filter((s) => s.id === only || s.kind === only || s.variants.has(only));
+  if (chosen.length === 0) {
+    const kinds = [...new Set(plan.steps.map((s) => s.kind))].join(', ');
+    const names = [...new Set(plan.steps.flatMap((s) => [...s.variants]))].slice(0, 12).join(', ');
+    throw new UserError(`--only ${only}: no step matches (a step id, a kind — ${kinds} —, report, or a variant — ${names}${names ? ', …' : ''})`, 'bad_flags');
+  }
+  const out = new Set<string>();
+  const visit = (s: Step) => {
+    if (out.has(s.id)) return;
+    out.add(s.id);
+    for (const d of s.deps) {
+      const dep = byId.get(d);
+      if (dep && !dep.state().done) visit(dep);
+    }
+  };
+  chosen.forEach(visit);
+  return out;
+}
+
+export async function runExperiment(ws: Workspace, file: string, opts: ExperimentOptions = {}): Promise<ExperimentResult> {
+  const study = readStudy(file);
+  return runStudy(ws, study, opts);
+}
+
+export async function runStudy(ws: Workspace, study: StudySpec, opts: ExperimentOptions = {}): Promise<ExperimentResult> {
+  const t0 = performance.now();
+  const quiet = Boolean(opts.quiet);
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const dryRun = Boolean(opts.dryRun);
+  const summaries: StepSummary[] = [];
+  const outDir = reportDir(ws, study.id);
+
+  // 1. Datasets (planning needs their manifests and classes).
+  const missing: DatasetSpec[] = [];
+  for (const d of study.datasets) {
+    const c = checkDataset(ws, d);
+    if (c.problem) throw new UserError(c.problem, 'dataset_mismatch');
+    if (!c.exists) {
+      if (!d.scenes) throw new UserError(`unknown dataset ${JSON.stringify(d.name)}: give it a scenes spec in the study to generate it, or create it first (poisonlens data …)`, 'dataset_not_found');
+      missing.push(d);
+    }
+  }
+  if (dryRun && missing.length) {
+    for (const d of missing) summaries.push({ id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name} (${d.scenes!.count} images)`, state: 'to build', why: 'missing' });
+    if (!quiet) {
+      for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}`);
+      log(`dry run: the rest of the study is planned once the dataset${missing.length > 1 ? 's exist' : ' exists'}`);
+    }
+    return { id: study.id, dryRun, steps: summaries, report: null, reportDir: outDir, reportMissing: 'dry run', wallSeconds: (performance.now() - t0) / 1000 };
+  }
+
+  const db = openCatalog(ws.catalogPath);
+  let jobId: number | null = null;
+  const setProgress = (done: number, total: number, current: string | null) => {
+    opts.onProgress?.({ done, total, current });
+    if (jobId !== null) db.prepare('UPDATE jobs SET progress = ? WHERE id = ?').run(JSON.stringify({ done, total, current }), jobId);
+  };
+  try {
+    for (const d of missing) {
+      if (!quiet) log(`[dataset] generating scenes dataset ${d.name} (${d.scenes!.count} images) …`);
+      const t = performance.now();
+      await generateDataset(ws, d, quiet);
+      summaries.push({ id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name}`, state: 'built', seconds: (performance.now() - t) / 1000 });
+    }
+    const datasets = new Map<string, Dataset>(study.datasets.map((d) => [d.name, loadDataset(ws, d.name)]));
+    const train = datasets.get(study.dataset)!;
+    const variants = expandVariants(study, { classes: train.card.classes });
+    const plan = planStudy(ws, study, variants, datasets);
+    if (study.base.model && !readCard(ws, study.base.model)) throw new UserError(`base.model ${JSON.stringify(study.base.model)}: no such model (${modelDir(ws, study.base.model)})`, 'model_not_found');
+
+    const selected = select(plan, opts.only);
+    const todo = plan.steps.filter((s) => selected.has(s.id));
+    if (dryRun) {
+      let build = 0;
+      for (const s of plan.steps) {
+        const st = s.state();
+        const state: StepSummary['state'] = !selected.has(s.id) ? 'skipped' : st.done ? 'reused' : 'to build';
+        if (state === 'to build') build++;
+        summaries.push({ id: s.id, kind: s.kind, label: s.label, state, ...(st.why && !st.done ? { why: st.why } : {}) });
+      }
+      if (!quiet) {
+        for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}${s.why && s.why !== 'missing' ? ` (${s.why})` : ''}`);
+        log(`dry run: ${plan.steps.length} steps, ${build} to build, ${plan.steps.length - build} reused or skipped; ${plan.runs.length} runs (${plan.variants.length} variants × ${study.seeds.length} seeds)`);
+      }
+      return { id: study.id, dryRun, steps: summaries, report: null, reportDir: outDir, reportMissing: 'dry run', wallSeconds: (performance.now() - t0) / 1000 };
+    }
+
+    const started = nowIso();
+    db.prepare(
+      `INSERT INTO experiments (id, path, spec_sha256, status, report, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET path = excluded.path, spec_sha256 = excluded.spec_sha256, status = 'running', updated_at = excluded.updated_at`,
+    ).run(study.id, outDir, study.source.sha256, started, started);
+    jobId = Number(
+      db.prepare(`INSERT INTO jobs (type, target, state, pid, params, progress, started_at) VALUES ('experiment', ?, 'running', ?, ?, ?, ?)`).run(
+        study.id,
+        process.pid,
+        JSON.stringify({ file: study.source.file, only: opts.only ?? null }),
+        JSON.stringify({ done: 0, total: todo.length, current: null }),
+        started,
+      ).lastInsertRowid,
+    );
+
+    if (!quiet) log(`experiment ${study.id}: ${todo.length} steps (${plan.runs.length} runs: ${plan.variants.length} variants × ${study.seeds.length} seeds)`);
+    let i = 0;
+    for (const s of todo) {
+      i++;
+      const st = s.state();
+      if (st.done) {
+        summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'reused' });
+        if (!quiet) log(`[${i}/${todo.length}] ${s.label}: reused`);
+        setProgress(i, todo.length, null);
+        continue;
+      }
+      if (!quiet) log(`[${i}/${todo.length}] ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
+      setProgress(i - 1, todo.length, s.label);
+      const t = performance.now();
+      await s.run({ quiet, log });
+      const after = s.state();
+      if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
+      const seconds = (performance.now() - t) / 1000;
+      summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'built', seconds });
+      if (!quiet) log(`[${i}/${todo.length}] done in ${formatSeconds(seconds)}`);
+      setProgress(i, todo.length, null);
+    }
+
+    // The report, when every evaluation is there.
+    const missingEvals = plan.steps.filter((s) => s.kind === 'eval' && !s.state().done);
+    let report: Report | null = null;
+    let reportMissing: string | null = null;
+    const wallSeconds = (performance.now() - t0) / 1000;
+    if (missingEvals.length) {
+      reportMissing = `${missingEvals.length} evaluation(s) not built yet (run without --only)`;
+      db.prepare(`UPDATE experiments SET status = 'partial', updated_at = ? WHERE id = ?`).run(nowIso(), study.id);
+      if (!quiet) log(`report not written: ${reportMissing}`);
+    } else {
+      const byKind: Record<string, { built: number; reused: number }> = {};
+      for (const s of summaries) {
+        const k = (byKind[s.kind] ??= { built: 0, reused: 0 });
+        if (s.state === 'built') k.built++;
+        else if (s.state === 'reused') k.reused++;
+      }
+      const built = summaries.filter((s) => s.state === 'built').length;
+      report = buildReport(ws, plan, {
+        wallSeconds,
+        steps: { total: summaries.length, built, reused: summaries.length - built, byKind },
+      });
+      writeJsonAtomic(join(outDir, 'report.json'), report);
+      writeFileAtomic(join(outDir, 'report.html'), renderReportHtml(report));
+      recordInCatalog(db, report);
+      if (!quiet) log(`report: ${join(outDir, 'report.json')} and report.html (${formatSeconds(wallSeconds)} in all)`);
+    }
+    db.prepare(`UPDATE jobs SET state = 'done', finished_at = ?, progress = ? WHERE id = ?`).run(nowIso(), JSON.stringify({ done: todo.length, total: todo.length, current: null }), jobId);
+    return { id: study.id, dryRun, steps: summaries, report, reportDir: outDir, reportMissing, wallSeconds };
+  } catch (err) {
+    const now = nowIso();
+    if (jobId !== null) {
+      db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, error = ? WHERE id = ?`).run(now, (err as Error).message.slice(0, 2000), jobId);
+      db.prepare(`UPDATE experiments SET status = 'failed', updated_at = ? WHERE id = ?`).run(now, study.id);
+    }
+    throw err;
+  } finally {
+    db.close();
+  }
+}
+
+function recordInCatalog(db: ReturnType<typeof openCatalog>, report: Report): void {
+  const now = nowIso();
+  db.transaction(() => {
+    db.prepare(`UPDATE experiments SET status = 'done', report = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(report), now, report.id);
+    db.prepare('DELETE FROM metrics WHERE experiment = ?').run(report.id);
+    const ins = db.prepare('INSERT INTO metrics (experiment, model, dataset, kind, params, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const r of report.runs) {
+      for (const e of r.evals) {
+        ins.run(
+          report.id,
+          r.model,
+          e.dataset,
+          'attack-eval',
+          JSON.stringify({ variant: r.variant, seed: r.seed, attack: e.attack, goal: e.goal, reference: e.reference, mode: e.result.mode, split: e.result.split, cleanModel: e.cleanModel, eval: e.id }),
+          JSON.stringify(e.result),
+          now,
+        );
+      }
+    }
+  })();
+}
+
+/** The stored report of a study, or null (for the server's GET /experiments/:id). */
+export function loadReport(ws: Workspace, id: string): Report | null {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(id) || id.includes('..')) return null;
+  const p = join(reportDir(ws, id), 'report.json');
+  if (!existsSync(p)) return null;
+  return JSON.parse(readFileSync(p, 'utf8')) as Report;
+}
