@@ -142,3 +142,11 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(world, tmp_path, capsys,
     assert [e["step"] for e in ev if e["event"] == "step"] == [4, 5, 6]
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if l["type"] == "step"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_evaluate_package_on_a_split(base, world):
+    from poisonlens_engine.evaluate import evaluate_package
+
+    r = evaluate_package(str(base), str(world["dataset"]), "val")
+    assert r["images"] == 6 and r["captions"] == 12
+    assert 0 <= r["ir"]["r1"] <= r["ir"]["r5"] <= r["ir"]["r10"] == 1.0
