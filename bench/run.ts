@@ -1,0 +1,332 @@
+/**
+ * `npm run bench [-- --quick]`: every benchmark section in one run, each in its own process
+ * (so that one crash or hang only skips its section), then bench/results/<date>.json and
+ * bench/results/<date>.md (a Markdown table with medians and spreads, and the issue's targets
+ * met or missed).
+ *
+ *   npm run bench -- [--quick] [--only search,index,…] [--skip trainer,…] [--model ID]
+ *                    [--workspace DIR] [--1m] [--out DIR]
+ *
+ * Sections: search (latency/throughput, cache cold/warm, hot swap, memory), index (HNSW vs
+ * exact), faiss (flat and HNSW on the same vectors), encoding (onnxruntime-node vs torch),
+ * indexing (end to end vs bare encoder), eval (full Attack II, exact and ANN), scenes
+ * (generator images/s), trainer (engine vs bare open_clip; bench/trainer.py).
+ *
+ * A benchmark, not a test: it never fails on a number, and it is not part of `npm test`. The
+ * machines it runs on are shared: the load average is recorded before and after each section.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchWorld, copyIndex, copyModel, ensureIndex, PYTHON, ROOT, type BenchWorld } from './world.js';
+import { log } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    skip: { type: 'string', default: '' },
+    model: { type: 'string' },
+    workspace: { type: 'string' },
+    dataset: { type: 'string', default: 'scenes' },
+    '1m': { type: 'boolean', default: false },
+    trainer: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(ROOT, 'bench', 'results') },
+  },
+});
+const quick = values.quick!;
+const only = values.only ? new Set(values.only.split(',')) : null;
+const skipSet = new Set(values.skip!.split(',').filter(Boolean));
+const want = (s: string) => (!only || only.has(s)) && !skipSet.has(s);
+const tsx = [process.execPath, '--import', 'tsx'];
+const load = () => loadavg().map((x) => +x.toFixed(2));
+
+interface Section {
+  name: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  seconds: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  data?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+const sections: Section[] = [];
+
+/** Runs one section's command; its stdout's JSON becomes the section's data. */
+function runSection(name: string, cmd: string[], timeoutS: number, parse: (out: string) => unknown = (o) => JSON.parse(o)): Promise<Section> {
+  const t0 = performance.now();
+  const loadBefore = load();
+  log(`\n== ${name}: ${cmd.slice(cmd[1] === '--import' ? 3 : 1).join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0], cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => {
+      err = (err + d).slice(-8000);
+      process.stderr.write(d);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL'); // the section's own process group (servers, python)
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutS * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const s: Section = { name, status: 'ok', seconds: +((performance.now() - t0) / 1000).toFixed(1), loadBefore, loadAfter: load() };
+      if (timedOut) Object.assign(s, { status: 'failed', reason: `timed out after ${timeoutS} s` });
+      else if (code !== 0) Object.assign(s, { status: code === 3 ? 'skipped' : 'failed', reason: `exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}` });
+      else {
+        try {
+          s.data = parse(out);
+        } catch (e) {
+          Object.assign(s, { status: 'failed', reason: `unreadable output: ${(e as Error).message}` });
+        }
+      }
+      sections.push(s);
+      log(`== ${name}: ${s.status}${s.reason ? ` (${s.reason})` : ''} in ${s.seconds} s`);
+      resolve(s);
+    });
+  });
+}
+
+function skip(name: string, reason: string): void {
+  sections.push({ name, status: 'skipped', reason, seconds: 0, loadBefore: load(), loadAfter: load() });
+  log(`== ${name}: skipped (${reason})`);
+}
+
+const started = new Date();
+const t0 = performance.now();
+let world: BenchWorld | null = null;
+let worldError = '';
+try {
+  world = await benchWorld({ model: values.model, source: values.workspace, dataset: values.dataset, log });
+  log(`model: ${world.modelNote}; building/reusing its ${world.dataset} test index`);
+  ensureIndex(world);
+  for (const i of [2, 3, 4, 5]) {
+    copyModel(world.ws, world.model, `${world.model}-copy${i}`);
+    copyIndex(world.ws, world.model, `${world.model}-copy${i}`, world.dataset);
+  }
+} catch (e) {
+  worldError = (e as Error).message.slice(0, 500);
+  log(`no model for the model sections: ${worldError}`);
+}
+const needWorld = (name: string): boolean => {
+  if (world) return true;
+  skip(name, `no model: ${worldError}`);
+  return false;
+};
+
+// Sizes: --quick keeps the whole run to 2–3 minutes on a loaded 2-core machine.
+const Q = quick
+  ? { searchSeconds: 2, searchReps: 2, indexSizes: '10000', indexQueries: '300', ef: '16,32,64,128', encReps: 2, encTexts: 100, encImages: 256, indexingImages: 256, indexingReps: 2, evalReps: 1, evalModes: 'exact', scenesCount: 300, scenesRuns: 2 }
+  : { searchSeconds: 8, searchReps: 5, indexSizes: '10000,100000', indexQueries: '1000', ef: '16,24,32,48,64,96,128', encReps: 5, encTexts: 300, encImages: 1024, indexingImages: 1024, indexingReps: 4, evalReps: 3, evalModes: 'exact,ann', scenesCount: 3000, scenesRuns: 3 };
+
+if (want('search') && needWorld('search')) {
+  const w = world!;
+  await runSection('search', [...tsx, 'bench/search.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', w.dataset,
+    '--copies', [2, 3, 4, 5].map((i) => `${w.model}-copy${i}`).join(','), '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps)], quick ? 240 : 900);
+}
+
+const dims = [...new Set([world?.embedDim ?? 256, 512])];
+if (want('index')) {
+  for (const dim of dims) {
+    const sizes = Q.indexSizes + (values['1m'] && !quick ? ',1000000' : '');
+    await runSection(`index d=${dim}`, [...tsx, 'bench/index.ts', '--sizes', sizes, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick ? 180 : 2400);
+  }
+}
+if (want('faiss')) {
+  if (!existsSync(PYTHON)) skip('faiss', 'no Python venv (.venv): `npm run cli -- setup`');
+  else {
+    for (const dim of dims) {
+      for (const n of Q.indexSizes.split(',').concat(values['1m'] && !quick ? ['1000000'] : [])) {
+        await runSection(`faiss n=${n} d=${dim}`, [...tsx, 'bench/faiss.ts', '--n', n, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick ? 180 : 2400);
+      }
+    }
+  }
+}
+if (want('encoding') && needWorld('encoding')) {
+  await runSection('encoding', [...tsx, 'bench/encoding.ts', '--workspace', world!.ws.root, '--model', world!.model, '--reps', String(Q.encReps),
+    '--texts', String(Q.encTexts), '--images', String(Q.encImages)], quick ? 180 : 900);
+}
+if (want('indexing') && needWorld('indexing')) {
+  await runSection('indexing', [...tsx, 'bench/indexing.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
+    '--images', String(Q.indexingImages), '--reps', String(Q.indexingReps)], quick ? 180 : 900);
+}
+if (want('eval') && needWorld('eval')) {
+  await runSection('eval', [...tsx, 'bench/eval.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
+    '--reps', String(Q.evalReps), '--modes', Q.evalModes], quick ? 180 : 1200);
+}
+if (want('scenes')) {
+  await runSection('scenes', [...tsx, 'bench/scenes.ts', '--sizes', '64,128', '--count', String(Q.scenesCount), '--runs', String(Q.scenesRuns)], quick ? 180 : 900);
+}
+if (want('trainer')) {
+  if (!existsSync(PYTHON)) skip('trainer', 'no Python venv (.venv): `npm run cli -- setup`');
+  else if (!existsSync(join(ROOT, 'bench', 'trainer.py'))) skip('trainer', 'bench/trainer.py is missing');
+  else if (quick && !values.trainer) {
+    // Four engine runs (each exports and checks ONNX) and four bare loops: minutes, not seconds.
+    const prev = join(ROOT, 'bench', 'results', 'trainer-speed.json');
+    if (existsSync(prev)) {
+      sections.push({ name: 'trainer', status: 'ok', reason: `not rerun by --quick: figures from bench/results/trainer-speed.json of ${statSync(prev).mtime.toISOString()}`,
+        seconds: 0, loadBefore: load(), loadAfter: load(), data: JSON.parse(readFileSync(prev, 'utf8')) });
+    } else skip('trainer', 'takes minutes: not run by --quick (run `npm run bench -- --only trainer`)');
+  } else {
+    const arch = world?.arch ?? 'pl-rn32-s64';
+    await runSection('trainer', [PYTHON, 'bench/trainer.py', 'speed', '--arch', arch, '--steps', quick ? '8' : '24', '--batch', '128', ...(values.workspace ? ['--workspace', values.workspace] : [])], 1800,
+      (o) => JSON.parse(o.slice(o.indexOf('{'))));
+  }
+}
+
+// ------------------------------------------------------------------ report
+const finished = new Date();
+const report = {
+  bench: 'poisonlens',
+  mode: quick ? 'quick' : 'full',
+  startedAt: started.toISOString(),
+  seconds: +((performance.now() - t0) / 1000).toFixed(1),
+  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', memoryGiB: +(totalmem() / 2 ** 30).toFixed(1), node: process.version, platform: `${process.platform}-${process.arch}`,
+    loadAverageAtStart: sections[0]?.loadBefore ?? load(), loadAverageAtEnd: load() },
+  model: world ? { id: world.model, arch: world.arch, embedDim: world.embedDim, note: world.modelNote, dataset: world.dataset } : { error: worldError },
+  sections,
+};
+const { table, targets } = summarise(report);
+mkdirSync(values.out!, { recursive: true });
+const stem = finished.toISOString().slice(0, 10);
+writeFileSync(join(values.out!, `${stem}.json`), JSON.stringify({ ...report, targets }, null, 2) + '\n');
+writeFileSync(join(values.out!, `${stem}.md`), table);
+log(`\nwrote ${join(values.out!, stem)}.json and .md in ${report.seconds} s`);
+process.stdout.write(table);
+
+// ------------------------------------------------------------------ summary table
+/* eslint-disable @typescript-eslint/no-explicit-any */
+function summarise(r: typeof report): { table: string; targets: Array<Record<string, unknown>> } {
+  const rows: string[][] = [];
+  const sec = (n: string) => r.sections.find((s) => s.name === n && s.status === 'ok')?.data as any;
+  const fmt = (s: any, unit = '') => (s && typeof s === 'object' && 'median' in s ? `${s.median}${unit}` : s == null ? '—' : `${s}${unit}`);
+  const rng = (s: any) => (s && typeof s === 'object' && 'median' in s ? (s.n > 1 ? `${s.min}–${s.max} (n=${s.n})` : `n=1`) : '');
+  const add = (section: string, figure: string, value: string, spreadText = '', note = '') => rows.push([section, figure, value, spreadText, note]);
+
+  const search = sec('search');
+  if (search) {
+    for (const l of search.latency ?? []) {
+      add('search', `GET /api/search, cache ${l.cache}, c=${l.concurrency}: p50 / p90 / p99 ms`, `${fmt(l.p50Ms)} / ${fmt(l.p90Ms)} / ${fmt(l.p99Ms)}`, `p99 ${rng(l.p99Ms)}`, l.valid ? '0 errors' : `INVALID: ${l.errors} errors`);
+      add('search', `GET /api/search, cache ${l.cache}, c=${l.concurrency}: requests/s`, fmt(l.rps), rng(l.rps));
+    }
+    if (search.hotSwap) {
+      const s = search.hotSwap.swaps;
+      add('hot swap', 'swap to an unloaded model (load + switch) / back to a loaded one, ms', `${s[0]?.wallMs} / ${s[1]?.wallMs}`, '', `switch step ${s.map((x: any) => x.swapMs).join(', ')} ms`);
+      add('hot swap', 'errors under c=8 load during 3 swaps', String(search.hotSwap.underLoad.errors), '', `${search.hotSwap.underLoad.requests} requests, p99 ${search.hotSwap.underLoad.p99Ms} ms`);
+    }
+    if (search.memory?.rows) {
+      add('memory', 'server peak RSS with 1 / 3 / 5 models, MiB', search.memory.rows.map((x: any) => x.peakMiB).join(' / '), '', `RSS now ${search.memory.rows.map((x: any) => x.rssMiB).join(' / ')}; gallery ${search.galleryImages} images`);
+    }
+  }
+  for (const d of dims) {
+    const idx = sec(`index d=${d}`);
+    for (const n of [...new Set((idx?.results ?? []).map((x: any) => x.n))] as number[]) {
+      const rs = idx.results.filter((x: any) => x.n === n);
+      const best = rs.find((x: any) => x.recallAt10 >= 0.99) ?? rs.at(-1);
+      add('index', `HNSW n=${n} d=${d} (M=16, efC=200): build s`, String(rs[0].buildSeconds));
+      add('index', `HNSW n=${n} d=${d}: lowest ef with recall@10 ≥ 0.99 → ef, R@1/10/100, µs/query, × exact`,
+        `ef ${best.ef}: ${best.recallAt1} / ${best.recallAt10} / ${best.recallAt100}, ${best.queryMicros} µs, ${best.speedup}×`, '', `exact ${best.exactQueryMicros} µs; hnswlib-node ${best.nativeQueryMicros} µs`);
+      const f = sec(`faiss n=${n} d=${d}`);
+      if (f) {
+        const fb = f.hnsw.results.find((x: any) => x.recallAt10 >= 0.99) ?? f.hnsw.results.at(-1);
+        add('faiss', `FAISS n=${n} d=${d}: flat µs/query; HNSW build s`, `${f.flat.queryMicros} µs; ${f.hnsw.buildSeconds} s`);
+        add('faiss', `FAISS HNSW n=${n} d=${d}: lowest ef with recall@10 ≥ 0.99 → ef, R@1/10/100, µs/query`, `ef ${fb.ef}: ${fb.recallAt1} / ${fb.recallAt10} / ${fb.recallAt100}, ${fb.queryMicros} µs`, '',
+          `PoisonLens/FAISS time ${(best.queryMicros / fb.queryMicros).toFixed(2)}×`);
+      }
+    }
+  }
+  const enc = sec('encoding');
+  if (enc) {
+    add('encoding', 'text queries/s, batch 1 (onnxruntime-node / torch fp32)', `${fmt(enc.onnxruntime.textQueriesPerSecond)} / ${fmt(enc.torch?.textQueriesPerSecond)}`, `ort ${rng(enc.onnxruntime.textQueriesPerSecond)}`, `ort/torch ${enc.textOrtOverTorch}×, ${enc.threads} threads`);
+    add('encoding', `images/s, batch ${enc.batch} (onnxruntime-node / torch fp32)`, `${fmt(enc.onnxruntime.imagesPerSecond)} / ${fmt(enc.torch?.imagesPerSecond)}`, `ort ${rng(enc.onnxruntime.imagesPerSecond)}`, `ort/torch ${enc.imageOrtOverTorch}×`);
+  }
+  const ix = sec('indexing');
+  if (ix) {
+    add('indexing', 'images/s: bare encoder / inline / worker (as `poisonlens index`)', `${ix.bareImagesPerSecond} / ${ix.inlineImagesPerSecond} / ${ix.workerImagesPerSecond}`,
+      `worker runs ${ix.runs.worker.join(', ')}`, `worker = ${(ix.workerRatio * 100).toFixed(0)}% of bare`);
+  }
+  const ev = sec('eval');
+  if (ev) add('eval', `full Attack II eval, ${ev.galleryImages}-image gallery, ${ev.queries} goal queries: exact / ANN s`, `${fmt(ev.exactSeconds)} / ${fmt(ev.annSeconds)}`, rng(ev.exactSeconds),
+    Object.entries(ev.lastRunPhaseSeconds ?? {}).map(([k, v]) => `${k}: ${v} s`).join('; '));
+  const sc = sec('scenes');
+  if (sc) for (const x of sc.results) add('scenes', `generator images/s at ${x.size} px (${x.count} per run)`, String(x.imagesPerSecond), `runs ${x.runs.join(', ')}`, `${x.imagesPerCpuSecond} per CPU-second`);
+  const tr = sec('trainer');
+  if (tr) {
+    for (const [k, v] of Object.entries(tr.runs ?? {}) as Array<[string, any]>) {
+      add('trainer', `samples/s ${k}, batch ${tr.batch} (engine / bare open_clip)`, `${v.engineSamplesPerSec} / ${v.bareSamplesPerSec}`, `engine ${v.engineRuns.join(', ')}; bare ${v.bareRuns.join(', ')}`, `engine/bare ${v.engineOverBare}×`);
+    }
+  }
+
+  // Targets of the issue.
+  const targets: Array<Record<string, unknown>> = [];
+  const target = (what: string, measured: string, met: boolean | null, note = '') => targets.push({ target: what, measured, met: met === null ? 'not measured' : met ? 'met' : 'missed', note });
+  const c1 = search?.latency?.find((l: any) => l.cache === 'cold' && l.concurrency === 1);
+  const c1w = search?.latency?.find((l: any) => l.cache === 'warm' && l.concurrency === 1);
+  const c8 = search?.latency?.find((l: any) => l.cache === 'cold' && l.concurrency === 8);
+  const gal = `${search?.galleryImages ?? '?'}-image gallery, not 100k`;
+  target('/api/search p50 ≤ 3 ms at c=1', c1 ? `cold ${c1.p50Ms.median} ms, warm ${c1w?.p50Ms.median} ms` : '—', c1 ? c1.p50Ms.median <= 3 : null, gal);
+  target('/api/search p99 ≤ 15 ms at c=1', c1 ? `cold ${c1.p99Ms.median} ms, warm ${c1w?.p99Ms.median} ms` : '—', c1 ? c1.p99Ms.median <= 15 : null, gal);
+  target('/api/search ≥ 400 requests/s at c=8', c8 ? `cold ${c8.rps.median}/s` : '—', c8 ? c8.rps.median >= 400 : null, gal);
+  const i100 = (sec(`index d=${dims[0]}`)?.results ?? []).filter((x: any) => x.n === 100000);
+  const b100 = i100.find((x: any) => x.recallAt10 >= 0.99);
+  target('HNSW recall@10 ≥ 0.99 at ≥ 20× exact speed at 100k', b100 ? `ef ${b100.ef}: recall@10 ${b100.recallAt10}, ${b100.speedup}×` : i100.length ? 'recall@10 < 0.99 at every ef' : '—', i100.length ? !!b100 && b100.speedup >= 20 : null, i100.length ? '' : 'needs the full run (100k)');
+  const i1m = (sec(`index d=${dims[0]}`)?.results ?? []).filter((x: any) => x.n === 1000000);
+  const b1m = i1m.find((x: any) => x.recallAt10 >= 0.95);
+  target('HNSW recall@10 ≥ 0.95 with query p50 ≤ 2 ms at 1M', b1m ? `ef ${b1m.ef}: recall@10 ${b1m.recallAt10}, ${b1m.queryMicros} µs mean` : '—', i1m.length ? !!b1m && b1m.queryMicros <= 2000 : null, i1m.length ? 'mean per-query time, not p50' : 'needs `npm run bench -- --1m`');
+  const cmp: string[] = [];
+  let within: boolean | null = null;
+  for (const d of dims) {
+    for (const n of [1000000, 100000, 10000]) {
+      const ours = (sec(`index d=${d}`)?.results ?? []).filter((x: any) => x.n === n).find((x: any) => x.recallAt10 >= 0.99);
+      const theirs = sec(`faiss n=${n} d=${d}`)?.hnsw?.results?.find((x: any) => x.recallAt10 >= 0.99);
+      if (ours && theirs) {
+        const ratio = ours.queryMicros / theirs.queryMicros;
+        cmp.push(`n=${n} d=${d}: ${ours.queryMicros} vs ${theirs.queryMicros} µs (${ratio.toFixed(2)}×)`);
+        within = (within ?? true) && ratio <= 1.5;
+        break;
+      }
+    }
+  }
+  target('HNSW search ≤ 1.5× FAISS-HNSW time at equal recall@10 (≥ 0.99)', cmp.join('; ') || '—', within);
+  target('onnxruntime-node text encoding ≥ torch, single queries', enc ? `${enc.onnxruntime.textQueriesPerSecond.median} vs ${enc.torch?.textQueriesPerSecond?.median ?? '—'} q/s` : '—', enc?.textOrtOverTorch != null ? enc.textOrtOverTorch >= 1 : null);
+  target('indexing ≥ 70% of bare encoder throughput', ix ? `${(ix.workerRatio * 100).toFixed(0)}% (${ix.workerImagesPerSecond} vs ${ix.bareImagesPerSecond} images/s)` : '—', ix ? ix.workerRatio >= 0.7 : null);
+  const trb = tr?.runs?.bf16 ?? tr?.runs?.fp32;
+  target('trainer within 10% of bare open_clip', trb ? Object.entries(tr.runs).map(([k, v]: [string, any]) => `${k} ${v.engineOverBare}×`).join(', ') : '—', trb ? Object.values(tr.runs).every((v: any) => v.engineOverBare >= 0.9) : null, sections.find((s) => s.name === 'trainer')?.reason ?? '');
+  target('quick run < 3 minutes', `${r.seconds} s`, quick ? r.seconds < 180 : null);
+
+  const esc = (s: string) => String(s).replace(/\|/g, '\\|');
+  const m = r.machine;
+  const lines = [
+    `# PoisonLens benchmarks — ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC (${r.mode} run, ${r.seconds} s)`,
+    '',
+    `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}. Load average (1/5/15 min) at start ${m.loadAverageAtStart.join(' / ')}, at end ${m.loadAverageAtEnd.join(' / ')}: the machine was shared with other work, so absolute figures are pessimistic and ratios measured in one section are the more reliable.`,
+    '',
+    `Model: ${'note' in r.model ? r.model.note : `none (${(r.model as any).error})`}.`,
+    '',
+    '| section | figure | median | spread | note |',
+    '|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.map(esc).join(' | ')} |`),
+    '',
+    '| target (issue 7) | measured | result | note |',
+    '|---|---|---|---|',
+    ...targets.map((t) => `| ${esc(String(t.target))} | ${esc(String(t.measured))} | ${t.met} | ${esc(String(t.note))} |`),
+    '',
+    'Sections skipped or failed:',
+    '',
+    ...(r.sections.filter((s) => s.status !== 'ok' || s.reason).map((s) => `- ${s.name}: ${s.status}${s.reason ? ` — ${s.reason}` : ''}`)),
+    ...(r.sections.some((s) => s.status !== 'ok' || s.reason) ? [] : ['- none']),
+    '',
+    `Section times (s) and load average before → after: ${r.sections.map((s) => `${s.name} ${s.seconds} (${s.loadBefore[0]}→${s.loadAfter[0]})`).join(', ')}.`,
+    '',
+  ];
+  return { table: lines.join('\n'), targets };
+}
