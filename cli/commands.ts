@@ -10,10 +10,11 @@ import { upCommand } from './up.js';
 import { trainsetCommand } from './trainset.js';
 import { trainCommand } from './train.js';
 import { modelsCommand } from './models.js';
+import { defendCommand } from './defend.js';
 import { experimentCommand } from './experiment.js';
 
 /**
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, evalCommand, experimentCommand, indexCommand, embedCommand, serveCommand];
+export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, defendCommand, evalCommand, experimentCommand, indexCommand, embedCommand, serveCommand];

@@ -1,0 +1,208 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openCatalog } from '../../core/catalog.js';
+import { UserError } from '../../core/errors.js';
+import { writeJsonAtomic } from '../../core/fsutil.js';
+import { checkName, type Workspace } from '../../core/workspace.js';
+import { loadTrainset } from '../../data/trainset.js';
+import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../indexer/evaluate.js';
+import { loadModelPackage, modelDir, readModelPackage, type ModelPackage } from '../../indexer/package.js';
+import { registerModel } from '../models.js';
+import { trainModel } from '../train.js';
+
+/**
+ * The paper's post-training defence (Yang et al. 2023, §6.2): fine-tune the poisoned model on
+ * clean pairs and watch the attack fade (its Figure 9: Hit@10 0.936 → 0.032 by step 50; Table 8
+ * sweeps lr 1e-3, 1e-4, 1e-5). The output is a model package of kind `defended` whose model.json
+ * names the defence, its parameters and the measured curve.
+ *
+ * Measuring every K steps: the training runs in segments of K steps, each fine-tuning the previous
+ * segment's package (`train --from`), and each segment's package is evaluated with the same
+ * evaluation as `poisonlens eval`. Why segments rather than intermediate checkpoints: every point
+ * of the curve is then a real, exported model package scored by the one evaluation path (ONNX +
+ * index), with no second export or evaluation code in the engine; the cost is that each segment
+ * restarts the optimiser's moments and the recipe's learning-rate schedule (warm restarts), so the
+ * procedure is recorded as part of the defence (`segmentSteps`) — the same N and K always give the
+ * same model, and K = N (no --eval-every) is one plain fine-tune. Each segment uses seed + its
+ * index, so segments draw different batches rather than the first K batches of one epoch again.
+ * Intermediate packages are removed once the next segment is trained (with their indexes).
+ */
+
+export interface SterilizeOptions {
+  model: string;
+  trainset: string;
+  steps: number;
+  name: string;
+  lr?: number;
+  /** Evaluate every K steps (default: only at the start and the end). */
+  evalEvery?: number;
+  batch?: number;
+  seed?: number;
+  recipe?: string;
+  threads?: number;
+  bf16?: boolean;
+  /** Evaluation: dataset (default the model's), attack type and goal (default the model's attack). */
+  dataset?: string;
+  attack?: EvalAttack;
+  goal?: string;
+  /** Skip the evaluations (no curve). */
+  noEval?: boolean;
+  overwrite?: boolean;
+  quiet?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CurvePoint {
+  step: number;
+  hit: Record<string, number | null>;
+  meanMinRank: number | null;
+  baselineHit10: number | null;
+  utility: { ir: Record<string, number | null>; tr: Record<string, number | null> } | null;
+}
+
+export interface SterilizeResult {
+  pkg: ModelPackage;
+  curve: CurvePoint[];
+}
+
+function point(step: number, r: EvalResult): CurvePoint {
+  // Several goals (attack III): the mean over goals.
+  const ks = Object.keys(r.goals[0]?.model.hit ?? {});
+  const avg = (f: (g: EvalResult['goals'][number]) => number | null) => {
+    const vs = r.goals.map(f).filter((v): v is number => v !== null);
+    return vs.length ? vs.reduce((a, b) => a + b, 0) / vs.length : null;
+  };
+  const hit: Record<string, number | null> = {};
+  for (const k of ks) hit[k] = avg((g) => g.model.hit[k]);
+  return {
+    step,
+    hit,
+    meanMinRank: avg((g) => g.model.minRank.mean),
+    baselineHit10: avg((g) => g.baseline.hit['10'] ?? null),
+    utility: r.utility ? { ir: r.utility.model.ir, tr: r.utility.model.tr } : null,
+  };
+}
+
+/** `poisonlens defend sterilize`. */
+export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promise<SterilizeResult> {
+  const log = o.log ?? ((l: string) => (o.quiet ? undefined : process.stderr.write(l + '\n')));
+  checkName(o.name, 'model name');
+  if (o.name === o.model) throw new UserError('--name must differ from --model (sterilisation writes a new package)', 'bad_flags');
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new UserError(`--steps must be a whole number ≥ 1, got ${o.steps}`, 'bad_flags');
+  if (o.evalEvery !== undefined && (!Number.isInteger(o.evalEvery) || o.evalEvery < 1)) throw new UserError(`--eval-every must be a whole number ≥ 1, got ${o.evalEvery}`, 'bad_flags');
+  if (o.attack !== undefined && !EVAL_ATTACKS.includes(o.attack)) throw new UserError(`--attack must be one of ${EVAL_ATTACKS.join(', ')}, got ${JSON.stringify(o.attack)}`, 'bad_flags');
+  const victim = loadModelPackage(ws, o.model);
+  const ts = loadTrainset(ws, o.trainset);
+  if (ts.card.counts.poisonedPairs > 0) {
+    throw new UserError(`training set ${o.trainset} records ${ts.card.counts.poisonedPairs} poisoned pairs: sterilisation fine-tunes on clean data`, 'bad_trainset');
+  }
+  if (existsSync(modelDir(ws, o.name)) && !o.overwrite) throw new UserError(`model ${o.name} already exists (${modelDir(ws, o.name)}); pick another --name or pass --overwrite`, 'model_exists');
+  const recordedAttack = (victim.card.attack ?? null) as { type?: string; goal?: string; targetImage?: string | { id?: string } } | null;
+  const attackType = (o.attack ?? (recordedAttack?.type && (EVAL_ATTACKS as readonly string[]).includes(recordedAttack.type) ? recordedAttack.type : undefined)) as EvalAttack | undefined;
+  const goal = o.goal ?? recordedAttack?.goal;
+  const dataset = o.dataset ?? ((victim.card.dataset as { name?: string } | undefined)?.name || ts.card.dataset.name);
+  const targetImage = typeof recordedAttack?.targetImage === 'string' ? recordedAttack.targetImage : recordedAttack?.targetImage?.id;
+  const evaluating = !o.noEval;
+  if (evaluating && (!attackType || !goal)) {
+    throw new UserError(`model ${o.model} records no attack to measure: give --attack and --goal (or --no-eval)`, 'bad_flags');
+  }
+
+  const K = Math.min(o.evalEvery ?? o.steps, o.steps);
+  const bounds: number[] = [];
+  for (let s = K; s < o.steps; s += K) bounds.push(s);
+  bounds.push(o.steps);
+  const baseSeed = o.seed ?? 0;
+  const defence = {
+    type: 'sterilize',
+    from: o.model,
+    trainset: { name: ts.name, sha256: ts.card.pairsSha256 },
+    steps: o.steps,
+    lr: o.lr ?? null,
+    batch: o.batch ?? null,
+    recipe: o.recipe ?? 'finetune',
+    seed: baseSeed,
+    segmentSteps: K,
+    segments: bounds.length,
+    attack: attackType ? { type: attackType, goal: goal ?? null, ...(targetImage ? { targetImage } : {}) } : null,
+  };
+
+  const measure = async (model: string, step: number): Promise<CurvePoint> => {
+    const r = await evaluate(ws, {
+      model,
+      dataset,
+      attack: attackType!,
+      goal,
+      ...(targetImage && attackType === 'I' ? { targetImage } : {}),
+      mode: 'exact',
+      cleanModel: null,
+      drift: false,
+      perQuery: false,
+      utility: true,
+    });
+    const p = point(step, r);
+    log(`sterilize: step ${step}: Hit@10 ${p.hit['10']?.toFixed(3) ?? '–'} (random captions ${p.baselineHit10?.toFixed(3) ?? '–'}), mean MinRank ${p.meanMinRank?.toFixed(1) ?? '–'}, IR R@10 ${p.utility?.ir['10']?.toFixed(3) ?? '–'}`);
+    return p;
+  };
+
+  const curve: CurvePoint[] = [];
+  if (evaluating) curve.push(await measure(o.model, 0));
+  let from = o.model;
+  let prevIntermediate: string | null = null;
+  let done = 0;
+  const dropIntermediate = (id: string) => {
+    rmSync(modelDir(ws, id), { recursive: true, force: true });
+    rmSync(join(ws.indexes, id), { recursive: true, force: true });
+    rmSync(join(ws.root, 'runs', id), { recursive: true, force: true });
+  };
+  try {
+    for (let j = 0; j < bounds.length; j++) {
+      const last = j === bounds.length - 1;
+      const id = last ? o.name : `${o.name}.step-${bounds[j]}`;
+      const n = bounds[j] - done;
+      if (bounds.length > 1) log(`sterilize: segment ${j + 1}/${bounds.length}: steps ${done + 1}–${bounds[j]} from ${from}`);
+      await trainModel(ws, {
+        trainset: o.trainset,
+        name: id,
+        from,
+        steps: n,
+        recipe: o.recipe ?? 'finetune',
+        ...(o.lr !== undefined ? { lr: o.lr } : {}),
+        ...(o.batch !== undefined ? { batch: o.batch } : {}),
+        ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        ...(o.bf16 !== undefined ? { bf16: o.bf16 } : {}),
+        seed: baseSeed + j,
+        valImages: 0,
+        kind: 'defended',
+        defence: { ...defence, segment: j + 1 },
+        overwrite: existsSync(modelDir(ws, id)),
+        register: last,
+        quiet: o.quiet,
+      });
+      done = bounds[j];
+      if (prevIntermediate) dropIntermediate(prevIntermediate);
+      prevIntermediate = last ? null : id;
+      if (evaluating && !last) curve.push(await measure(id, done));
+      from = id;
+    }
+  } catch (err) {
+    if (prevIntermediate) dropIntermediate(prevIntermediate);
+    throw err;
+  }
+  // The package's provenance: parent is the poisoned model (not a removed segment), the defence
+  // with its parameters and, once measured, its curve.
+  const dir = modelDir(ws, o.name);
+  const pkg0 = readModelPackage(dir);
+  const engineParent = pkg0.card.parent;
+  writeJsonAtomic(join(dir, 'model.json'), { ...pkg0.card, parent: o.model, defence: { ...defence, lastSegmentParent: engineParent === o.model ? null : engineParent } });
+  if (evaluating) curve.push(await measure(o.name, o.steps));
+  const card = readModelPackage(dir).card;
+  writeJsonAtomic(join(dir, 'model.json'), { ...card, defence: { ...(card.defence ?? {}), curve } });
+  const pkg = readModelPackage(dir);
+  const db = openCatalog(ws.catalogPath);
+  try {
+    registerModel(db, pkg);
+  } finally {
+    db.close();
+  }
+  return { pkg, curve };
+}

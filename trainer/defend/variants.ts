@@ -1,0 +1,108 @@
+import { fail, nullable, num, str, type Check } from '../experiment/check.js';
+import { inputsHash } from '../experiment/hash.js';
+import { registerVariantKind, type VariantPlanContext } from '../experiment/variants.js';
+import { filterTrainset } from './filter.js';
+
+/**
+ * The defences as study variant kinds (the studies runner's registry, trainer/experiment/variants.ts):
+ *
+ * - `filter`    {"of": "<attack variant>", "gamma": 0.8 | "auto", "reference": "base"|"<variant>"|"<model id>",
+ *                "calibrationSample": 200, "quantile": 0.99}
+ *               the attack variant's poisoned training set filtered by the reference model, then the
+ *               base fine-tuned on what is left (kind `defended`); evaluated on the attack's goal.
+ * - `safeclip`  {"of": …, "reference": …, "safeProbability": 0.5} — the SafeCLIP-style split
+ *               (./safeclip.ts): the risky pairs dropped, the base fine-tuned on the safe ones.
+ * - `sterilize` {"of": "<attack variant>"} — the attack variant's poisoned model fine-tuned on the
+ *               clean fine-tuning set with the variant's `finetune` settings (steps, lr): sweep
+ *               `finetune.steps` for the sterilisation curve and `finetune.lr` for the lr sweep.
+ *
+ * Importing this module registers them (cli/defend.ts does, so every `poisonlens` run has them).
+ */
+
+const gammaCheck: Check<number | 'auto'> = (v, p) => (v === 'auto' ? 'auto' : num({ min: 0, max: 2 })(v, p));
+
+/** The reference model's id: the study's base, another variant's model, or an existing model id. */
+function referenceModel(ctx: VariantPlanContext, ref: string): string {
+  if (ref === 'base') return ctx.base;
+  if (ctx.study.variants.some((v) => v.group === ref || v.name === ref)) return ctx.other(ref).model;
+  return ref;
+}
+
+/** What the runner's custom-trainset step records as its inputs hash (plan.ts `trainset`). */
+function customHash(ctx: VariantPlanContext, inputs: unknown): string {
+  return inputsHash({ v: 1, builder: 'custom', kind: ctx.variant.kind, dataset: ctx.dataset.card.manifestSha256, inputs });
+}
+
+function planFiltered(ctx: VariantPlanContext, f: Record<string, unknown>, method: 'filter' | 'safeclip') {
+  const poisoned = ctx.other(f.of as string);
+  if (!poisoned.trainset) fail(`${ctx.variant.path}.of`, `variant ${JSON.stringify(f.of)} trains on no training set to filter`);
+  const reference = referenceModel(ctx, f.reference as string);
+  const params =
+    method === 'filter'
+      ? { gamma: f.gamma, ...(f.gamma === 'auto' ? { calibrationSample: f.calibrationSample, quantile: f.quantile, seed: ctx.seed } : {}) }
+      : { safeProbability: f.safeProbability };
+  const inputs = { builder: method, of: poisoned.trainset, reference, ...params };
+  const hash = customHash(ctx, inputs);
+  const ts = ctx.trainset(
+    inputs,
+    `${method === 'filter' ? `filter (γ ${f.gamma})` : 'SafeCLIP-style split'} of ${poisoned.trainset} by ${reference}`,
+    [poisoned.trainset!, reference],
+    async (name) => {
+      await filterTrainset(ctx.ws, {
+        trainset: poisoned.trainset!,
+        reference,
+        name,
+        gamma: method === 'filter' ? (f.gamma as number | 'auto') : 'gmm',
+        ...(method === 'filter' && f.gamma === 'auto' ? { calibrationSample: f.calibrationSample as number, quantile: f.quantile as number, seed: ctx.seed } : {}),
+        ...(method === 'safeclip' ? { safeProbability: f.safeProbability as number } : {}),
+        overwrite: true,
+        quiet: true,
+        cardExtra: { study: { inputsHash: hash } },
+      });
+    },
+  );
+  const model = ctx.finetune(ctx.base, ts, ctx.settings, { kind: 'defended', defence: { type: method === 'filter' ? 'filter' : 'safeclip-split', trainset: ts, of: poisoned.trainset, reference, ...params } });
+  return { model, trainset: ts, attack: poisoned.attack };
+}
+
+registerVariantKind({
+  name: 'filter',
+  summary: 'the paper’s pre-training filter: drop pairs whose reference-model cosine distance is above γ, fine-tune the base on the rest',
+  fields: (f) => ({
+    of: f.need('of', str),
+    gamma: f.need('gamma', gammaCheck),
+    reference: f.get('reference', str, 'base'),
+    calibrationSample: f.get('calibrationSample', num({ integer: true, min: 1 }), 200),
+    quantile: f.get('quantile', num({ min: 0, max: 1, exclusiveMin: true }), 0.99),
+  }),
+  plan: (ctx, f) => planFiltered(ctx, f, 'filter'),
+});
+
+registerVariantKind({
+  name: 'safeclip',
+  summary: 'SafeCLIP-style split: a two-Gaussian mixture on reference-model similarities keeps the safe pairs, the base is fine-tuned on them',
+  fields: (f) => ({
+    of: f.need('of', str),
+    reference: f.get('reference', str, 'base'),
+    safeProbability: f.get('safeProbability', num({ min: 0, max: 1, exclusiveMin: true }), 0.5),
+  }),
+  plan: (ctx, f) => planFiltered(ctx, f, 'safeclip'),
+});
+
+registerVariantKind({
+  name: 'sterilize',
+  summary: 'post-training sterilisation: the attack variant’s poisoned model fine-tuned on clean pairs (finetune.steps, finetune.lr)',
+  fields: (f) => ({ of: f.need('of', str), note: f.get('note', nullable(str), null) }),
+  plan(ctx, f) {
+    const poisoned = ctx.other(f.of as string);
+    const clean = ctx.cleanTrainset();
+    const s = ctx.settings;
+    const model = ctx.finetune(poisoned.model, clean, s, {
+      kind: 'defended',
+      defence: { type: 'sterilize', from: poisoned.model, of: f.of, trainset: clean, steps: s.steps, epochs: s.epochs, lr: s.lr, recipe: s.recipe },
+    });
+    // The outcome names the poisoned training set: it stands for the attack being defended (the
+    // report's poison budget; attack I's target image is read from it by the evaluation).
+    return { model, trainset: poisoned.trainset, attack: poisoned.attack };
+  },
+});
