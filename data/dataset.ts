@@ -123,15 +123,21 @@ export class DatasetWriter {
     return full;
   }
 
-  /** Throws away everything written so far. */
-  abort(): void {
+  /**
+   * Throws away everything written so far. Waits for the manifest stream to close first: its
+   * asynchronous open could otherwise create the file inside a folder being removed.
+   */
+  async abort(): Promise<void> {
     if (!this.closed) {
-      // An abort soon after construction can beat the stream's asynchronous open, which then
-      // fails (ENOENT) once the folder is removed: nothing is wanted from it any more.
-      this.manifest.on('error', () => {});
-      this.manifest.destroy();
+      this.closed = true;
+      this.manifest.on('error', () => {}); // nothing is wanted from it any more
+      if (!this.manifest.closed) {
+        const closed = once(this.manifest, 'close').catch(() => undefined);
+        this.manifest.destroy();
+        await closed;
+      }
     }
-    rmSync(this.tmpDir, { recursive: true, force: true });
+    rmSync(this.tmpDir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

@@ -144,7 +144,7 @@ export async function writeImport(finalDir: string, name: string, plan: ImportPl
     });
     return { card, skipped, notes: plan.notes };
   } catch (err) {
-    writer.abort();
+    await writer.abort();
     throw err;
   }
 }

@@ -126,8 +126,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
   const atlas = await loadAtlas(opts.size, ws.cache);
   const writer = new DatasetWriter(dir);
   const onSignal = () => {
-    writer.abort();
-    process.exit(130);
+    void writer.abort().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -200,7 +199,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
     return { card, dir, seconds, imagesPerSecond: jobs.length / seconds };
   } catch (err) {
     await pool.close().catch(() => {});
-    writer.abort();
+    await writer.abort();
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
