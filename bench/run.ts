@@ -125,16 +125,17 @@ const needWorld = (name: string): boolean => {
 
 // Sizes: --quick keeps the whole run to 2–3 minutes on a loaded 2-core machine.
 const Q = quick
-  ? { searchSeconds: 2, searchReps: 2, indexSizes: '10000', indexQueries: '300', ef: '16,32,64,128', encReps: 2, encTexts: 100, encImages: 256, indexingImages: 256, indexingReps: 2, evalReps: 1, evalModes: 'exact', scenesCount: 300, scenesRuns: 2 }
+  ? { searchSeconds: 1.5, searchReps: 2, indexSizes: '10000', indexQueries: '300', ef: '16,32,64', encReps: 2, encTexts: 60, encImages: 192, indexingImages: 256, indexingReps: 2, evalReps: 1, evalModes: 'exact', scenesCount: 200, scenesRuns: 2 }
   : { searchSeconds: 8, searchReps: 5, indexSizes: '10000,100000', indexQueries: '1000', ef: '16,24,32,48,64,96,128', encReps: 5, encTexts: 300, encImages: 1024, indexingImages: 1024, indexingReps: 4, evalReps: 3, evalModes: 'exact,ann', scenesCount: 3000, scenesRuns: 3 };
 
 if (want('search') && needWorld('search')) {
   const w = world!;
   await runSection('search', [...tsx, 'bench/search.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', w.dataset,
-    '--copies', [2, 3, 4, 5].map((i) => `${w.model}-copy${i}`).join(','), '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps)], quick ? 240 : 900);
+    '--copies', [2, 3, 4, 5].map((i) => `${w.model}-copy${i}`).join(','), '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps), '--memory-server', quick ? 'same' : 'fresh'], quick ? 240 : 900);
 }
 
-const dims = [...new Set([world?.embedDim ?? 256, 512])];
+// --quick: the default model's dimension only (each graph build costs 10–20 s on this machine).
+const dims = quick ? [world?.embedDim ?? 256] : [...new Set([world?.embedDim ?? 256, 512])];
 if (want('index')) {
   for (const dim of dims) {
     const sizes = Q.indexSizes + (values['1m'] && !quick ? ',1000000' : '');
@@ -197,7 +198,8 @@ const report = {
 };
 const { table, targets } = summarise(report);
 mkdirSync(values.out!, { recursive: true });
-const stem = finished.toISOString().slice(0, 10);
+// A partial run (--only/--skip) does not replace the day's whole-run results.
+const stem = finished.toISOString().slice(0, 10) + (only || skipSet.size ? `-${[...(only ?? [])].concat([...skipSet].map((x) => `no-${x}`)).join('-')}` : '');
 writeFileSync(join(values.out!, `${stem}.json`), JSON.stringify({ ...report, targets }, null, 2) + '\n');
 writeFileSync(join(values.out!, `${stem}.md`), table);
 log(`\nwrote ${join(values.out!, stem)}.json and .md in ${report.seconds} s`);

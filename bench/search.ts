@@ -34,6 +34,8 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '1,8,32' },
     skip: { type: 'string', default: '' },
+    // memory on a fresh server (default), or on the latency server after its runs (faster)
+    'memory-server': { type: 'string', default: 'fresh' },
   },
 });
 if (!values.workspace || !values.model) {
@@ -130,12 +132,26 @@ function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
   return { peakMiB: Math.round(kb('VmHWM') / 1024), rssMiB: Math.round(kb('VmRSS') / 1024) };
 }
 
+async function touch(url: string, m: string): Promise<void> {
+  for (const q of QUERIES.slice(0, 5)) {
+    const r = await fetch(`${url}/api/search?q=${encodeURIComponent(q)}&k=10&model=${m}`);
+    if (r.status !== 200) throw new Error(`search on ${m}: HTTP ${r.status} ${(await r.text()).slice(0, 300)}`);
+    await r.arrayBuffer();
+  }
+}
+
 const paths = QUERIES.map((q) => `/api/search?q=${encodeURIComponent(q)}&k=10`);
 const out: Record<string, unknown> = { bench: 'search', model, dataset, seconds, reps };
 
 // ---- latency and throughput, cold and warm cache, then hot swap (one server) ----
-const server = await startServer({});
+const sameServer = values['memory-server'] === 'same' && copies.length >= 4 && !skip.has('memory');
+const server = await startServer(sameServer ? { POISONLENS_MAX_MODELS: '8' } : {});
+const memRows: Array<Record<string, unknown>> = [];
 try {
+  if (sameServer) {
+    await touch(server.url, model);
+    memRows.push({ models: 1, ...memoryOf(server.proc.pid!) });
+  }
   const gallery = (await (await fetch(`${server.url}/api/search?q=a&k=1000`)).json()) as { results: unknown[] };
   out.galleryImages = gallery.results.length; // k is clamped to the gallery (≤ 1000 shown)
   const runs: Record<string, LoadResult[]> = {};
@@ -176,32 +192,36 @@ try {
     out.hotSwap = { swaps, underLoad: { concurrency: 8, requests: l.requests, errors: l.errors, errorSamples: l.errorSamples, p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max } };
   }
   out.serverMemoryAfterLoad = memoryOf(server.proc.pid!);
+  if (sameServer) {
+    // After the latency runs and the swaps (copies[0] is loaded): peaks include the load runs.
+    await touch(server.url, copies[0]);
+    await touch(server.url, copies[1]);
+    memRows.push({ models: 3, ...memoryOf(server.proc.pid!) });
+    for (const m of copies.slice(2, 4)) await touch(server.url, m);
+    memRows.push({ models: 5, ...memoryOf(server.proc.pid!) });
+    const health = (await (await fetch(`${server.url}/healthz`)).json()) as { loaded: string[] };
+    out.memory = { rows: memRows, loaded: health.loaded, server: 'the latency server: 1 model measured before its load runs, 3 and 5 after them (peaks include the runs)' };
+    log(`memory: ${JSON.stringify(memRows)}`);
+  }
 } finally {
   await server.stop();
 }
 
 // ---- memory with 1, 3 and 5 models (fresh server) ----
-if (!skip.has('memory')) {
+if (!skip.has('memory') && !sameServer) {
   if (copies.length < 4) out.memory = { skipped: 'needs 4 copies of the model (--copies)' };
   else {
     const s = await startServer({ POISONLENS_MAX_MODELS: '8' });
     try {
       const rows: Array<Record<string, unknown>> = [];
-      const touch = async (m: string) => {
-        for (const q of QUERIES.slice(0, 5)) {
-          const r = await fetch(`${s.url}/api/search?q=${encodeURIComponent(q)}&k=10&model=${m}`);
-          if (r.status !== 200) throw new Error(`search on ${m}: HTTP ${r.status} ${(await r.text()).slice(0, 300)}`);
-          await r.arrayBuffer();
-        }
-      };
-      await touch(model);
+      await touch(s.url, model);
       rows.push({ models: 1, ...memoryOf(s.proc.pid!) });
-      for (const m of copies.slice(0, 2)) await touch(m);
+      for (const m of copies.slice(0, 2)) await touch(s.url, m);
       rows.push({ models: 3, ...memoryOf(s.proc.pid!) });
-      for (const m of copies.slice(2, 4)) await touch(m);
+      for (const m of copies.slice(2, 4)) await touch(s.url, m);
       rows.push({ models: 5, ...memoryOf(s.proc.pid!) });
       const health = (await (await fetch(`${s.url}/healthz`)).json()) as { loaded: string[] };
-      out.memory = { rows, loaded: health.loaded };
+      out.memory = { rows, loaded: health.loaded, server: 'a fresh server, models loaded by 5 searches each' };
       log(`memory: ${JSON.stringify(rows)}`);
     } finally {
       await s.stop();
