@@ -152,8 +152,11 @@ try {
     await touch(server.url, model);
     memRows.push({ models: 1, ...memoryOf(server.proc.pid!) });
   }
-  const gallery = (await (await fetch(`${server.url}/api/search?q=a&k=1000`)).json()) as { results: unknown[] };
-  out.galleryImages = gallery.results.length; // k is clamped to the gallery (≤ 1000 shown)
+  try {
+    out.galleryImages = JSON.parse(readFileSync(join(ws, 'indexes', model, dataset, process.env.POISONLENS_SPLIT ?? 'test', 'index.json'), 'utf8')).count;
+  } catch {
+    out.galleryImages = null;
+  }
   const runs: Record<string, LoadResult[]> = {};
   let uniqueStart = 0;
   for (let rep = 0; rep < reps; rep++) {

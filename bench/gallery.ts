@@ -1,0 +1,78 @@
+/**
+ * A large gallery for the search server without encoding 100,000 images: a dataset whose
+ * manifest repeats the scenes images under new ids (the image files are one link to the scenes
+ * images), and an index over it for the bench model whose vectors are synthetic clustered unit
+ * vectors (indexer/synthetic.ts) instead of image embeddings. The index card matches the model
+ * and the manifest exactly as `poisonlens index` writes it, so the server serves it as it would
+ * a real one: latency and memory are those of a gallery of that size; the results mean nothing.
+ *
+ *   node --import tsx bench/gallery.ts --workspace WS --model M [--source scenes] [--n 100000]
+ *
+ * Built once and reused (it takes a minute or two: the HNSW graph). Prints the dataset name.
+ */
+import { existsSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { resolveWorkspace } from '../core/workspace.js';
+import { DatasetWriter, loadDataset } from '../data/dataset.js';
+import { loadModelPackage, imageFingerprint } from '../indexer/package.js';
+import { clusteredVectors } from '../indexer/synthetic.js';
+import { DEFAULT_HNSW, HnswSearch, writeIndexDir } from '../indexer/vector-index.js';
+import { log } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    workspace: { type: 'string' },
+    model: { type: 'string' },
+    source: { type: 'string', default: 'scenes' },
+    n: { type: 'string', default: '100000' },
+  },
+});
+const ws = resolveWorkspace(values.workspace);
+const n = Number(values.n);
+const name = `bench-gallery-${n}`;
+const pkg = loadModelPackage(ws, values.model!);
+const dir = join(ws.datasets, name);
+if (!existsSync(join(dir, 'dataset.json'))) {
+  log(`gallery: writing ${name} (${n} manifest lines over the ${values.source} images)`);
+  const src = loadDataset(ws, values.source!);
+  const w = new DatasetWriter(dir);
+  rmSync(join(w.tmpDir, 'images'), { recursive: true, force: true });
+  symlinkSync(realpathSync(join(src.dir, 'images')), join(w.tmpDir, 'images'));
+  const entries = src.entries.filter((e) => e.file.startsWith('images/'));
+  for (let i = 0; i < n; i++) {
+    const e = entries[i % entries.length];
+    await w.add({ ...e, id: `g${String(i).padStart(7, '0')}`, split: 'test', meta: { copyOf: e.id } });
+  }
+  await w.finish({ name, source: 'bench', params: { copies: values.source, n }, seed: 0, licence: String(src.card.licence ?? ''), attribution: (src.card.attribution as string[]) ?? [] });
+}
+const card = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8'));
+const idxDir = join(ws.indexes, pkg.id, name, 'test');
+const fingerprint = await imageFingerprint(pkg);
+let ok = false;
+try {
+  const c = JSON.parse(readFileSync(join(idxDir, 'index.json'), 'utf8'));
+  ok = c.model.id === pkg.id && c.model.imageFingerprint === fingerprint && c.dataset.manifestSha256 === card.manifestSha256;
+} catch {
+  /* none yet */
+}
+if (!ok) {
+  const dim = pkg.card.embedDim;
+  log(`gallery: building a synthetic HNSW index of ${n} × ${dim} for ${pkg.id}`);
+  const { gallery } = clusteredVectors(n, 0, dim, { seed: 7 });
+  const ids = Array.from({ length: n }, (_, i) => `g${String(i).padStart(7, '0')}`);
+  const t = performance.now();
+  const hnsw = HnswSearch.build(gallery, ids, dim, DEFAULT_HNSW, (d, total) => {
+    if (d % 25_000 === 0 || d === total) log(`  ${d}/${total}`);
+  });
+  const s = (performance.now() - t) / 1000;
+  await writeIndexDir(idxDir, {
+    vectors: gallery, ids, dim, hnsw,
+    card: {
+      model: { id: pkg.id, createdAt: pkg.card.createdAt, imageFingerprint: fingerprint },
+      dataset: { name, manifestSha256: card.manifestSha256, split: 'test' },
+      build: { embedSeconds: 0, hnswSeconds: s, totalSeconds: s, imagesPerSecond: 0, synthetic: true },
+    },
+  });
+}
+console.log(name);
