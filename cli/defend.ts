@@ -5,6 +5,7 @@ import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { EVAL_ATTACKS, type EvalAttack } from '../indexer/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
+import { writeDefenceReport } from '../trainer/defend/report.js';
 // Registers the defence variant kinds (filter, sterilize, safeclip) with the studies runner.
 import '../trainer/defend/variants.js';
 
@@ -14,7 +15,8 @@ const SAFECLIP_USAGE = 'poisonlens defend safeclip --trainset T --reference MODE
 const STERILIZE_USAGE =
   'poisonlens defend sterilize --model M --trainset CLEAN_T --steps N --name M2 [--lr LR] [--eval-every K] [--batch B] [--seed S] [--recipe R] ' +
   '[--threads N] [--no-bf16] [--dataset D] [--attack I|II|III|backdoor] [--goal A>B] [--no-eval] [--overwrite] [--json]';
-const USAGE = 'poisonlens defend filter|safeclip|sterilize …';
+const REPORT_USAGE = 'poisonlens defend report STUDY_ID [--json]';
+const USAGE = 'poisonlens defend filter|safeclip|sterilize|report …';
 
 function noPositionals(positionals: string[], usage: string): void {
   if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${usage}`, 'bad_flags');
@@ -151,12 +153,21 @@ async function runSterilize(argv: string[], ctx: CommandContext): Promise<number
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, Command['run']> = { filter: runFilter, safeclip: runSafeclip, sterilize: runSterilize };
+function runReport(argv: string[], ctx: CommandContext): number {
+  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, REPORT_USAGE);
+  if (positionals.length !== 1) throw new UserError(`defend report needs one study id\nusage: ${REPORT_USAGE}`, 'bad_flags');
+  const r = writeDefenceReport(resolveWorkspace(ctx.workspaceDir), positionals[0]);
+  if (values.json) console.log(JSON.stringify({ html: r.html, json: r.json, filters: r.summary.filters.length, sterilisation: r.summary.sterilisation.length }, null, 2));
+  else console.log(`defence figures of ${positionals[0]}: ${r.summary.filters.length} filter run(s), ${r.summary.sterilisation.length} sterilisation group(s) → ${r.html}`);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, Command['run']> = { filter: runFilter, safeclip: runSafeclip, sterilize: runSterilize, report: runReport };
 
 export const defendCommand: Command = {
   name: 'defend',
-  summary: 'defences: filter / safeclip-split a training set with a reference model, sterilise a poisoned model',
-  usage: `${USAGE}\n  ${FILTER_USAGE}\n  ${SAFECLIP_USAGE}\n  ${STERILIZE_USAGE}`,
+  summary: 'defences: filter / safeclip-split a training set with a reference model, sterilise a poisoned model, a study’s defence figures',
+  usage: `${USAGE}\n  ${FILTER_USAGE}\n  ${SAFECLIP_USAGE}\n  ${STERILIZE_USAGE}\n  ${REPORT_USAGE}`,
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     const run = sub ? SUBCOMMANDS[sub] : undefined;

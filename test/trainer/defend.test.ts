@@ -286,6 +286,8 @@ test('defend sterilize: a defended package with its defence, parameters and a me
   assert.equal(c.kind, 'defended');
   assert.equal(c.parent, world.poisoned);
   assert.equal(c.trainset?.name, 'tiny-train');
+  assert.equal(c.attack?.goal, world.goal);
+  assert.equal(c.attack?.inheritedFrom, world.poisoned);
   const d = c.defence as Record<string, any>;
   assert.equal(d.type, 'sterilize');
   assert.equal(d.from, world.poisoned);
@@ -321,5 +323,48 @@ test('defend sterilize: a defended package with its defence, parameters and a me
     assert.equal(body.models.find((m) => m.id === 'tiny-sterile')?.kind, 'defended');
   } finally {
     await pl.close();
+  }
+});
+
+test('defend report: filter numbers, ROC/densities and the sterilisation curve of a study report', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { resolveWorkspace } = await import('../../core/workspace.js');
+  const { summarizeDefences, renderDefencesHtml } = await import('../../trainer/defend/report.js');
+  const dir = mkdtempSync(join(tmpdir(), 'pl-defrep-'));
+  try {
+    const w = resolveWorkspace(dir);
+    mkdirSync(join(w.trainsets, 'ts-f'), { recursive: true });
+    writeFileSync(join(w.trainsets, 'ts-f', 'trainset.json'), JSON.stringify({ builder: { name: 'filter', params: {} }, filter: { method: 'filter', gamma: 0.8, recall: 0.96, precision: 0.5, cleanLost: 0.01, dropped: 250, auc: 0.99 } }));
+    writeFileSync(join(w.trainsets, 'ts-f', 'roc.svg'), '<svg id="roc-marker"></svg>');
+    const ev = (h: number, base: number, ir: number) => ({ reference: false, result: { goals: [{ model: { hit: { '10': h } }, baseline: { hit: { '10': base } } }], utility: { model: { ir: { '10': ir } } } } });
+    const report = {
+      id: 'st', title: 'T',
+      variants: [
+        { name: 'filter-II', kind: 'filter', setting: null },
+        { name: 'ster@finetune.steps=10', kind: 'sterilize', setting: { field: 'finetune.steps', value: 10 } },
+        { name: 'ster@finetune.steps=50', kind: 'sterilize', setting: { field: 'finetune.steps', value: 50 } },
+      ],
+      runs: [
+        { variant: 'filter-II', group: 'filter-II', seed: 0, model: 'm1', trainset: 'ts-f', evals: [ev(0.1, 0.08, 0.8)] },
+        { variant: 'ster@finetune.steps=10', group: 'ster', seed: 0, model: 'm2', trainset: 'ts-p', evals: [ev(0.5, 0.08, 0.79)] },
+        { variant: 'ster@finetune.steps=50', group: 'ster', seed: 0, model: 'm3', trainset: 'ts-p', evals: [ev(0.05, 0.08, 0.8)] },
+      ],
+    } as unknown as Parameters<typeof summarizeDefences>[1];
+    const s = summarizeDefences(w, report);
+    assert.equal(s.filters.length, 1);
+    assert.deepEqual({ ...s.filters[0], roc: s.filters[0].roc !== null }, {
+      variant: 'filter-II', seed: 0, model: 'm1', trainset: 'ts-f', method: 'filter', gamma: 0.8, recall: 0.96, precision: 0.5, cleanLost: 0.01, dropped: 250, auc: 0.99, hit10: 0.1, ir10: 0.8, roc: true, densities: null,
+    });
+    assert.deepEqual(s.sterilisation, [{ group: 'ster', field: 'finetune.steps', seed: 0, points: [
+      { setting: '10', hit10: 0.5, baselineHit10: 0.08, ir10: 0.79 },
+      { setting: '50', hit10: 0.05, baselineHit10: 0.08, ir10: 0.8 },
+    ] }]);
+    const html = renderDefencesHtml(report, s);
+    assert.match(html, /roc-marker/);
+    assert.match(html, /<svg[^>]*class="chart lines"/);
+    assert.doesNotMatch(html, /<script/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

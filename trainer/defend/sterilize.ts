@@ -193,7 +193,15 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
   const dir = modelDir(ws, o.name);
   const pkg0 = readModelPackage(dir);
   const engineParent = pkg0.card.parent;
-  writeJsonAtomic(join(dir, 'model.json'), { ...pkg0.card, parent: o.model, defence: { ...defence, lastSegmentParent: engineParent === o.model ? null : engineParent } });
+  // `attack`: the poisoned parent's (inherited; its training set is clean), so that evaluation,
+  // search target marks and the compare view default to the attack this model was defended against.
+  const inherited = pkg0.card.attack ?? (recordedAttack ? { ...recordedAttack, inheritedFrom: o.model } : null);
+  writeJsonAtomic(join(dir, 'model.json'), {
+    ...pkg0.card,
+    parent: o.model,
+    attack: inherited,
+    defence: { ...defence, lastSegmentParent: engineParent === o.model ? null : engineParent },
+  });
   if (evaluating) curve.push(await measure(o.name, o.steps));
   const card = readModelPackage(dir).card;
   writeJsonAtomic(join(dir, 'model.json'), { ...card, defence: { ...(card.defence ?? {}), curve } });
