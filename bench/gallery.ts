@@ -10,7 +10,7 @@
  *
  * Built once and reused (it takes a minute or two: the HNSW graph). Prints the dataset name.
  */
-import { existsSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
@@ -56,7 +56,30 @@ try {
 } catch {
   /* none yet */
 }
-if (!ok) {
+/** Another model's index of this gallery with the same dimension: its files are reusable as is. */
+function donor(): string | null {
+  if (!existsSync(ws.indexes)) return null;
+  for (const m of readdirSync(ws.indexes)) {
+    const d = join(ws.indexes, m, name, 'test');
+    try {
+      const c = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+      if (m !== pkg.id && c.dim === pkg.card.embedDim && c.dataset.manifestSha256 === card.manifestSha256) return d;
+    } catch {
+      /* not there */
+    }
+  }
+  return null;
+}
+const from = ok ? null : donor();
+if (from) {
+  log(`gallery: reusing the synthetic index of ${from} for ${pkg.id}`);
+  rmSync(idxDir, { recursive: true, force: true });
+  mkdirSync(idxDir, { recursive: true });
+  for (const f of readdirSync(from)) if (f !== 'index.json') cpSync(join(from, f), join(idxDir, f));
+  const c = JSON.parse(readFileSync(join(from, 'index.json'), 'utf8'));
+  c.model = { id: pkg.id, createdAt: pkg.card.createdAt, imageFingerprint: fingerprint };
+  writeFileSync(join(idxDir, 'index.json'), JSON.stringify(c, null, 2));
+} else if (!ok) {
   const dim = pkg.card.embedDim;
   log(`gallery: building a synthetic HNSW index of ${n} × ${dim} for ${pkg.id}`);
   const { gallery } = clusteredVectors(n, 0, dim, { seed: 7 });
