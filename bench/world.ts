@@ -2,8 +2,8 @@
  * The model and gallery the benchmarks run on, in a private bench workspace (the real one is
  * never written to: other processes may be serving or training in it).
  *
- * - The model: `--model ID` from the real workspace, else its newest base/clean model package,
- *   else a stand-in of the default architecture (the scenes recipe's `pl-rn32-s64`) trained for
+ * - The model: `--model ID` from the real workspace, else its newest base/clean model package of
+ *   the default architecture, else a stand-in of the default architecture (the scenes recipe's `pl-rn32-s64`) trained for
  *   two steps by the real engine on 256 pairs of the scenes training set. Speed does not depend
  *   on what the weights learnt, so the stand-in measures the default model's cost; its search
  *   results are meaningless. Which one ran is reported with the results.
@@ -22,7 +22,15 @@ import { writeTrainset, type TrainPair } from '../data/trainset.js';
 export const ROOT = resolve(new URL('..', import.meta.url).pathname);
 export const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 export const CLI = join(ROOT, 'bin', 'poisonlens.mjs');
-const STANDIN_ARCH = 'pl-rn32-s64';
+/** The default world's architecture: the from-scratch recipe's. */
+function defaultArch(): string {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'trainer', 'engine', 'poisonlens_engine', 'recipes', 'scenes-base.json'), 'utf8')).arch;
+  } catch {
+    return 'pl-rn32-s64';
+  }
+}
+const STANDIN_ARCH = defaultArch();
 
 export interface BenchWorld {
   ws: Workspace;
@@ -113,7 +121,9 @@ export async function benchWorld(opts: { model?: string; source?: string; datase
   const pick = opts.model
     ? real.find((m) => m.card.id === opts.model)
     : real
-        .filter((m) => m.card.kind === 'base' || m.card.kind === 'clean')
+        // the default world's models: base/clean of the default architecture (not, e.g., a
+        // learning-curve run of another architecture)
+        .filter((m) => (m.card.kind === 'base' || m.card.kind === 'clean') && m.card.arch === STANDIN_ARCH)
         .sort((a, b) => String(b.card.createdAt ?? '').localeCompare(String(a.card.createdAt ?? '')))[0];
   if (opts.model && !pick) throw new Error(`no model package ${opts.model} in ${source.models}`);
   if (pick) {
@@ -148,7 +158,7 @@ export async function benchWorld(opts: { model?: string; source?: string; datase
     { cwd: engine, env: { PYTHONPATH: engine } });
   }
   const c = readCard(dir)!;
-  return { ws, source: source.root, model: id, dataset, arch: c.arch, embedDim: c.embedDim, modelNote: `${id}: stand-in of the default architecture (${c.arch}, trained 2 steps; no base/clean model in ${source.models})` };
+  return { ws, source: source.root, model: id, dataset, arch: c.arch, embedDim: c.embedDim, modelNote: `${id}: stand-in of the default architecture (${c.arch}, trained 2 steps; no base/clean ${STANDIN_ARCH} model in ${source.models})` };
 }
 
 /** Builds the model's index over the split (reused when it exists). */
