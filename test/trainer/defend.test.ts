@@ -257,6 +257,7 @@ test('defend: bad flags fail with one line and write nothing', { skip }, async (
     [['defend', 'filter', '--trainset', 'nope', '--reference', world.base, '--gamma', '0.5', '--name', 'x1'], /unknown training set "nope"/],
     [['defend', 'filter', '--trainset', 'tiny-poison', '--reference', 'nope', '--gamma', '0.5', '--name', 'x1'], /unknown model "nope"/],
     [['defend', 'filter', '--trainset', 'tiny-poison', '--reference', world.base, '--gamma', '0', '--name', 'x1'], /drops every pair/],
+    [['defend', 'filter', '--trainset', 'tiny-poison', '--reference', world.poisoned, '--gamma', '0.5', '--name', 'x1'], /was trained on tiny-poison itself/],
     [['defend', 'filter', '--trainset', 'tiny-poison', '--reference', world.base, '--gamma', '0.5', '--name', 'tiny-poison'], /must differ/],
     [['defend', 'sterilize', '--model', world.poisoned, '--trainset', 'tiny-train', '--name', 'x2'], /missing --steps/],
     [['defend', 'sterilize', '--model', world.poisoned, '--trainset', 'tiny-train', '--steps', '0', '--name', 'x2'], /--steps must be ≥ 1/],
@@ -299,6 +300,8 @@ test('defend sterilize: a defended package with its defence, parameters and a me
   assert.equal(d.segments, 2);
   assert.deepEqual(d.attack, { type: 'II', goal: world.goal });
   assert.deepEqual(d.curve.map((p: { step: number }) => p.step), [0, 1, 2]);
+  const pairs = loadTrainset(ws, 'tiny-train').pairs.length;
+  assert.deepEqual(d.curve.map((p: { epoch: number }) => p.epoch), [0, 8 / pairs, 16 / pairs].map((x) => Math.round(x * 1e4) / 1e4));
   for (const p of d.curve) {
     assert.ok(typeof p.hit['10'] === 'number' && p.hit['10'] >= 0 && p.hit['10'] <= 1);
     assert.ok(p.utility && typeof p.utility.ir['10'] === 'number');

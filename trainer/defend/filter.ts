@@ -212,7 +212,7 @@ export interface FilterResult {
 export interface FilterReport {
   format: string;
   trainset: { name: string; parent: string; parentPairsSha256: string };
-  reference: { id: string; kind: string; arch: string };
+  reference: { id: string; kind: string; arch: string; trainset: string | null };
   gamma: number;
   gammaSource: { method: 'flag' } | Omit<Calibration, 'gamma'> | GmmSplit;
   metrics: FilterMetrics;
@@ -238,6 +238,10 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
   if (o.gamma !== 'auto' && o.gamma !== 'gmm' && !Number.isFinite(o.gamma)) throw new UserError(`--gamma must be a number or auto, got ${o.gamma}`, 'bad_flags');
   const parent = loadTrainset(ws, o.trainset);
   const ref = loadModelPackage(ws, o.reference);
+  // The reference must not be the victim: a model trained on this very training set has learnt its poison.
+  if (ref.card.trainset?.sha256 && ref.card.trainset.sha256 === parent.card.pairsSha256) {
+    throw new UserError(`reference model ${o.reference} was trained on ${o.trainset} itself (it has learnt the pairs it should judge); use a model trained separately on clean data`, 'bad_reference');
+  }
   if (existsSync(trainsetDir(ws, o.name)) && !o.overwrite) {
     throw new UserError(`training set ${o.name} already exists (${trainsetDir(ws, o.name)}); pick another --name or pass --overwrite`, 'trainset_exists');
   }
@@ -274,7 +278,7 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
   const report: FilterReport = {
     format: FILTER_REPORT_FORMAT,
     trainset: { name: o.name, parent: parent.name, parentPairsSha256: parent.card.pairsSha256 },
-    reference: { id: ref.id, kind: ref.card.kind, arch: ref.card.arch },
+    reference: { id: ref.id, kind: ref.card.kind, arch: ref.card.arch, trainset: ref.card.trainset?.name ?? null },
     gamma,
     gammaSource,
     metrics,

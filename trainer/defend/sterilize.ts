@@ -54,6 +54,8 @@ export interface SterilizeOptions {
 
 export interface CurvePoint {
   step: number;
+  /** step × batch / clean pairs: epochs of the clean training set seen (per-epoch points: --eval-every = pairs / batch). */
+  epoch: number | null;
   hit: Record<string, number | null>;
   meanMinRank: number | null;
   baselineHit10: number | null;
@@ -76,6 +78,7 @@ function point(step: number, r: EvalResult): CurvePoint {
   for (const k of ks) hit[k] = avg((g) => g.model.hit[k]);
   return {
     step,
+    epoch: null,
     hit,
     meanMinRank: avg((g) => g.model.minRank.mean),
     baselineHit10: avg((g) => g.baseline.hit['10'] ?? null),
@@ -204,6 +207,8 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
   });
   if (evaluating) curve.push(await measure(o.name, o.steps));
   const card = readModelPackage(dir).card;
+  const batch = (card.trainer as { batch?: number } | null | undefined)?.batch;
+  if (typeof batch === 'number' && batch > 0) for (const p of curve) p.epoch = Math.round(((p.step * batch) / ts.pairs.length) * 1e4) / 1e4;
   writeJsonAtomic(join(dir, 'model.json'), { ...card, defence: { ...(card.defence ?? {}), curve } });
   const pkg = readModelPackage(dir);
   const db = openCatalog(ws.catalogPath);
