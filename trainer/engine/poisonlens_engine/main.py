@@ -98,6 +98,8 @@ def run(argv: list[str]) -> dict[str, Any]:
         if cfg["pretrained"]:
             parent = f"open_clip:{arch}:{cfg['pretrained']}"
     M.freeze(model, cfg["freeze"])
+    # A run resumes only into the same architecture (a config file may change under its name).
+    cfg["modelConfigSha256"] = __import__("hashlib").sha256(json.dumps(mcfg, sort_keys=True).encode()).hexdigest()
     image = M.image_settings(model, mcfg)
     ctx = M.context_length(mcfg)
     emit("model", arch=arch, params=M.count_params(model), image=image, contextLength=ctx, embedDim=M.embed_dim(mcfg),
