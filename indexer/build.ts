@@ -261,6 +261,11 @@ async function buildIndex(
 ): Promise<EnsureIndexResult> {
   const { pkg, split, dir, hnswParams, fingerprint, reason } = b;
   opts = { ...opts, onProgress };
+  // Say at once that a build is under way (reading the manifest and starting the encoder take
+  // a moment): the server answers requests for a model whose index is building with a 503.
+  const counts = readDatasetCard(ws, opts.dataset).counts as Partial<Record<string, number>> | undefined;
+  const expected = split === 'all' ? Object.values(counts ?? {}).reduce<number>((a, n) => a + (n ?? 0), 0) : (counts?.[split] ?? 0);
+  if (expected > 0) onProgress('embed', 0, expected);
   const dataset = loadDataset(ws, opts.dataset);
   const entries = splitEntries(dataset, split);
   if (entries.length === 0) throw new UserError(`dataset ${opts.dataset} has no ${split} images to index`, 'empty_gallery', 409);

@@ -94,6 +94,13 @@ export interface Lease {
   release(): void;
 }
 
+/**
+ * How long a request waits for a swap's load of its model (encoders and an existing index: well
+ * under a second on an idle machine, seconds on a busy one) before a 503 model_loading. A load
+ * that builds an index says so at once (phase embed or hnsw) and gets the 503 without waiting.
+ */
+const JOIN_LOAD_MS = 10_000;
+
 export type ModelState = 'available' | 'loading' | 'loaded' | 'failed' | 'broken';
 
 export interface ModelStatus {
@@ -216,10 +223,12 @@ export class ModelRegistry {
       const m = this.loaded.get(target);
       const building = this.loading.get(target);
       if (!(m && !m.closing) && building?.build && !opts.build) {
-        // A swap or the start-up is building this model's index, which can take minutes: say so
-        // now rather than hold the request (swaps leave the old model answering meanwhile).
-        const p = building.progress;
-        throw new ServiceUnavailableError(`model ${target} is loading (${p.phase} ${p.done}/${p.total}); try again shortly`, 'model_loading');
+        // A swap or the start-up is loading this model and may build its index, which can take
+        // minutes. Opening encoders and an existing index is quick, so the request waits for
+        // that; once the load embeds images or builds the graph, or takes longer than the wait,
+        // say so rather than hold the request (swaps leave the old model answering meanwhile).
+        await this.waitUnlessBuilding(target, building, JOIN_LOAD_MS);
+        continue;
       }
       if (m && !m.closing) {
         m.refs++;
@@ -238,6 +247,22 @@ export class ModelRegistry {
       await this.load(target, { build: opts.build ?? this.deps.config.buildOnDemand });
     }
     throw new ServiceUnavailableError(`model ${id ?? this.activeId} kept being unloaded while loading; try again`, 'model_busy');
+  }
+
+  /** Waits for an in-flight load to end, or throws 503 model_loading once it is building an index. */
+  private async waitUnlessBuilding(target: string, building: { promise: Promise<unknown>; progress: LoadProgress }, maxMs: number): Promise<void> {
+    const settled = building.promise.then(
+      () => true,
+      () => true,
+    );
+    const t0 = Date.now();
+    for (;;) {
+      const p = building.progress;
+      if (p.phase === 'embed' || p.phase === 'hnsw' || Date.now() - t0 >= maxMs) {
+        throw new ServiceUnavailableError(`model ${target} is loading (${p.phase} ${p.done}/${p.total}); try again shortly`, 'model_loading');
+      }
+      if (await Promise.race([settled, new Promise<false>((r) => setTimeout(() => r(false), 25))])) return;
+    }
   }
 
   /** The gallery index of a leased model over `dataset` (opened or built on first use). */

@@ -219,7 +219,17 @@ describe('requests for a model while its index is being built', { skip: skipReas
     const real = indexerRuntime(ws, { threads: 1 });
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
-    const gated = { ...real, openIndex: async (...a: Parameters<typeof real.openIndex>) => { if (a[0].id === world.poisoned) await gate; return real.openIndex(...a); } };
+    // Like ensureIndex, the gated build announces itself (phase embed) before it does the work.
+    const gated = {
+      ...real,
+      openIndex: async (...a: Parameters<typeof real.openIndex>) => {
+        if (a[0].id === world.poisoned) {
+          a[3].onProgress?.({ phase: 'embed', done: 0, total: 9 });
+          await gate;
+        }
+        return real.openIndex(...a);
+      },
+    };
     const pl = createApp({ workspace: ws, runtime: gated, config: { adminToken: TOKEN, activeModel: world.clean }, log: () => undefined });
     try {
       await pl.ready();
@@ -228,13 +238,13 @@ describe('requests for a model while its index is being built', { skip: skipReas
       // Wait until the encoders are loaded and the (gated) index build has begun.
       for (let i = 0; i < 600; i++) {
         const st = (await agent.get(`/api/models/${world.poisoned}`)).body.status;
-        if (st.state === 'loading' && st.progress.phase === 'index') break;
+        if (st.state === 'loading' && st.progress.phase === 'embed') break;
         await new Promise((r) => setTimeout(r, 50));
       }
       const busy = await agent.get('/api/search').query({ q: 'a car', model: world.poisoned });
       assert.equal(busy.status, 503, busy.text);
       assert.equal(busy.body.error.code, 'model_loading');
-      assert.match(busy.body.error.message, /tiny-poisoned is loading \(index/);
+      assert.match(busy.body.error.message, /tiny-poisoned is loading \(embed 0\/9/);
       assert.equal(busy.headers['retry-after'], '2');
       assert.equal((await agent.get(`/api/models/${world.poisoned}`)).body.status.state, 'loading');
       const meanwhile = await agent.get('/api/search').query({ q: 'a car' });
