@@ -3,6 +3,9 @@
  * its checkpoint.pt in the engine's venv), same threads, same run: single text queries per
  * second (tokenise + encode, batch 1, no cache) and images per second (pre-made pixel batches).
  * Order: onnxruntime, torch, onnxruntime, so that load from other processes hits both alike.
+ * Torch runs with OMP_WAIT_POLICY=PASSIVE, the match of the encoder's onnxruntime setting (no
+ * spinning threads): with OpenMP's default busy-waiting, torch measured 10x slower here while
+ * other processes shared the 2 cores (4 vs 63 text queries/s, 22 vs 99 images/s).
  *
  *   node --import tsx bench/encoding.ts --workspace WS --model M [--threads 2] [--texts 200] [--images 512] [--reps 2]
  *
