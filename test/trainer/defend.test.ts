@@ -296,6 +296,8 @@ test('defend sterilize: a defended package with its defence, parameters and a me
   assert.equal(d.trainset.sha256, loadTrainset(ws, 'tiny-train').card.pairsSha256);
   assert.equal(d.steps, 2);
   assert.equal(d.lr, 1e-4);
+  assert.equal(d.batch, 8);
+  assert.equal(d.recipe, 'finetune');
   assert.equal(d.segmentSteps, 1);
   assert.equal(d.segments, 2);
   assert.deepEqual(d.attack, { type: 'II', goal: world.goal });

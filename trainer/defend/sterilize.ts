@@ -203,7 +203,13 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
     ...pkg0.card,
     parent: o.model,
     attack: inherited,
-    defence: { ...defence, lastSegmentParent: engineParent === o.model ? null : engineParent },
+    // lr and batch as the engine ran them (the recipe's when not given).
+    defence: {
+      ...defence,
+      lr: o.lr ?? (pkg0.card.trainer as { config?: { lr?: number } } | null)?.config?.lr ?? null,
+      batch: o.batch ?? (pkg0.card.trainer as { batch?: number } | null)?.batch ?? null,
+      lastSegmentParent: engineParent === o.model ? null : engineParent,
+    },
   });
   if (evaluating) curve.push(await measure(o.name, o.steps));
   const card = readModelPackage(dir).card;
