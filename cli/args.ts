@@ -8,8 +8,17 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * with one line naming it, and the usage line of the command.
  */
 export function parseFlags<O extends Options>(argv: string[], options: O, usage: string) {
+  // `--steps -1`: node's parser takes "-1" for a flag ("argument is ambiguous"); pass negative
+  // numbers as the value they are, so the flag's own bounds name the problem.
+  const args = argv.slice();
+  for (let i = 0; i + 1 < args.length; i++) {
+    const m = /^--([^=]+)$/.exec(args[i]);
+    if (m && options[m[1]]?.type === 'string' && /^-(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(args[i + 1])) {
+      args.splice(i, 2, `${args[i]}=${args[i + 1]}`);
+    }
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (err) {
     throw new UserError(`${(err as Error).message.split('\n')[0]}\nusage: ${usage}`, 'bad_flags');
   }
