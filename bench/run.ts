@@ -5,7 +5,7 @@
  * met or missed).
  *
  *   npm run bench -- [--quick] [--only search,search100k,index,…] [--skip trainer,…] [--model ID]
- *                    [--workspace DIR] [--1m] [--out DIR]
+ *                    [--workspace DIR] [--1m] [--index-sizes 10000,100000] [--out DIR]
  *
  * Sections: search (latency/throughput, cache cold/warm, hot swap, memory), search100k (the same
  * on a 100,000-image gallery of synthetic vectors), index (HNSW vs
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     dataset: { type: 'string', default: 'scenes' },
     '1m': { type: 'boolean', default: false },
     trainer: { type: 'boolean', default: false },
+    'index-sizes': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results') },
   },
 });
@@ -134,6 +135,8 @@ if (want('search') && needWorld('search')) {
   await runSection('search', [...tsx, 'bench/search.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', w.dataset,
     '--copies', [2, 3, 4, 5].map((i) => `${w.model}-copy${i}`).join(','), '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps), '--memory-server', quick ? 'same' : 'fresh'], quick ? 240 : 900);
 }
+
+if (values['index-sizes']) Q.indexSizes = values['index-sizes'];
 
 // The search server on a 100,000-image gallery (synthetic vectors, bench/gallery.ts): built by a
 // full run (a minute or two), reused by quick runs when it is there.
