@@ -10,7 +10,7 @@ const USAGE = 'poisonlens up [--port 3000] [--host 127.0.0.1] [--no-serve]';
 
 /**
  * The main job (`npm start`): builds what is missing of the default world (trainer/world.json:
- * scenes dataset, base model, Attack II poisoned and clean fine-tunes) while serving the search
+ * scenes dataset, base model, Attack II poisoned and clean fine-tunes, a sterilised defended model) while serving the search
  * page, which shows the build's progress and adopts the first model as soon as it exists.
  */
 export const upCommand: Command = {
@@ -26,7 +26,7 @@ export const upCommand: Command = {
     const build = buildWorld(ws, spec).then(
       () => {
         const q = encodeURIComponent('a sheep standing on the grass');
-        console.log(`up: the default world is ready. Compare clean and poisoned: /compare?q=${q}&models=${spec.clean.name},${spec.poisoned.name}`);
+        console.log(`up: the default world is ready. Compare clean, poisoned and defended: /compare?q=${q}&models=${spec.clean.name},${spec.poisoned.name},${spec.defended.name}`);
         return 0;
       },
       (err: Error) => {

@@ -9,6 +9,7 @@ import { buildPoisonedTrainset } from '../data/poison/build.js';
 import { modelDir } from '../indexer/package.js';
 import { buildCleanTrainset } from './trainsets.js';
 import { trainModel } from './train.js';
+import { sterilizeModel } from './defend/sterilize.js';
 import type { EngineEvent } from './engine.js';
 
 /** The default world's recipe (trainer/world.json): what `poisonlens up` builds when missing. */
@@ -19,6 +20,7 @@ export interface WorldSpec {
   finetune: { epochs: number; lr: number; seed: number };
   clean: { name: string };
   poisoned: { name: string; trainset: string; attack: string; goal: string; poisonImages: number; seed: number };
+  defended: { name: string; steps: number; lr: number; seed: number };
 }
 
 export function loadWorldSpec(path = new URL('./world.json', import.meta.url).pathname): WorldSpec {
@@ -99,6 +101,13 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
     modelStep(ws, spec.clean.name, 'clean fine-tuned model', (onEvent) =>
       trainModel(ws, { trainset: spec.trainset.name, from: spec.base.name, name: spec.clean.name, epochs: ft.epochs, lr: ft.lr, seed: ft.seed, onEvent }),
     ),
+    {
+      name: spec.defended.name,
+      title: `defended model (the poisoned one sterilised: ${spec.defended.steps} clean steps)`,
+      done: () => existsSync(join(modelDir(ws, spec.defended.name), 'model.json')),
+      run: () =>
+        sterilizeModel(ws, { model: spec.poisoned.name, trainset: spec.trainset.name, steps: spec.defended.steps, lr: spec.defended.lr, seed: spec.defended.seed, name: spec.defended.name }),
+    },
   ];
   await runSteps(ws, steps);
 }
