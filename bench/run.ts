@@ -247,7 +247,7 @@ function summarise(r: typeof report): { table: string; targets: Array<Record<str
     }
     if (search.hotSwap) {
       const s = search.hotSwap.swaps;
-      add('hot swap', 'swap to an unloaded model (load + switch) / back to a loaded one, ms', `${s[0]?.wallMs} / ${s[1]?.wallMs}`, '', `switch step ${s.map((x: any) => x.swapMs).join(', ')} ms`);
+      add('hot swap', 'swap to an unloaded model (load + switch) / back to a loaded one, ms', `${s[0]?.wallMs} / ${s[1]?.wallMs}`, '', `server-reported swapMs ${s.map((x: any) => x.swapMs).join(', ')}`);
       add('hot swap', 'errors under c=8 load during 3 swaps', String(search.hotSwap.underLoad.errors), '', `${search.hotSwap.underLoad.requests} requests, p99 ${search.hotSwap.underLoad.p99Ms} ms`);
     }
     if (search.memory?.rows) {
