@@ -180,6 +180,8 @@ export interface EnsureIndexOptions {
   verify?: VerifyMode;
   /** Encode in a worker thread while this one prepares the next batch (default true). */
   worker?: boolean;
+  /** Never build: a missing, stale or corrupt index is an error (409) instead. */
+  reuseOnly?: boolean;
 }
 
 export interface EnsureIndexResult {
@@ -232,11 +234,14 @@ export async function ensureIndex(ws: Workspace, opts: EnsureIndexOptions): Prom
         return { index, built: false, reason: 'reused: model and manifest hashes match' };
       } catch (err) {
         if (!(err instanceof UserError) || err.code !== 'corrupt_index') throw err;
+        // Callers that may not build (a server search) get the corruption as a clear 409.
+        if (opts.reuseOnly) throw new UserError(err.message, 'corrupt_index', 409);
         reason = `rebuilt: ${err.message.split(';')[0]}`;
       }
     }
   }
 
+  if (opts.reuseOnly) throw new UserError(`no usable index for ${pkg.id} over ${opts.dataset}/${split} (${reason}); build it with \`poisonlens index\``, 'index_missing', 409);
   // A build is recorded as a job when a catalog is given (a killed build is marked failed at the
   // next start-up; its temp folder is never read and is removed by the next build).
   const job = opts.db ? startJob(opts.db, 'index', `${pkg.id}/${opts.dataset}/${split}`, { model: pkg.id, dataset: opts.dataset, split, hnsw: hnswParams, reason, dir }) : null;

@@ -60,6 +60,8 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
         hnsw,
         encoder,
         db: opts.db,
+        // Without leave to build, a corrupt index is reported (409 corrupt_index), not rebuilt.
+        reuseOnly: !o.build,
         onProgress: (phase, done, total) => o.onProgress?.({ phase, done, total }),
       });
       const { dim } = index.card;
