@@ -161,7 +161,7 @@ const dims = quick ? [world?.embedDim ?? 256] : [...new Set([world?.embedDim ?? 
 if (want('index')) {
   for (const dim of dims) {
     const sizes = Q.indexSizes + (values['1m'] && !quick ? ',1000000' : '');
-    await runSection(`index d=${dim}`, [...tsx, 'bench/index.ts', '--sizes', sizes, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick ? 180 : 2400);
+    await runSection(`index d=${dim}`, [...tsx, 'bench/index.ts', '--sizes', sizes, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
   }
 }
 if (want('faiss')) {
@@ -169,7 +169,7 @@ if (want('faiss')) {
   else {
     for (const dim of dims) {
       for (const n of Q.indexSizes.split(',').concat(values['1m'] && !quick ? ['1000000'] : [])) {
-        await runSection(`faiss n=${n} d=${dim}`, [...tsx, 'bench/faiss.ts', '--n', n, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick ? 180 : 2400);
+        await runSection(`faiss n=${n} d=${dim}`, [...tsx, 'bench/faiss.ts', '--n', n, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
       }
     }
   }
