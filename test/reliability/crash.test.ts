@@ -69,6 +69,29 @@ async function runAndKillAtRename(args: string[], hold: string, parent: string):
   return { tmp, output };
 }
 
+/** Starts `poisonlens serve` on a free loopback port, waits until it listens, then SIGTERMs it. */
+async function serveBriefly(root: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const e = env();
+  delete e.POISONLENS_ADMIN_TOKEN;
+  const child = spawn(process.execPath, [CLI, '--workspace', root, 'serve', '--port', '0'], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const t0 = Date.now();
+  while (!/at http:\/\/127\.0\.0\.1:\d+\//.test(stdout)) {
+    if (child.exitCode !== null || Date.now() - t0 > 60_000) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not start:\n${stdout}\n${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  const code = await exited;
+  return { code, stdout, stderr };
+}
+
 describe('kill -9 during artefact writes', { skip }, () => {
   test('index build: no half index, the job shows failed, a rerun builds it', async () => {
     const world = await serverWorld();
@@ -126,6 +149,15 @@ describe('kill -9 during artefact writes', { skip }, () => {
       assert.equal(killed.length, 1);
       assert.equal(killed[0].state, 'running');
       assert.equal(JSON.parse(killed[0].progress!).phase, 'export');
+      db.close();
+
+      // Restart the server first: it marks the dead job failed, says how to resume, serves, and
+      // stops cleanly on SIGTERM.
+      const served = await serveBriefly(ws.root);
+      assert.match(served.stderr, new RegExp(`train job \\d+ \\(${name}\\) died with its process; marked failed\\. rerun the same`));
+      assert.equal(served.code, 0, served.stderr);
+      db = openCatalog(ws.catalogPath);
+      assert.equal(listJobs(db, { type: 'train', target: name })[0].state, 'failed');
       db.close();
 
       const r = cli(args);

@@ -236,7 +236,7 @@ function generate(rng: Rng, ctx: { png: Buffer; models: string[]; dataset: strin
       return { method: 'GET', path: `${prefix}/${ds}/${file}`, headers: {} };
     }
     case 13: {
-      const page = rng.pick(['/', '/compare', '/models', '/experiments/x', `/experiments/${pct(randomUnicode(rng))}`, '/healthz', '/metrics', '/indices-list']);
+      const page = rng.pick(['/', '/compare', '/models', '/experiments/x', `/experiments/${pct(randomUnicode(rng))}`, '/healthz', '/metrics', '/indices-list', '/api/build']);
       return { method: 'GET', path: page + randomQuery(rng, ['q', 'k', 'model', 'models', 'dataset', 'goal']), headers: { accept: rng.pick(['text/html', 'application/json', '*/*', '']) } };
     }
     case 14: {
