@@ -335,7 +335,7 @@ function summarise(r: typeof report): { table: string; targets: Array<Record<str
   target('indexing ≥ 70% of bare encoder throughput', ix ? `${(ix.workerRatio * 100).toFixed(0)}% (${ix.workerImagesPerSecond} vs ${ix.bareImagesPerSecond} images/s)` : '—', ix ? ix.workerRatio >= 0.7 : null);
   const trb = tr?.runs?.bf16 ?? tr?.runs?.fp32;
   target('trainer within 10% of bare open_clip', trb ? Object.entries(tr.runs).map(([k, v]: [string, any]) => `${k} ${v.engineOverBare}×`).join(', ') : '—', trb ? Object.values(tr.runs).every((v: any) => v.engineOverBare >= 0.9) : null, sections.find((s) => s.name === 'trainer')?.reason ?? '');
-  target('quick run < 3 minutes', `${r.seconds} s`, quick ? r.seconds < 180 : null);
+  target('quick run < 3 minutes', `${r.seconds} s`, quick && !only && !skipSet.size ? r.seconds < 180 : null, only || skipSet.size ? 'partial run' : '');
 
   const esc = (s: string) => String(s).replace(/\|/g, '\\|');
   const m = r.machine;
