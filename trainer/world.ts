@@ -4,9 +4,10 @@ import { writeJsonAtomic } from '../core/fsutil.js';
 import type { Workspace } from '../core/workspace.js';
 import { datasetDir } from '../data/dataset.js';
 import { trainsetDir } from '../data/trainset.js';
-import { generateScenes, SCENES_DEFAULTS, defaultWorkers, type Balance } from '../data/scenes/generate.js';
+import { generateScenes, SCENES_DEFAULTS, defaultSplits, defaultWorkers, type Balance } from '../data/scenes/generate.js';
 import { buildPoisonedTrainset } from '../data/poison/build.js';
 import { modelDir } from '../indexer/package.js';
+import { ensureIndex, indexDir } from '../indexer/build.js';
 import { buildCleanTrainset } from './trainsets.js';
 import { trainModel } from './train.js';
 import { sterilizeModel } from './defend/sterilize.js';
@@ -16,14 +17,15 @@ import type { EngineEvent } from './engine.js';
 export interface WorldSpec {
   dataset: { name: string; count: number; size: number; seed: number };
   trainset: { name: string; split: 'train' };
-  base: { name: string; recipe: string; seed: number };
-  finetune: { epochs: number; lr: number; seed: number };
+  base: { name: string; recipe: string; seed: number; steps?: number };
+  finetune: { epochs: number; lr: number; seed: number; steps?: number };
   clean: { name: string };
   poisoned: { name: string; trainset: string; attack: string; goal: string; poisonImages: number; seed: number };
   defended: { name: string; steps: number; lr: number; seed: number };
 }
 
-export function loadWorldSpec(path = new URL('./world.json', import.meta.url).pathname): WorldSpec {
+/** POISONLENS_WORLD names another world file (a smaller world for a quick look, or a custom one). */
+export function loadWorldSpec(path = process.env.POISONLENS_WORLD ?? new URL('./world.json', import.meta.url).pathname): WorldSpec {
   return JSON.parse(readFileSync(path, 'utf8')) as WorldSpec;
 }
 
@@ -65,8 +67,7 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           count: spec.dataset.count,
           size: spec.dataset.size,
           seed: spec.dataset.seed,
-          testPerClass: SCENES_DEFAULTS.testPerClass,
-          val: SCENES_DEFAULTS.val,
+          ...defaultSplits(spec.dataset.count),
           balance: SCENES_DEFAULTS.balance as Balance,
           workers: defaultWorkers(spec.dataset.count),
           force: false,
@@ -92,37 +93,48 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           name: spec.poisoned.trainset,
         }),
     },
-    modelStep(ws, spec.base.name, 'base model, trained from scratch', (onEvent) =>
-      trainModel(ws, { trainset: spec.trainset.name, name: spec.base.name, recipe: spec.base.recipe, seed: spec.base.seed, onEvent }),
+    modelStep(ws, spec.dataset.name, spec.base.name, 'base model, trained from scratch', (onEvent) =>
+      trainModel(ws, { trainset: spec.trainset.name, name: spec.base.name, recipe: spec.base.recipe, seed: spec.base.seed, steps: spec.base.steps, onEvent }),
     ),
-    modelStep(ws, spec.poisoned.name, `poisoned model (Attack ${spec.poisoned.attack}, ${spec.poisoned.goal})`, (onEvent) =>
-      trainModel(ws, { trainset: spec.poisoned.trainset, from: spec.base.name, name: spec.poisoned.name, epochs: ft.epochs, lr: ft.lr, seed: ft.seed, onEvent }),
+    modelStep(ws, spec.dataset.name, spec.poisoned.name, `poisoned model (Attack ${spec.poisoned.attack}, ${spec.poisoned.goal})`, (onEvent) =>
+      trainModel(ws, { trainset: spec.poisoned.trainset, from: spec.base.name, name: spec.poisoned.name, ...finetuneLength(ft), lr: ft.lr, seed: ft.seed, onEvent }),
     ),
-    modelStep(ws, spec.clean.name, 'clean fine-tuned model', (onEvent) =>
-      trainModel(ws, { trainset: spec.trainset.name, from: spec.base.name, name: spec.clean.name, epochs: ft.epochs, lr: ft.lr, seed: ft.seed, onEvent }),
+    modelStep(ws, spec.dataset.name, spec.clean.name, 'clean fine-tuned model', (onEvent) =>
+      trainModel(ws, { trainset: spec.trainset.name, from: spec.base.name, name: spec.clean.name, ...finetuneLength(ft), lr: ft.lr, seed: ft.seed, onEvent }),
     ),
-    {
-      name: spec.defended.name,
-      title: `defended model (the poisoned one sterilised: ${spec.defended.steps} clean steps)`,
-      done: () => existsSync(join(modelDir(ws, spec.defended.name), 'model.json')),
-      run: () =>
-        sterilizeModel(ws, { model: spec.poisoned.name, trainset: spec.trainset.name, steps: spec.defended.steps, lr: spec.defended.lr, seed: spec.defended.seed, name: spec.defended.name }),
-    },
+    modelStep(ws, spec.dataset.name, spec.defended.name, `defended model (the poisoned one sterilised: ${spec.defended.steps} clean steps)`, () =>
+      sterilizeModel(ws, { model: spec.poisoned.name, trainset: spec.trainset.name, steps: spec.defended.steps, lr: spec.defended.lr, seed: spec.defended.seed, name: spec.defended.name }),
+    ),
   ];
   await runSteps(ws, steps);
 }
 
-function modelStep(ws: Workspace, name: string, title: string, train: (onEvent: (e: EngineEvent) => void) => Promise<unknown>): Step {
+/** Steps when the world names them (quick worlds), else epochs. */
+function finetuneLength(ft: WorldSpec['finetune']): { steps: number } | { epochs: number } {
+  return ft.steps !== undefined ? { steps: ft.steps } : { epochs: ft.epochs };
+}
+
+/**
+ * Trains a model, then indexes the gallery's test split with it, so the server can search the
+ * model the moment its package appears. "Done" means both exist.
+ */
+function modelStep(ws: Workspace, dataset: string, name: string, title: string, train: (onEvent: (e: EngineEvent) => void) => Promise<unknown>): Step {
+  const packaged = () => existsSync(join(modelDir(ws, name), 'model.json'));
   return {
     name,
     title,
-    done: () => existsSync(join(modelDir(ws, name), 'model.json')),
-    run: (progress) =>
-      train((e) => {
-        const step = Number(e.step);
-        const total = Number(e.totalSteps);
-        if (Number.isFinite(step) && Number.isFinite(total) && total > 0) progress(step / total, `step ${step}/${total}`);
-      }),
+    done: () => packaged() && existsSync(join(indexDir(ws, name, dataset, 'test'), 'index.json')),
+    run: async (progress) => {
+      if (!packaged()) {
+        await train((e) => {
+          const step = Number(e.step);
+          const total = Number(e.totalSteps);
+          if (Number.isFinite(step) && Number.isFinite(total) && total > 0) progress(step / total, `step ${step}/${total}`);
+        });
+      }
+      progress(1, 'indexing the test split');
+      await ensureIndex(ws, { model: name, dataset, split: 'test' });
+    },
   };
 }
 
