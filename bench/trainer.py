@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+# The same OpenMP wait policy as the engine (set before torch loads), so the bare loop is comparable.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "trainer" / "engine"))
 CLI = [shutil.which("node") or "node", str(ROOT / "bin" / "poisonlens.mjs")]
