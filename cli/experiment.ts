@@ -1,10 +1,10 @@
 import type { Command } from './command.js';
-import { parseFlags } from './args.js';
+import { numberFlag, parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { runExperiment } from '../trainer/experiment/index.js';
 
-const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--quiet] [--json]';
+const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--quiet] [--json]';
 
 export const experimentCommand: Command = {
   name: 'experiment',
@@ -13,13 +13,22 @@ export const experimentCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(
       argv,
-      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
+      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
     if (positionals.length !== 1) throw new UserError(`${positionals.length ? 'one study file at a time' : 'missing the study file'}\nusage: ${USAGE}`, 'bad_flags');
+    let seeds: number[] | undefined;
+    if (values.seeds !== undefined) {
+      seeds = String(values.seeds).split(',').map((x) => Number(x.trim()));
+      if (seeds.some((x) => !Number.isInteger(x) || x < 0) || new Set(seeds).size !== seeds.length) {
+        throw new UserError(`--seeds must be a comma-separated list of distinct whole numbers ≥ 0, got ${JSON.stringify(values.seeds)}`, 'bad_flags');
+      }
+    }
     const r = await runExperiment(resolveWorkspace(ctx.workspaceDir), positionals[0], {
       dryRun: Boolean(values['dry-run']),
       only: values.only as string | undefined,
+      seeds,
+      threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
       quiet: Boolean(values.quiet),
     });
     if (values.json) {

@@ -228,7 +228,7 @@ export function modelState(ws: Workspace, job: ModelJob): StepState {
   return { done: true };
 }
 
-export async function buildModel(ws: Workspace, job: ModelJob, opts: { quiet?: boolean; onEvent?: (e: EngineEvent) => void } = {}): Promise<void> {
+export async function buildModel(ws: Workspace, job: ModelJob, opts: { quiet?: boolean; threads?: number; onEvent?: (e: EngineEvent) => void } = {}): Promise<void> {
   await trainModel(ws, {
     trainset: job.trainset,
     name: job.id,
@@ -244,6 +244,7 @@ export async function buildModel(ws: Workspace, job: ModelJob, opts: { quiet?: b
     ...(job.defence ? { defence: job.defence } : {}),
     seed: job.seed,
     kind: job.kind,
+    ...(opts.threads ? { threads: opts.threads } : {}),
     overwrite: existsSync(modelDir(ws, job.id)),
     quiet: opts.quiet,
     onEvent: opts.onEvent,

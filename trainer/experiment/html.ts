@@ -68,8 +68,8 @@ function goalCharts(vs: VariantAggregate[]): string {
     const maxRank = Math.max(1, ...entries.map((e) => e.minRank.hi ?? e.minRank.mean ?? 0));
     out.push(
       barChart([{ label: 'mean MinRank', bars: entries.map((e) => bar(e.name, e.minRank)) }], {
-        title: `MinRank per model — ${goal}`,
-        yLabel: 'mean MinRank (log scale, lower = stronger attack)',
+        title: `Mean MinRank per model — ${goal} (lower = stronger attack)`,
+        yLabel: 'mean MinRank (log scale)',
         scale: { kind: 'log1p', max: Math.pow(10, Math.ceil(Math.log10(maxRank + 1))) },
         values: true,
       }),
@@ -98,11 +98,15 @@ function utilityChart(vs: VariantAggregate[]): string {
 function sweepCharts(report: Report): string {
   return report.sweeps
     .map((s) => {
-      const xs = s.points.map((p) => (typeof p.value === 'number' ? fmtVal(p.value) : String(p.value)));
+      const withRate = (s.field === 'poisonImages' || s.field === 'rate') && s.points.every((p) => p.poisonRate?.mean != null);
+      const xs = s.points.map((p) => {
+        const v = typeof p.value === 'number' ? fmtVal(p.value) : String(p.value);
+        return withRate && s.field === 'poisonImages' ? `${v} (${(p.poisonRate!.mean! * 100).toFixed(2)}%)` : v;
+      });
       const hitSeries: Series[] = ['1', '5', '10'].map((k) => ({ name: `poisoned Hit@${k}`, points: s.points.map((p) => pt(p.hit[k])) }));
       hitSeries.push({ name: 'baseline Hit@10', points: s.points.map((p) => pt(p.baselineHit10)), dash: '5 3' });
       if (s.points.some((p) => p.cleanHit10)) hitSeries.push({ name: 'clean model Hit@10', points: s.points.map((p) => pt(p.cleanHit10)), dash: '2 3' });
-      const xLabel = s.field;
+      const xLabel = withRate && s.field === 'poisonImages' ? 'poisoned images per goal (achieved poisoning rate)' : s.field;
       const maxRank = Math.max(1, ...s.points.map((p) => p.minRank.hi ?? p.minRank.mean ?? 0));
       const charts = [
         linePlot(xs, hitSeries, { title: `${s.label}: Hit@K vs ${s.field}${s.goal ? ` (${s.goal})` : ''}`, yLabel: 'Hit@K', xLabel }),

@@ -34,6 +34,8 @@ export type StepKind = 'trainset' | 'model' | 'eval' | (string & {});
 
 export interface RunContext {
   quiet: boolean;
+  /** Engine threads per training run (default: the engine's, 2). */
+  threads?: number;
   log: (line: string) => void;
 }
 
@@ -168,7 +170,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
         deps: [ts],
         inputs,
         state: () => modelState(ws, job),
-        run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet }),
+        run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }),
       },
       ['base'],
     );
@@ -309,7 +311,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
             deps: [from, trainset].filter((d) => steps.has(d)),
             inputs,
             state: () => modelState(ws, job),
-            run: (rc) => buildModel(ws, job, { quiet: rc.quiet }),
+            run: (rc) => buildModel(ws, job, { quiet: rc.quiet, threads: rc.threads }),
           },
           users,
         );

@@ -358,6 +358,8 @@ function buildSweeps(vs: VariantAggregate[]): ReportSweep[] {
   const sweeps: ReportSweep[] = [];
   for (const [group, members] of groups) {
     const g0 = members[0].goals[0];
+    // Numeric settings in ascending order (the file may list them in any order).
+    if (members.every((m) => typeof m.setting!.value === 'number')) members.sort((a, b) => (a.setting!.value as number) - (b.setting!.value as number));
     sweeps.push({
       group,
       label: members[0].label,

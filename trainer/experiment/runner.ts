@@ -26,6 +26,10 @@ export interface ExperimentOptions {
   dryRun?: boolean;
   /** Run only the steps matching this: a step id, a step kind (trainset, model, eval), a variant name or group, `base` or `report`. */
   only?: string;
+  /** Replace the study's seeds (e.g. one seed for a quick look; the runs it builds are reused later). */
+  seeds?: number[];
+  /** Engine threads per training run (default 2; 1 does better on a crowded machine). */
+  threads?: number;
   quiet?: boolean;
   log?: (line: string) => void;
   onProgress?: (p: { done: number; total: number; current: string | null }) => void;
@@ -115,7 +119,8 @@ export async function runExperiment(ws: Workspace, file: string, opts: Experimen
   return runStudy(ws, study, opts);
 }
 
-export async function runStudy(ws: Workspace, study: StudySpec, opts: ExperimentOptions = {}): Promise<ExperimentResult> {
+export async function runStudy(ws: Workspace, studyIn: StudySpec, opts: ExperimentOptions = {}): Promise<ExperimentResult> {
+  const study = opts.seeds ? { ...studyIn, seeds: [...opts.seeds] } : studyIn;
   const t0 = performance.now();
   const quiet = Boolean(opts.quiet);
   const log = opts.log ?? ((l: string) => console.error(l));
@@ -207,7 +212,7 @@ export async function runStudy(ws: Workspace, study: StudySpec, opts: Experiment
       if (!quiet) log(`[${i}/${todo.length}] ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
       setProgress(i - 1, todo.length, s.label);
       const t = performance.now();
-      await s.run({ quiet, log });
+      await s.run({ quiet, log, threads: opts.threads });
       const after = s.state();
       if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
       const seconds = (performance.now() - t) / 1000;

@@ -73,15 +73,15 @@ export interface ChartOptions {
 /** Grouped bars (e.g. groups Hit@1/5/10, one bar per model) with 95% interval whiskers. */
 export function barChart(groups: BarGroup[], o: ChartOptions): string {
   const names = [...new Set(groups.flatMap((g) => g.bars.map((b) => b.name)))];
-  const maxV = Math.max(1e-9, ...groups.flatMap((g) => g.bars.flatMap((b) => [b.value ?? 0, b.hi ?? 0])));
-  const scale: Scale = o.scale ?? { kind: 'linear', max: maxV <= 1 ? 1 : niceMax(maxV) };
-  const barW = 14;
+  const maxV = Math.max(1e-9, ...groups.flatMap((g) => g.bars.map((b) => b.value ?? 0)));
+  const scale: Scale = o.scale ?? { kind: 'linear', max: maxV <= 1 ? 1 : niceMax(Math.max(maxV, ...groups.flatMap((g) => g.bars.map((b) => b.hi ?? 0)))) };
+  const barW = names.length <= 3 ? 20 : 14;
   const gap = 18;
-  const groupW = names.length * barW + gap;
+  const groupW = Math.max(58, names.length * barW + gap);
   const left = 48;
   const plotH = 180;
   const top = 28;
-  const legendW = 16 + Math.min(260, 8 + 6.2 * Math.max(...names.map((n) => n.length)));
+  const legendW = Math.min(300, 30 + 6.8 * Math.max(...names.map((n) => n.length)));
   const width = left + groups.length * groupW + 12 + legendW;
   const height = top + plotH + 44;
   const y = scaleY(scale, plotH);
@@ -94,7 +94,7 @@ export function barChart(groups: BarGroup[], o: ChartOptions): string {
   }
   parts.push(`<text x="12" y="${top + plotH / 2}" font-size="11" fill="#333" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`);
   groups.forEach((g, gi) => {
-    const gx = left + gi * groupW + gap / 2;
+    const gx = left + gi * groupW + (groupW - names.length * barW) / 2;
     g.bars.forEach((b) => {
       const bi = names.indexOf(b.name);
       const x = gx + bi * barW;
@@ -109,10 +109,10 @@ export function barChart(groups: BarGroup[], o: ChartOptions): string {
       if (b.lo != null && b.hi != null && Number.isFinite(b.lo) && Number.isFinite(b.hi)) {
         const cx = x + barW / 2;
         const y1 = top + y(Math.max(0, b.lo));
-        const y2 = top + y(b.hi);
+        const y2 = top + y(Math.min(scale.max, b.hi));
         parts.push(`<path d="M${n2(cx)} ${n2(y1)}V${n2(y2)}M${n2(cx - 3)} ${n2(y1)}h6M${n2(cx - 3)} ${n2(y2)}h6" stroke="#111" stroke-width="1" fill="none"/>`);
       }
-      if (o.values) parts.push(`<text x="${n2(x + barW / 2)}" y="${n2(yy - 3)}" font-size="8" text-anchor="middle" fill="#333">${fmtVal(b.value)}</text>`);
+      if (o.values && names.length <= 4) parts.push(`<text x="${n2(x + barW / 2)}" y="${n2(yy - 3)}" font-size="8" text-anchor="middle" fill="#333">${fmtVal(b.value)}</text>`);
     });
     parts.push(`<text x="${n2(gx + (names.length * barW) / 2)}" y="${top + plotH + 14}" font-size="11" text-anchor="middle" fill="#222">${esc(g.label)}</text>`);
   });
@@ -129,14 +129,14 @@ export interface Series {
 
 /** A line plot with categorical x (one point per setting, evenly spaced) and 95% whiskers. */
 export function linePlot(xLabels: string[], series: Series[], o: ChartOptions & { xLabel: string }): string {
-  const maxV = Math.max(1e-9, ...series.flatMap((s) => s.points.flatMap((p) => [p.y ?? 0, p.hi ?? 0])));
-  const scale: Scale = o.scale ?? { kind: 'linear', max: maxV <= 1 ? 1 : niceMax(maxV) };
+  const maxV = Math.max(1e-9, ...series.flatMap((s) => s.points.map((p) => p.y ?? 0)));
+  const scale: Scale = o.scale ?? { kind: 'linear', max: maxV <= 1 ? 1 : niceMax(Math.max(maxV, ...series.flatMap((s) => s.points.map((p) => p.hi ?? 0)))) };
   const left = 48;
   const top = 28;
   const plotH = 180;
   const step = Math.max(44, Math.min(80, 480 / Math.max(1, xLabels.length)));
   const plotW = step * Math.max(1, xLabels.length - 1) + 24;
-  const legendW = 16 + Math.min(260, 8 + 6.2 * Math.max(...series.map((s) => s.name.length)));
+  const legendW = Math.min(300, 30 + 6.8 * Math.max(...series.map((s) => s.name.length)));
   const width = left + plotW + 16 + legendW;
   const height = top + plotH + 54;
   const y = scaleY(scale, plotH);
@@ -171,7 +171,7 @@ export function linePlot(xLabels: string[], series: Series[], o: ChartOptions & 
       const cx = x(i);
       const cy = top + y(p.y);
       if (p.lo != null && p.hi != null && Number.isFinite(p.lo) && Number.isFinite(p.hi)) {
-        parts.push(`<path d="M${n2(cx)} ${n2(top + y(Math.max(0, p.lo)))}V${n2(top + y(p.hi))}" stroke="${colour}" stroke-width="1" fill="none"/>`);
+        parts.push(`<path d="M${n2(cx)} ${n2(top + y(Math.max(0, p.lo)))}V${n2(top + y(Math.min(scale.max, p.hi)))}" stroke="${colour}" stroke-width="1" fill="none"/>`);
       }
       parts.push(`<circle cx="${n2(cx)}" cy="${n2(cy)}" r="3" fill="${colour}"><title>${esc(`${s.name} @ ${xLabels[i]}: ${fmtVal(p.y)}`)}</title></circle>`);
     });
@@ -221,7 +221,8 @@ export function heatmapSvg(rows: string[], cols: string[], values: Array<Array<n
   return svg(left + cols.length * cell + 20, h, o.title, parts, 'chart heatmap');
 }
 
-function svg(w: number, h: number, title: string, parts: string[], className: string): string {
+function svg(wIn: number, h: number, title: string, parts: string[], className: string): string {
+  const w = Math.max(wIn, 60 + title.length * 7.4);
   return `<svg xmlns="http://www.w3.org/2000/svg" class="${esc(className)}" width="${Math.ceil(w)}" height="${Math.ceil(h)}" viewBox="0 0 ${Math.ceil(w)} ${Math.ceil(h)}" role="img" aria-label="${esc(title)}" font-family="system-ui, sans-serif">${parts.join('')}</svg>`;
 }
 
