@@ -42,7 +42,7 @@ test('parseStudy: defaults, sweeps and clean references', () => {
   assert.deepEqual(s.variants.map((v) => v.name), ['clean@finetune.epochs=0', 'clean@finetune.epochs=1', 'p@finetune.epochs=0', 'p@finetune.epochs=1']);
   assert.equal(s.variants[3].finetune.epochs, 1);
   assert.equal(s.variants[3].finetune.lr, 2e-4);
-  assert.equal(s.variants[1].finetune.lr, 1e-4, 'the study default');
+  assert.equal(s.variants[1].finetune.lr, 2e-4, 'the study default');
   assert.equal(s.variants[3].clean, 'clean');
   assert.deepEqual(s.variants[3].fields.budget, { rate: 0.01 });
   const steps = parseStudy(minimal({ variants: [{ name: 'clean', kind: 'clean', finetune: { steps: 5 } }] }));

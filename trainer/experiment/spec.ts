@@ -17,7 +17,7 @@ import { getVariantKind, type VariantExpandContext } from './variants.js';
  *     "datasets": {"scenes": {"scenes": {"count": 22000, "size": 64, "seed": 0}}},  // generated if missing
  *     "dataset": "scenes",                                   // the one trained on (default: the first)
  *     "base": {"recipe": "scenes-base", "seed": 0},          // or {"model": "<existing id>"}
- *     "finetune": {"recipe": "finetune", "epochs": 2, "lr": 1e-4, "batch": 128, "images": 4000},
+ *     "finetune": {"recipe": "finetune", "epochs": 2, "lr": 2e-4, "batch": 128, "images": 2000},
  *     "seeds": 3,                                            // or [0, 1, 2]
  *     "sweep": {"finetune.epochs": [0, 1, 2]},               // optional: every variant at every value
  *     "variants": [
@@ -124,17 +124,17 @@ export interface StudySpec {
 /**
  * The fine-tuning defaults of a study: the recipe measured on the default world to reach the
  * issue's attack targets within the time budget (README "Studies"): the engine's `finetune`
- * recipe (AdamW, cosine, weight decay 0.2) at lr 1e-4, batch 128, for 2 epochs over a seeded
- * 4,000-image sample of the train split.
+ * recipe (AdamW, cosine, weight decay 0.2) at lr 2e-4, batch 128, for 2 epochs over a seeded
+ * 2,000-image sample of the train split (10,000 pairs, 156 steps).
  */
 export const DEFAULT_FINETUNE: TrainSettings = {
   recipe: 'finetune',
   epochs: 2,
   steps: null,
-  lr: 1e-4,
+  lr: 2e-4,
   batch: 128,
   freeze: null,
-  images: 4000,
+  images: 2000,
   subsetSeed: 0,
   valImages: 0,
 };
