@@ -218,3 +218,22 @@ test('experiment CLI: bad study files fail with one line naming the field', { sk
     assert.match(err[0], want, name);
   }
 });
+
+test('a base trained under another name with the same pairs and settings is adopted, not retrained', { skip }, async () => {
+  const { cpSync: cp, rmSync, readFileSync: read, writeFileSync: write } = await import('node:fs');
+  const base = first.report!.base.model;
+  const other = join(ws.models, 'my-base');
+  cp(join(ws.models, base), other, { recursive: true });
+  const card = JSON.parse(read(join(other, 'model.json'), 'utf8'));
+  write(join(other, 'model.json'), JSON.stringify({ ...card, id: 'my-base', name: 'my-base' }));
+  rmSync(join(ws.models, base), { recursive: true, force: true });
+  const dry = await runExperiment(ws, join(ws.root, 'smoke.json'), { dryRun: true, quiet: true });
+  assert.ok(!dry.steps.some((s) => s.kind === 'model' && s.label.includes('from scratch')), 'no base training step');
+  assert.ok(dry.steps.filter((s) => s.kind === 'model').every((s) => s.label.startsWith('fine-tune')));
+  // A different seed is a different base: trained, not adopted.
+  const spec = JSON.parse(read(SMOKE, 'utf8'));
+  const p = join(ws.root, 'smoke-seed1.json');
+  write(p, JSON.stringify({ ...spec, id: 'smoke-seed1', base: { ...spec.base, seed: 1 } }));
+  const dry1 = await runExperiment(ws, p, { dryRun: true, quiet: true });
+  assert.ok(dry1.steps.some((s) => s.kind === 'model' && s.label.includes('from scratch') && s.state === 'to build'));
+});

@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { main } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
-import { DatasetWriter, type Split } from '../../data/dataset.js';
+import { DatasetWriter, loadDataset, type Split } from '../../data/dataset.js';
 import { loadTrainset, writeTrainset } from '../../data/trainset.js';
 import { readModelPackage } from '../../indexer/package.js';
 import { VENV_PYTHON, REPO_ROOT } from '../../trainer/setup.js';
@@ -189,10 +189,15 @@ test('bad input fails with one line and writes nothing', { skip }, async () => {
     [['--trainset', 'tiny-train', '--name', 'x', '--from', 'missing-model'], /unknown model "missing-model"/],
     [['--trainset', 'tiny-train', '--name', 'base', '--steps', '1'], /model base already exists/],
   ];
+  const sha = loadDataset(ws, 'tiny').card.manifestSha256;
   await writeTrainset(ws, 'broken', [{ image: join(dir, 'gone.png'), caption: 'x', imageId: 'gone', poisoned: false, attack: null }], {
-    dataset: { name: 'tiny', manifestSha256: '-', dir: join(ws.datasets, 'tiny') }, builder: { name: 'test', params: {} }, seed: null,
+    dataset: { name: 'tiny', manifestSha256: sha, dir: join(ws.datasets, 'tiny') }, builder: { name: 'test', params: {} }, seed: null,
   });
   cases.push([['--trainset', 'broken', '--name', 'x', '--steps', '1', ...TINY], /missing image file .*gone\.png/]);
+  // A training set built before its dataset was regenerated pairs old captions with new images.
+  const t = loadTrainset(ws, 'tiny-train');
+  await writeTrainset(ws, 'stale', t.pairs, { ...t.card, dataset: { ...t.card.dataset, manifestSha256: 'f'.repeat(64) } });
+  cases.push([['--trainset', 'stale', '--name', 'x', '--steps', '1', ...TINY], /training set 'stale' is stale: dataset 'tiny' changed/]);
   for (const [args, message] of cases) {
     const r = await cli('train', ...args);
     assert.equal(r.code, 2, args.join(' '));

@@ -10,6 +10,7 @@ import {
   buildPoisonedTrainset,
   evalState,
   modelState,
+  readCard,
   recipeInfo,
   runEval,
   trainsetState,
@@ -17,7 +18,10 @@ import {
   type ModelJob,
   type StepState,
 } from './artefacts.js';
-import { contentId, inputsHash } from './hash.js';
+import { contentId, inputsHash, stableStringify } from './hash.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256 } from '../../core/fsutil.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
 import { getVariantKind, type VariantOutcome, type VariantPlanContext } from './variants.js';
@@ -162,6 +166,12 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
       seed: b.seed,
       valImages: null,
     };
+    // A base package trained from the same pairs with the same settings under another name (the
+    // main job's, `poisonlens train`'s) is the same artefact: adopt it rather than train again.
+    const adopted = modelState(ws, job).done ? null : findEquivalentBase(ws, dataset, job, recipe.recipe);
+    if (adopted) {
+      base = { model: adopted, trainset: ts, job: null };
+    } else {
     add(
       {
         id,
@@ -175,6 +185,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
       ['base'],
     );
     base = { model: id, trainset: ts, job };
+    }
   }
 
   const jobs = new Map<string, ModelJob>();
@@ -396,4 +407,50 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
 
 function isPoisonedInputs(inputs: unknown): boolean {
   return typeof inputs === 'object' && inputs !== null && (inputs as { builder?: string }).builder === 'poison';
+}
+
+/** The sha256 of pairs.jsonl of the clean training set of the whole train split (as writeTrainset writes it). */
+function cleanPairsSha(dataset: Dataset): string {
+  const lines: string[] = [];
+  for (const e of dataset.entries) {
+    if (e.split !== 'train') continue;
+    for (const caption of e.captions) lines.push(JSON.stringify({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null }));
+  }
+  return sha256(lines.join('\n') + '\n');
+}
+
+/**
+ * A base model package of the workspace, under any name, that was trained from scratch on the
+ * same pairs with the same resolved settings as `job` (its model.json's trainer.config against
+ * the recipe with the study's overrides); null when there is none.
+ */
+export function findEquivalentBase(ws: Workspace, dataset: Dataset, job: ModelJob, recipe: Record<string, unknown>): string | null {
+  if (!existsSync(ws.models)) return null;
+  const want: Record<string, unknown> = {
+    mode: 'scratch',
+    pretrained: null,
+    arch: job.arch ?? recipe.arch,
+    lr: job.lr ?? recipe.lr,
+    minLr: recipe.minLr ?? 0,
+    weightDecay: recipe.weightDecay,
+    warmupSteps: recipe.warmupSteps ?? 0,
+    batch: job.batch ?? recipe.batch,
+    epochs: job.steps !== null ? null : (job.epochs ?? recipe.epochs),
+    steps: job.steps,
+    augScale: recipe.augScale ?? [0.9, 1.0],
+    freeze: null,
+    seed: job.seed,
+  };
+  let pairsSha: string | null = null;
+  for (const name of readdirSync(ws.models).sort()) {
+    if (name.startsWith('.')) continue;
+    const c = readCard(ws, name) as (ReturnType<typeof readCard> & { trainer?: { config?: Record<string, unknown> } }) | null;
+    if (!c || c.kind !== 'base' || (c.parent ?? null) !== null || !c.trainset?.sha256) continue;
+    const cfg = c.trainer?.config ?? {};
+    if (Object.entries(want).some(([k, v]) => stableStringify(cfg[k] ?? null) !== stableStringify(v ?? null))) continue;
+    if (!['image.onnx', 'text.onnx', 'checkpoint.pt'].every((f) => existsSync(join(ws.models, name, f)))) continue;
+    pairsSha ??= cleanPairsSha(dataset);
+    if (c.trainset.sha256 === pairsSha) return name;
+  }
+  return null;
 }

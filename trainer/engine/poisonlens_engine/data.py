@@ -63,6 +63,21 @@ def read_trainset(path: str | os.PathLike) -> TrainsetFiles:
     return TrainsetFiles(d, card, pairs, Path(ds_dir) if ds_dir else None, hashlib.sha256(raw).hexdigest())
 
 
+def check_fresh(ts: TrainsetFiles) -> None:
+    """A training set records the manifest hash of the dataset it was built from; if that
+    dataset was regenerated since, its image files no longer match the pairs' captions."""
+    want = (ts.card.get("dataset") or {}).get("manifestSha256")
+    manifest = ts.dataset_dir / "manifest.jsonl" if ts.dataset_dir else None
+    if not want or manifest is None or not manifest.is_file():
+        return
+    got = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if got != want:
+        name = (ts.card.get("dataset") or {}).get("name", ts.dataset_dir.name)
+        raise EngineError(
+            f"training set {ts.card.get('name', ts.dir.name)!r} is stale: dataset {name!r} changed since it was built "
+            f"(manifest sha256 {got[:12]}…, recorded {want[:12]}…); rebuild the training set", "stale_trainset")
+
+
 def resolve_image(image: str, base: Path | None) -> str:
     if os.path.isabs(image) or base is None:
         return os.path.normpath(image)

@@ -88,6 +88,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         raise EngineError(f"model package {out} already exists (pass --overwrite to replace it)", "model_exists")
 
     ts = D.read_trainset(args.trainset)
+    D.check_fresh(ts)
     D.check_files(sorted({D.resolve_image(p["image"], ts.dataset_dir) for p in ts.pairs}))
     cfg["trainset"] = {"dir": str(ts.dir), "sha256": ts.pairs_sha256}
 

@@ -81,7 +81,7 @@ def test_finetune_from_package_on_a_poisoned_trainset(base, world, capsys):
     assert card["metrics"]["val"] is None
 
 
-@pytest.mark.parametrize("case", ["empty", "missing_image", "unknown_arch", "bad_flags", "exists", "no_trainset"])
+@pytest.mark.parametrize("case", ["empty", "missing_image", "unknown_arch", "bad_flags", "exists", "no_trainset", "stale"])
 def test_bad_input_fails_cleanly(case, world, base, tmp_path, capsys):
     out = tmp_path / "models" / "m"
     ts = world["trainset"]
@@ -104,6 +104,13 @@ def test_bad_input_fails_cleanly(case, world, base, tmp_path, capsys):
         out = base
     elif case == "no_trainset":
         ts = tmp_path / "nothing"
+    elif case == "stale":
+        ts = tmp_path / "stale"
+        ts.mkdir()
+        (ts / "pairs.jsonl").write_text((world["trainset"] / "pairs.jsonl").read_text())
+        card = json.loads((world["trainset"] / "trainset.json").read_text())
+        card["dataset"]["manifestSha256"] = "0" * 64
+        (ts / "trainset.json").write_text(json.dumps(card))
     args = ["--trainset", str(ts), "--out", str(out), "--steps", "2", *(extra or ["--arch", "pl-tiny-test"])]
     before = sorted(os.listdir(base))
     code = main(args)
@@ -111,7 +118,8 @@ def test_bad_input_fails_cleanly(case, world, base, tmp_path, capsys):
     assert code == 2
     assert ev[-1]["event"] == "error" and "\n" not in ev[-1]["message"]
     expected = {"empty": "is empty", "missing_image": "missing image file", "unknown_arch": "unknown architecture",
-                "bad_flags": "--batch must be a positive", "exists": "already exists", "no_trainset": "no training set"}[case]
+                "bad_flags": "--batch must be a positive", "exists": "already exists", "no_trainset": "no training set",
+                "stale": "is stale: dataset 'tiny' changed"}[case]
     assert expected in ev[-1]["message"]
     if case == "exists":
         assert sorted(os.listdir(base)) == before
