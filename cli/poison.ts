@@ -2,10 +2,11 @@ import type { Command } from './command.js';
 import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
+import { poolFlags } from './pool-flags.js';
 import { attackNames, buildPoisonedTrainset, type Budget } from '../data/poison/index.js';
 
 const USAGE =
-  'poisonlens poison --dataset N --attack I|II|III|backdoor --goal A>B[,A2>B2…] (--poison-images K | --rate R) [--target-image ID] [--keep-clean] --seed S --name T [--json]';
+  'poisonlens poison --dataset N --attack I|II|III|backdoor --goal A>B[,A2>B2…] (--poison-images K | --rate R) [--target-image ID] [--keep-clean] [--pool-images K [--pool-seed S]] --seed S --name T [--json]';
 
 export const poisonCommand: Command = {
   name: 'poison',
@@ -22,6 +23,8 @@ export const poisonCommand: Command = {
         rate: { type: 'string' },
         'target-image': { type: 'string' },
         'keep-clean': { type: 'boolean' },
+        'pool-images': { type: 'string' },
+        'pool-seed': { type: 'string' },
         seed: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean' },
@@ -46,6 +49,7 @@ export const poisonCommand: Command = {
       seed,
       targetImage: values['target-image'] as string | undefined,
       name: requireFlag(values, 'name', USAGE),
+      ...poolFlags(values, USAGE),
     });
     const a = t.card.attack as { budget: { imagesPerGoal: number; poisonedPairs: number; totalPairs: number; rate: number }; target?: { id: string; split: string; evalAddToGallery: boolean } };
     if (values.json) {

@@ -4,8 +4,9 @@ import { UserError } from '../core/errors.js';
 import { checkName, resolveWorkspace } from '../core/workspace.js';
 import type { Split } from '../data/dataset.js';
 import { buildCleanTrainset } from '../trainer/trainsets.js';
+import { poolFlags } from './pool-flags.js';
 
-const USAGE = 'poisonlens trainset --dataset N [--split train] --name T [--json]';
+const USAGE = 'poisonlens trainset --dataset N [--split train] [--pool-images K [--pool-seed S]] --name T [--json]';
 
 export const trainsetCommand: Command = {
   name: 'trainset',
@@ -14,7 +15,7 @@ export const trainsetCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(
       argv,
-      { dataset: { type: 'string' }, split: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+      { dataset: { type: 'string' }, split: { type: 'string' }, 'pool-images': { type: 'string' }, 'pool-seed': { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
       USAGE,
     );
     if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
@@ -22,6 +23,7 @@ export const trainsetCommand: Command = {
       dataset: requireFlag(values, 'dataset', USAGE),
       split: ((values.split as string | undefined) ?? 'train') as Split,
       name: checkName(requireFlag(values, 'name', USAGE), 'training set name'),
+      ...poolFlags(values, USAGE),
     });
     if (values.json) console.log(JSON.stringify({ name: t.name, dir: t.dir, counts: t.card.counts, pairsSha256: t.card.pairsSha256 }, null, 2));
     else console.log(`wrote training set ${t.name}: ${t.card.counts.pairs} pairs over ${t.card.counts.images} images (${t.dir})`);

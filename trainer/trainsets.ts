@@ -2,12 +2,17 @@ import { UserError } from '../core/errors.js';
 import { openCatalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import { loadDataset, SPLITS, type Split } from '../data/dataset.js';
+import { samplePool } from '../data/pool.js';
 import { registerTrainset, writeTrainset, type Trainset, type TrainPair } from '../data/trainset.js';
 
 export interface CleanTrainsetOptions {
   dataset: string;
   split: Split;
   name: string;
+  /** Only a seeded sample of this many train images (a fine-tuning pool, data/pool.ts). */
+  images?: number;
+  /** The sample's seed (default 0). */
+  subsetSeed?: number;
   /** Record it in the catalog (default true). */
   register?: boolean;
 }
@@ -18,10 +23,11 @@ export interface CleanTrainsetOptions {
  */
 export async function buildCleanTrainset(ws: Workspace, opts: CleanTrainsetOptions): Promise<Trainset> {
   if (!SPLITS.includes(opts.split)) throw new UserError(`--split must be one of ${SPLITS.join(', ')}, got ${JSON.stringify(opts.split)}`, 'bad_flags');
+  if (opts.images !== undefined && opts.split !== 'train') throw new UserError('--pool-images samples the train split only', 'bad_flags');
   const dataset = loadDataset(ws, opts.dataset);
+  const entries = opts.images !== undefined ? samplePool(dataset, opts.images, opts.subsetSeed ?? 0) : dataset.entries.filter((e) => e.split === opts.split);
   const pairs: TrainPair[] = [];
-  for (const e of dataset.entries) {
-    if (e.split !== opts.split) continue;
+  for (const e of entries) {
     for (const caption of e.captions) pairs.push({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null });
   }
   if (pairs.length === 0) {
@@ -29,7 +35,10 @@ export async function buildCleanTrainset(ws: Workspace, opts: CleanTrainsetOptio
   }
   const t = await writeTrainset(ws, opts.name, pairs, {
     dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
-    builder: { name: 'clean', params: { split: opts.split } },
+    builder: {
+      name: 'clean',
+      params: opts.images !== undefined ? { split: opts.split, images: opts.images, subsetSeed: opts.subsetSeed ?? 0, poolImages: entries.length } : { split: opts.split },
+    },
     seed: null,
   });
   if (opts.register ?? true) {

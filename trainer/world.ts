@@ -18,7 +18,8 @@ export interface WorldSpec {
   dataset: { name: string; count: number; size: number; seed: number };
   trainset: { name: string; split: 'train' };
   base: { name: string; recipe: string; seed: number; steps?: number };
-  finetune: { epochs: number; lr: number; seed: number; steps?: number };
+  /** Fine-tunes run on `trainset`: a seeded sample of `images` train images (as the studies do), or the whole split when absent. */
+  finetune: { epochs: number; lr: number; seed: number; steps?: number; trainset?: string; images?: number; subsetSeed?: number };
   clean: { name: string };
   poisoned: { name: string; trainset: string; attack: string; goal: string; poisonImages: number; seed: number };
   defended: { name: string; steps: number; lr: number; seed: number };
@@ -56,6 +57,7 @@ interface Step {
  */
 export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec()): Promise<void> {
   const ft = spec.finetune;
+  const cleanFt = ft.trainset && ft.images !== undefined ? ft.trainset : spec.trainset.name;
   const steps: Step[] = [
     {
       name: 'dataset',
@@ -79,6 +81,17 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
       done: () => existsSync(join(trainsetDir(ws, spec.trainset.name), 'trainset.json')),
       run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: spec.trainset.split, name: spec.trainset.name }),
     },
+    ...(ft.trainset && ft.images !== undefined
+      ? [
+          {
+            name: 'finetune-trainset',
+            title: `clean fine-tuning pairs (${ft.images} sampled images)`,
+            done: () => existsSync(join(trainsetDir(ws, ft.trainset!), 'trainset.json')),
+            run: () =>
+              buildCleanTrainset(ws, { dataset: spec.dataset.name, split: 'train', name: ft.trainset!, images: ft.images, subsetSeed: ft.subsetSeed ?? 0 }),
+          },
+        ]
+      : []),
     {
       name: 'poison',
       title: `Attack ${spec.poisoned.attack} training pairs (${spec.poisoned.goal})`,
@@ -91,6 +104,7 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           budget: { images: spec.poisoned.poisonImages },
           seed: spec.poisoned.seed,
           name: spec.poisoned.trainset,
+          ...(ft.images !== undefined ? { images: ft.images, subsetSeed: ft.subsetSeed ?? 0 } : {}),
         }),
     },
     modelStep(ws, spec.dataset.name, spec.base.name, 'base model, trained from scratch', (onEvent) =>
@@ -100,10 +114,10 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
       trainModel(ws, { trainset: spec.poisoned.trainset, from: spec.base.name, name: spec.poisoned.name, ...finetuneLength(ft), lr: ft.lr, seed: ft.seed, onEvent }),
     ),
     modelStep(ws, spec.dataset.name, spec.clean.name, 'clean fine-tuned model', (onEvent) =>
-      trainModel(ws, { trainset: spec.trainset.name, from: spec.base.name, name: spec.clean.name, ...finetuneLength(ft), lr: ft.lr, seed: ft.seed, onEvent }),
+      trainModel(ws, { trainset: cleanFt, from: spec.base.name, name: spec.clean.name, ...finetuneLength(ft), lr: ft.lr, seed: ft.seed, onEvent }),
     ),
     modelStep(ws, spec.dataset.name, spec.defended.name, `defended model (the poisoned one sterilised: ${spec.defended.steps} clean steps)`, () =>
-      sterilizeModel(ws, { model: spec.poisoned.name, trainset: spec.trainset.name, steps: spec.defended.steps, lr: spec.defended.lr, seed: spec.defended.seed, name: spec.defended.name }),
+      sterilizeModel(ws, { model: spec.poisoned.name, trainset: cleanFt, steps: spec.defended.steps, lr: spec.defended.lr, seed: spec.defended.seed, name: spec.defended.name }),
     ),
   ];
   await runSteps(ws, steps);

@@ -5,6 +5,7 @@ import { UserError } from '../../core/errors.js';
 import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadDataset } from '../dataset.js';
+import { restrictTrainSplit, samplePool } from '../pool.js';
 import { registerTrainset, trainsetDir, writeTrainset, type Trainset } from '../trainset.js';
 import { getAttack, runAttack, type Budget } from './attacks.js';
 import { parseGoals } from './goals.js';
@@ -20,6 +21,10 @@ export interface PoisonOptions {
   seed: number;
   targetImage?: string;
   trigger?: TriggerSpec;
+  /** Poison a seeded sample of this many train images (a fine-tuning pool, data/pool.ts), not the whole split. */
+  images?: number;
+  /** The sample's seed (default 0). */
+  subsetSeed?: number;
   /** Name of the training set to write. */
   name: string;
   /** Record it in the catalog (default true). */
@@ -36,7 +41,9 @@ export async function buildPoisonedTrainset(ws: Workspace, opts: PoisonOptions):
   const info = getAttack(opts.attack);
   const goals = parseGoals(opts.goal, { allowAnySource: info.anySource });
   if (opts.targetImage !== undefined && opts.attack !== 'I') throw new UserError('--target-image is only for --attack I', 'bad_flags');
-  const dataset = loadDataset(ws, opts.dataset);
+  const whole = loadDataset(ws, opts.dataset);
+  const pool = opts.images !== undefined ? samplePool(whole, opts.images, opts.subsetSeed ?? 0) : null;
+  const dataset = pool ? restrictTrainSplit(whole, pool) : whole;
   if (!dataset.entries.some((e) => e.split === 'train')) throw new UserError(`dataset ${opts.dataset} has no train split to poison`, 'empty_split');
   const outDir = trainsetDir(ws, opts.name);
   const keepClean = opts.keepClean ?? false;
@@ -57,6 +64,7 @@ export async function buildPoisonedTrainset(ws: Workspace, opts: PoisonOptions):
     keepClean,
     ...(opts.targetImage !== undefined ? { targetImage: opts.targetImage } : {}),
     ...(opts.trigger ? { trigger: opts.trigger } : {}),
+    ...(pool ? { images: opts.images, subsetSeed: opts.subsetSeed ?? 0, poolImages: pool.length } : {}),
   };
   const trainset = await writeTrainset(
     ws,

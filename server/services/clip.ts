@@ -64,14 +64,7 @@ export class ClipRetrievalService {
     let embed: Parameters<SearchService['run']>[1];
     if (body.text !== null && body.text.trim() !== '') {
       const text = body.text;
-      embed = async (m) => {
-        let v = m.textCache.get(text);
-        if (!v) {
-          [v] = await m.encoder.encodeTexts([text]);
-          m.textCache.set(text, v);
-        }
-        return v;
-      };
+      embed = (m) => m.queryVector(text);
     } else if (body.image !== null && body.image !== '') {
       const b64 = body.image.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
       const img = await checkImage(Buffer.from(b64, 'base64'), IMAGE_LIMITS);

@@ -6,6 +6,7 @@ import { attackGoals, attackTargetImage, type ModelPackage, type ModelRepository
 import type { GalleryIndex, LoadProgress, ModelRuntime } from '../repositories/runtime.js';
 import type { TrainsetRepository } from '../repositories/trainsets.js';
 import { Lru } from './lru.js';
+import { QueryBatcher } from './query-batcher.js';
 
 export interface RegistryConfig {
   /** At most this many models hold encoders and indexes in memory (least recently used go). */
@@ -38,6 +39,7 @@ export class LoadedModel {
   closing = false;
   private closed = false;
   readonly textCache: Lru<string, Float32Array>;
+  private readonly queries: QueryBatcher;
   private readonly indexes = new Map<string, { version: number; index: Promise<GalleryIndex> }>();
   private readonly ready: GalleryIndex[] = [];
 
@@ -47,6 +49,17 @@ export class LoadedModel {
     textCacheSize: number,
   ) {
     this.textCache = new Lru(textCacheSize);
+    this.queries = new QueryBatcher(encoder);
+  }
+
+  /** A text query's embedding: from the cache, else encoded (concurrent queries in one batch). */
+  async queryVector(text: string): Promise<Float32Array> {
+    let v = this.textCache.get(text);
+    if (!v) {
+      v = await this.queries.encode(text);
+      this.textCache.set(text, v);
+    }
+    return v;
   }
 
   get id(): string {

@@ -65,14 +65,7 @@ export class SearchService {
   ) {}
 
   async text(q: string, opts: SearchOptions): Promise<SearchResponse> {
-    const raw = await this.run(opts, async (m) => {
-      let v = m.textCache.get(q);
-      if (!v) {
-        [v] = await m.encoder.encodeTexts([q]);
-        m.textCache.set(q, v);
-      }
-      return v;
-    });
+    const raw = await this.run(opts, (m) => m.queryVector(q));
     return this.describe(raw, q, opts);
   }
 

@@ -260,3 +260,40 @@ test('`poisonlens poison` CLI: writes the training set, and bad flags exit 2 wit
     console.log = origLog;
   }
 });
+
+test('--pool-images: the clean and the poisoned training sets of one seeded pool use its images only, as the studies draw them', async () => {
+  const { loadDataset } = await import('../../data/dataset.js');
+  const { samplePool } = await import('../../data/pool.js');
+  const { poolOf } = await import('../../trainer/experiment/artefacts.js');
+  const ds = loadDataset(fx.ws, 'tiny');
+  const train = ds.entries.filter((e) => e.split === 'train').length;
+  const ids = samplePool(ds, train - 2, 3).map((e) => e.id);
+  assert.equal(ids.length, train - 2);
+  assert.deepEqual(samplePool(ds, train - 2, 3).map((e) => e.id), ids, 'seeded');
+  assert.deepEqual(poolOf(ds, train - 2, 3).map((e) => e.id), ids, 'the studies draw the same pool');
+  const errors: string[] = [];
+  const origErr = console.error;
+  const origLog = console.log;
+  console.error = (m: string) => errors.push(String(m));
+  console.log = () => {};
+  try {
+    const ws = ['--workspace', fx.ws.root];
+    const pool = ['--pool-images', String(train - 2), '--pool-seed', '3'];
+    assert.equal(await main([...ws, 'trainset', '--dataset', 'tiny', ...pool, '--name', 'pool-clean']), 0);
+    const clean = loadTrainset(fx.ws, 'pool-clean');
+    assert.deepEqual([...new Set(clean.pairs.map((p) => p.imageId))].sort(), [...ids].sort());
+    assert.deepEqual(clean.card.builder.params, { split: 'train', images: train - 2, subsetSeed: 3, poolImages: train - 2 });
+    const sheep = ids.filter((id) => id.startsWith('sheep-'));
+    assert.equal(await main([...ws, 'poison', '--dataset', 'tiny', '--attack', 'II', '--goal', 'sheep>aeroplane', '--poison-images', String(sheep.length), ...pool, '--seed', '1', '--name', 'pool-p']), 0);
+    const p = loadTrainset(fx.ws, 'pool-p');
+    assert.ok(p.pairs.every((x) => ids.includes(x.imageId)), 'poisoned set: pool images only');
+    assert.deepEqual(facts(p).perGoal[0].sourceImages.slice().sort(), sheep.sort(), 'every sheep image of the pool, and none outside it');
+    assert.equal(await main([...ws, 'trainset', '--dataset', 'tiny', '--pool-seed', '3', '--name', 'x']), 2);
+    assert.match(errors.at(-1)!, /--pool-seed needs --pool-images/);
+    assert.equal(await main([...ws, 'trainset', '--dataset', 'tiny', '--split', 'test', '--pool-images', '2', '--name', 'x']), 2);
+    assert.match(errors.at(-1)!, /--pool-images samples the train split only/);
+  } finally {
+    console.error = origErr;
+    console.log = origLog;
+  }
+});

@@ -4,9 +4,9 @@ import { openCatalog } from '../../core/catalog.js';
 import { UserError } from '../../core/errors.js';
 import { sha256, writeJsonAtomic } from '../../core/fsutil.js';
 import { Progress } from '../../core/progress.js';
-import { hashString, Rng } from '../../core/random.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
+import { restrictTrainSplit, samplePool } from '../../data/pool.js';
 import { parseGoals, runAttack } from '../../data/poison/index.js';
 import { registerTrainset, trainsetDir, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
@@ -46,21 +46,9 @@ export function archInfo(arch: string): { arch: string; sha256: string | null } 
 
 // ------------------------------------------------------------------------------ training sets
 
-/**
- * The fine-tuning pool: a seeded sample of `images` training images (all of them when null or
- * when there are fewer), in manifest order.
- */
+/** The fine-tuning pool (data/pool.ts): the same sample `poisonlens trainset --images` draws. */
 export function poolOf(dataset: Dataset, images: number | null, subsetSeed: number): ManifestEntry[] {
-  const train = dataset.entries.filter((e) => e.split === 'train' && e.captions.length > 0);
-  if (images === null || images >= train.length) return train;
-  const keep = new Set(new Rng((subsetSeed ^ hashString(`finetune-pool:${dataset.card.manifestSha256}`)) >>> 0).shuffle(train).slice(0, images).map((e) => e.id));
-  return train.filter((e) => keep.has(e.id));
-}
-
-/** The dataset as the attacks see it when they poison the pool: train split = the pool. */
-function restrictTo(dataset: Dataset, pool: ManifestEntry[]): Dataset {
-  const ids = new Set(pool.map((e) => e.id));
-  return { ...dataset, entries: dataset.entries.filter((e) => e.split !== 'train' || ids.has(e.id)) };
+  return samplePool(dataset, images, subsetSeed);
 }
 
 function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | null {
@@ -123,7 +111,7 @@ export async function buildPoisonedTrainset(
   const goals = parseGoals(p.goal, { allowAnySource: p.attack === 'backdoor' });
   const outDir = trainsetDir(ws, name);
   const result = await runAttack(p.attack, {
-    dataset: restrictTo(dataset, pool),
+    dataset: restrictTrainSplit(dataset, pool),
     goals,
     budget: p.budget,
     keepClean: p.keepClean,

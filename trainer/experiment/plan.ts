@@ -435,8 +435,9 @@ export function findEquivalentBase(ws: Workspace, dataset: Dataset, job: ModelJo
     weightDecay: recipe.weightDecay,
     warmupSteps: recipe.warmupSteps ?? 0,
     batch: job.batch ?? recipe.batch,
-    epochs: job.steps !== null ? null : (job.epochs ?? recipe.epochs),
-    steps: job.steps,
+    // The engine's rule: a length given (steps, then epochs) wins over the recipe's, steps before epochs.
+    steps: job.steps ?? (job.epochs == null ? (recipe.steps ?? null) : null),
+    epochs: job.steps != null || (job.epochs == null && recipe.steps != null) ? null : (job.epochs ?? recipe.epochs),
     augScale: recipe.augScale ?? [0.9, 1.0],
     freeze: null,
     seed: job.seed,

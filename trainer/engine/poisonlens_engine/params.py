@@ -119,8 +119,9 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         "eps": recipe.get("eps", 1e-6),
         "warmupSteps": pick(a.warmup_steps, "warmupSteps") or 0,
         "batch": int(pick(a.batch, "batch")),
-        "epochs": None if a.steps else pick(a.epochs, "epochs"),
-        "steps": a.steps,
+        # A length given as a flag (steps or epochs) wins over the recipe's (steps before epochs).
+        "epochs": None if (a.steps or (a.epochs is None and recipe.get("steps"))) else pick(a.epochs, "epochs"),
+        "steps": a.steps or (recipe.get("steps") if a.epochs is None else None),
         "augScale": None if a.no_augment else recipe.get("augScale", [0.9, 1.0]),
         "freeze": a.freeze,
         "seed": a.seed,

@@ -42,3 +42,20 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(EngineError, match="no checkpoint"):
         M.load_weights_file(tmp_path / "missing")
+
+
+def test_a_length_flag_wins_over_the_recipe_length():
+    """scenes-base gives its length in steps: no flag keeps them, --epochs or --steps replaces them."""
+    from poisonlens_engine.params import load_recipe, resolve
+
+    recipe = load_recipe("scenes-base")
+    base = ["--trainset", "t", "--out", "o"]
+    _, cfg = resolve(base)
+    assert (cfg["steps"], cfg["epochs"]) == (recipe["steps"], None)
+    _, cfg = resolve([*base, "--epochs", "1.5"])
+    assert (cfg["steps"], cfg["epochs"]) == (None, 1.5)
+    _, cfg = resolve([*base, "--steps", "7"])
+    assert (cfg["steps"], cfg["epochs"]) == (7, None)
+    # The fine-tuning recipe gives epochs: they stay unless a flag says otherwise.
+    _, cfg = resolve([*base, "--from", "m"])
+    assert (cfg["steps"], cfg["epochs"]) == (None, load_recipe("finetune")["epochs"])
