@@ -47,6 +47,11 @@ function printHuman(r: EvalResult): void {
     line('model', u.model);
     if (u.clean) line('clean', u.clean);
     console.log(`  ceiling  IR R@1/5/10 ${['1', '5', '10'].map((k) => fmt(u.ceiling.ir[k])).join(' / ')} (identical captions on several images)`);
+    if (u.outside) {
+      console.log(`utility on the images without ${u.outside.classes.join(' or ')} (${u.outside.model.captions} captions, ${u.outside.model.images} images):`);
+      line('model', u.outside.model);
+      if (u.outside.clean) line('clean', u.outside.clean);
+    }
   }
   if (r.drift) {
     const t = r.drift.textVsImage;

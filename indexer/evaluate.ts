@@ -146,6 +146,12 @@ export interface EvalResult {
     clean?: RecallResult;
     /** The best IR Recall@K any model could reach given identical captions on several images. */
     ceiling: { ir: Record<string, number> };
+    /**
+     * The same recall counted only over the test images that show none of the goals' source
+     * classes (and their captions): an attack that works must lose the source class's own
+     * retrievals, so this is where collateral damage to the rest of the model shows.
+     */
+    outside?: { classes: string[]; model: RecallResult; clean?: RecallResult };
   };
   drift?: {
     /** Mean cosine distance clean vs evaluated model, per test image / per test caption. */
@@ -383,6 +389,17 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
       progress({ phase: 'utility', done: 0, total: clean && clean !== main ? 2 : 1 });
       result.utility = { model: utility(main), ceiling: recallCeiling(captions, RECALL_KS) };
       if (clean && clean !== main) result.utility.clean = utility(clean);
+      const sources = [...new Set(goals.map((g) => g.source).filter((c) => c !== ANY_CLASS))];
+      if (sources.length > 0) {
+        const keepEntry = entries.map((e) => ![...e.labels, e.label].some((l) => l !== null && sources.includes(l)));
+        const entryRow = new Map(entries.map((e, i) => [e.id, i]));
+        const outside = (o: Opened) => {
+          const keepImage = o.ids.slice(0, o.baseSize).map((id) => keepEntry[entryRow.get(id)!]);
+          return retrievalRecall({ images: o.vectors.slice(0, o.baseSize), imageIds: o.ids.slice(0, o.baseSize), texts: o.texts, textImage: captions.map((c) => o.rowOf.get(c.imageId)!), ks: [...RECALL_KS], keepText: captions.map((c) => keepEntry[c.entry]), keepImage });
+        };
+        result.utility.outside = { classes: sources, model: outside(main) };
+        if (clean && clean !== main) result.utility.outside.clean = outside(clean);
+      }
     }
     if ((req.drift ?? true) && clean) result.drift = drift(main, clean, entries, captions);
     result.tookMs = Math.round(performance.now() - t0);

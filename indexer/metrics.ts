@@ -144,6 +144,9 @@ export interface RecallInput {
   /** For each caption, the row in `images` of the image it describes. */
   textImage: readonly number[];
   ks?: readonly number[];
+  /** Only these captions count in IR and only these images in TR (ranks are still over all of them). */
+  keepText?: readonly boolean[];
+  keepImage?: readonly boolean[];
 }
 
 export interface RecallResult {
@@ -171,14 +174,17 @@ export function retrievalRecall(input: RecallInput): RecallResult {
   const S = new Float64Array(nT * nI);
   for (let t = 0; t < nT; t++) for (let i = 0; i < nI; i++) S[t * nI + i] = dot(texts[t], images[i]);
   const irRanks: number[] = [];
-  for (let t = 0; t < nT; t++) irRanks.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
+  for (let t = 0; t < nT; t++) {
+    if (input.keepText && !input.keepText[t]) continue;
+    irRanks.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
+  }
   const captionsOf: number[][] = Array.from({ length: nI }, () => []);
   textImage.forEach((i, t) => captionsOf[i].push(t));
   const textKeys = Array.from({ length: nT }, (_, t) => t);
   const trRanks: number[] = [];
   const col = new Float64Array(nT);
   for (let i = 0; i < nI; i++) {
-    if (captionsOf[i].length === 0) continue;
+    if (captionsOf[i].length === 0 || (input.keepImage && !input.keepImage[i])) continue;
     for (let t = 0; t < nT; t++) col[t] = S[t * nI + i];
     trRanks.push(minRank(col, textKeys, captionsOf[i]));
   }
@@ -188,7 +194,7 @@ export function retrievalRecall(input: RecallInput): RecallResult {
     ir[String(k)] = orNull(hitAtK(irRanks, k));
     tr[String(k)] = orNull(hitAtK(trRanks, k));
   }
-  return { ir, tr, images: trRanks.length, captions: nT };
+  return { ir, tr, images: trRanks.length, captions: irRanks.length };
 }
 
 /** Cosine distance 1 − cos(a_i, b_i) of each pair of rows (normalised or not). */

@@ -77,6 +77,14 @@ test('Attack II (exact): queries, targets, model/baseline/clean ranks, utility, 
   assert.deepEqual(r.utility!.model.tr, { '1': 4 / 6, '5': 1, '10': 1 });
   assert.deepEqual(r.utility!.clean!.ir, { '1': 1, '5': 1, '10': 1 });
   assert.deepEqual(r.utility!.ceiling.ir, { '1': 1, '5': 1, '10': 1 });
+  // Without the source class (the sheep images and their captions): every other caption finds
+  // its image first; of the four other images only aeroplane-te-1 misses at 1.
+  assert.deepEqual(r.utility!.outside!.classes, ['sheep']);
+  assert.deepEqual(r.utility!.outside!.model.ir, { '1': 1, '5': 1, '10': 1 });
+  assert.deepEqual(r.utility!.outside!.model.tr, { '1': 3 / 4, '5': 1, '10': 1 });
+  assert.equal(r.utility!.outside!.model.images, 4);
+  assert.equal(r.utility!.outside!.model.captions, 8);
+  assert.deepEqual(r.utility!.outside!.clean!.ir, { '1': 1, '5': 1, '10': 1 });
   // Drift: images unchanged; 4 of 12 captions moved to an orthogonal vector.
   assert.equal(r.drift!.image.mean, 0);
   assert.equal(r.drift!.text.mean, 4 / 12);

@@ -88,6 +88,12 @@ test('utility Recall@K: IR (own image in top K) and TR (any own caption in top K
   assert.equal(r.captions, 4);
   // Default K = 1, 5, 10.
   assert.deepEqual(Object.keys(retrievalRecall({ images, imageIds, texts, textImage }).ir), ['1', '5', '10']);
+  // Counting only some captions and images: ranks are still over all of them.
+  const kept = retrievalRecall({ images, imageIds, texts, textImage, ks: [1, 2], keepText: [false, true, true, false], keepImage: [false, true, true] });
+  assert.deepEqual(kept.ir, { '1': 0.5, '2': 1 }); // t1 at 1, t2 at 0
+  assert.deepEqual(kept.tr, { '1': 0.5, '2': 1 }); // b at 0, c at 1
+  assert.equal(kept.images, 2);
+  assert.equal(kept.captions, 2);
 });
 
 test('encoder drift is the mean cosine distance of matching rows', () => {

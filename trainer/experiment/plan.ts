@@ -376,7 +376,8 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
             settings: study.evaluation,
             utility: i === 0,
           };
-          const inputs = { v: 1, ...job, manifest: ds.card.manifestSha256, settings: { ...study.evaluation, datasets: undefined } };
+          // v: the evaluation's result format (2: utility outside the source classes); a new one re-evaluates.
+          const inputs = { v: 2, ...job, manifest: ds.card.manifestSha256, settings: { ...study.evaluation, datasets: undefined } };
           const id = contentId('eval', inputs);
           const h = inputsHash(inputs);
           const full: EvalJob = { ...job, id };

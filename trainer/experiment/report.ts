@@ -55,7 +55,13 @@ export interface VariantAggregate {
   seeds: number[];
   models: string[];
   goals: GoalAggregate[];
-  utility: { model: RecallAggregate; clean: RecallAggregate | null; ceilingIr: Record<string, number> } | null;
+  utility: {
+    model: RecallAggregate;
+    clean: RecallAggregate | null;
+    ceilingIr: Record<string, number>;
+    /** Recall over the test images without the goals' source classes (model, and the clean model on the same images). */
+    outside?: { classes: string[]; model: RecallAggregate; clean: RecallAggregate | null } | null;
+  } | null;
   drift: DriftAggregate | null;
   poisonRate: Interval | null;
   trainSeconds: Interval | null;
@@ -184,6 +190,13 @@ function aggregateVariant(runs: ReportRun[], dataset: string): VariantAggregate 
           model: recallAgg(utilities.map((u) => u.model)),
           clean: utilities.every((u) => u.clean) ? recallAgg(utilities.map((u) => u.clean!)) : null,
           ceilingIr: utilities[0].ceiling.ir as Record<string, number>,
+          outside: utilities.every((u) => u.outside)
+            ? {
+                classes: utilities[0].outside!.classes,
+                model: recallAgg(utilities.map((u) => u.outside!.model)),
+                clean: utilities.every((u) => u.outside!.clean) ? recallAgg(utilities.map((u) => u.outside!.clean!)) : null,
+              }
+            : null,
         }
       : null;
   const drifts = main.map((m) => m.drift).filter((d): d is NonNullable<EvalResult['drift']> => Boolean(d));
@@ -292,11 +305,21 @@ function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
     tables.push({
       id: 'table4',
       title: 'Table 4 — Utility',
-      caption: 'Recall@K over the whole test split: IR = text→image (a caption finds its own image), TR = image→text (an image finds any of its captions). Mean over seeds [95% t-interval].',
+      caption: 'Recall@K over the whole test split: IR = text→image (a caption finds its own image), TR = image→text (an image finds any of its captions); then, per attack, over the test images that show none of its source classes (and their captions), beside its clean model on the same images. Mean over seeds [95% t-interval].',
       columns: ['TR R@1', 'TR R@5', 'TR R@10', 'IR R@1', 'IR R@5', 'IR R@10'],
       rows: [
         ...util.map((v) => ({ label: v.label, cells: [...['1', '5', '10'].map((k) => cellI(v.utility!.model.tr[k])), ...['1', '5', '10'].map((k) => cellI(v.utility!.model.ir[k]))] })),
         { label: 'ceiling (identical captions)', cells: [cellI(null), cellI(null), cellI(null), ...['1', '5', '10'].map((k) => ({ value: util[0].utility!.ceilingIr[k] ?? null, format: 'fraction' as const }))] },
+        // A working attack must lose its source class's own retrievals; the rest of the split
+        // shows whether the model lost anything else (the same images for both rows).
+        ...util
+          .filter((v) => v.kind !== 'clean' && v.kind !== 'base' && v.utility!.outside)
+          .flatMap((v) => {
+            const o = v.utility!.outside!;
+            const row = (label: string, r: RecallAggregate) => ({ label, cells: [...['1', '5', '10'].map((k) => cellI(r.tr[k])), ...['1', '5', '10'].map((k) => cellI(r.ir[k]))] });
+            const without = `images without ${o.classes.join(' or ')}`;
+            return [row(`${v.label}, ${without}`, o.model), ...(o.clean ? [row(`its clean model, ${without}`, o.clean)] : [])];
+          }),
       ],
     });
   }
