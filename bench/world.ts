@@ -75,7 +75,7 @@ export function copyModel(ws: Workspace, from: string, id: string): void {
   const src = join(ws.models, from);
   mkdirSync(dst, { recursive: true });
   for (const f of readdirSync(src)) {
-    if (f === 'model.json' || f === 'checkpoint.pt') continue;
+    if (f === 'model.json') continue; // every other file is linked: model.json's `files` lists them all
     const real = statSync(join(src, f)).isFile() ? join(src, f) : null;
     if (real) symlinkSync(resolve(real), join(dst, f));
   }
