@@ -294,7 +294,7 @@ function summarise(r: typeof report): { table: string; targets: Array<Record<str
   const tr = sec('trainer');
   if (tr) {
     for (const [k, v] of Object.entries(tr.runs ?? {}) as Array<[string, any]>) {
-      add('trainer', `samples/s ${k}, batch ${tr.batch} (engine / bare open_clip)`, `${v.engineSamplesPerSec} / ${v.bareSamplesPerSec}`, `engine ${v.engineRuns.join(', ')}; bare ${v.bareRuns.join(', ')}`, `engine/bare ${v.engineOverBare}×`);
+      add('trainer', `samples/s ${k}, batch ${tr.batch} (engine / bare open_clip)`, `${v.engineSamplesPerSec} / ${v.bareSamplesPerSec}`, `engine ${v.engineRuns.join(', ')}; bare ${v.bareRuns.join(', ')}`, `engine/bare ${v.engineOverBare}×` + (v.bareAugSamplesPerSec ? `; bare with the recipe's crop ${v.bareAugSamplesPerSec} (engine/that ${v.engineOverBareAug}×)` : ''));
     }
   }
 

@@ -4,7 +4,8 @@
   .venv/bin/python bench/trainer.py speed [--arch A] [--batch 128] [--threads 2] [--steps 24]
       samples/s of `poisonlens train` (the real CLI → engine path, timed from its metrics.jsonl)
       beside a bare open_clip training loop on the same model, batch, threads and images,
-      fp32 and bf16, interleaved in one run (engine, bare, bare, engine per precision) so that
+      fp32 and bf16, interleaved in one run (engine, bare, bare+crop, bare+crop, bare, engine per
+      precision; bare+crop adds the recipe's random resized crop, which the engine runs) so that
       load from other processes hits both alike.
   .venv/bin/python bench/trainer.py base [--name scenes-base] [--dataset scenes] [-- train flags]
       trains the default base model from scratch with `poisonlens train` (the default recipe)
@@ -68,8 +69,10 @@ def write_result(mode: str, result: dict) -> None:
 
 
 # --------------------------------------------------------------------------- speed
-def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, bf16: bool) -> list[float]:
-    """The plainest open_clip loop: model, ClipLoss, AdamW, autocast; data already tensors."""
+def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, bf16: bool, augment: bool = False) -> list[float]:
+    """The plainest open_clip loop: model, ClipLoss, AdamW, autocast; data already tensors.
+    `augment`: the recipe's random resized crop (scale 0.9-1.0) on each batch, as the engine
+    does, so that the engine's own overhead can be told apart from the augmentation's cost."""
     import torch
     from poisonlens_engine import model as M
 
@@ -89,6 +92,9 @@ def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, b
         idx = torch.randint(0, n, (batch,))
         t0 = time.perf_counter()
         x, t = x_all[idx % len(x_all)], tokens[idx]
+        if augment:
+            from poisonlens_engine.data import random_resized_crop
+            x = random_resized_crop(x, torch.Generator().manual_seed(s), scale=(0.9, 1.0))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             img, txt, scale = model(x, t)
         loss = loss_fn(img.float(), txt.float(), scale)
@@ -135,12 +141,15 @@ def speed(a) -> None:
         key = "bf16" if bf16 else "fp32"
         e1 = engine(bf16)
         b1 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16)
+        c1 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16, augment=True)
+        c2 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16, augment=True)
         b2 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16)
         e2 = engine(bf16)
         sps = lambda ts_: round(a.batch / statistics.median(ts_), 1)  # noqa: E731
-        eng, bare = sps(e1 + e2), sps(b1 + b2)
+        eng, bare, aug = sps(e1 + e2), sps(b1 + b2), sps(c1 + c2)
         result["runs"][key] = {"engineSamplesPerSec": eng, "bareSamplesPerSec": bare, "engineOverBare": round(eng / bare, 3),
-                               "engineRuns": [sps(e1), sps(e2)], "bareRuns": [sps(b1), sps(b2)]}
+                               "bareAugSamplesPerSec": aug, "engineOverBareAug": round(eng / aug, 3),
+                               "engineRuns": [sps(e1), sps(e2)], "bareRuns": [sps(b1), sps(b2)], "bareAugRuns": [sps(c1), sps(c2)]}
     result["loadAfter"] = load()
     write_result("speed", result)
 

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -215,7 +216,6 @@ def train(model: torch.nn.Module, data: PairData, cfg: dict[str, Any], run: RunD
     seed = int(cfg["seed"])
     t0 = time.perf_counter()
     window: deque[tuple[float, int]] = deque(maxlen=20)
-    perm_epoch, perm = -1, None
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -223,25 +223,35 @@ def train(model: torch.nn.Module, data: PairData, cfg: dict[str, Any], run: RunD
             "wallSeconds": wall_before + time.perf_counter() - t0, "lastEval": last_eval,
         }
 
+    perms: dict[int, np.ndarray] = {}
+
+    def batch_of(s: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Step s's pairs, images (decoded, cropped, normalised) and tokens: a pure function of
+        (seed, s), so preparing it ahead on another thread changes nothing in the result."""
+        epoch, offset = divmod(s, p.steps_per_epoch)
+        if epoch not in perms:
+            perms.clear()
+            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(len(data))
+        idx = perms[epoch][offset * p.batch:(offset + 1) * p.batch]
+        x = normalize.to_float(data.images[data.image_of_pair[idx]])
+        if scale:
+            x = random_resized_crop(x, torch.Generator().manual_seed(seed * 1_000_003 + s), scale=scale)
+        return idx, normalize(x), data.tokens[torch.from_numpy(idx)]
+
     model.train()
-    with _Stop() as stop:
+    # The next batch is prepared on a helper thread while this step computes (torch releases the
+    # GIL in its kernels), so the crop and the copies overlap the forward/backward pass.
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
+    pending = ahead.submit(batch_of, step) if step < p.steps else None
+    with _Stop() as stop, ahead:
         while step < p.steps:
-            epoch, offset = divmod(step, p.steps_per_epoch)
-            if epoch != perm_epoch:
-                perm = np.random.default_rng([seed, epoch]).permutation(len(data))
-                perm_epoch = epoch
-            idx = perm[offset * p.batch:(offset + 1) * p.batch]
             lr = lr_at(step, p.steps, cfg["lr"], cfg["minLr"], warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
 
             t_step = time.perf_counter()
-            x = normalize.to_float(data.images[data.image_of_pair[idx]])
-            if scale:
-                gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-                x = random_resized_crop(x, gen, scale=scale)
-            x = normalize(x)
-            tokens = data.tokens[torch.from_numpy(idx)]
+            idx, x, tokens = pending.result()
+            pending = ahead.submit(batch_of, step + 1) if step + 1 < p.steps else None
             with autocast(bf16):
                 image_f, text_f, logit_scale = model(x, tokens)
             loss = total_loss(loss_fn(image_f, text_f, logit_scale))
