@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
 import { parseGoals, goalString } from '../../data/poison/index.js';
@@ -19,8 +21,6 @@ import {
   type StepState,
 } from './artefacts.js';
 import { contentId, inputsHash, stableStringify } from './hash.js';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { sha256 } from '../../core/fsutil.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
@@ -172,19 +172,19 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
     if (adopted) {
       base = { model: adopted, trainset: ts, job: null };
     } else {
-    add(
-      {
-        id,
-        kind: 'model',
-        label: `train the base model ${id} from scratch (recipe ${b.recipe})`,
-        deps: [ts],
-        inputs,
-        state: () => modelState(ws, job),
-        run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }),
-      },
-      ['base'],
-    );
-    base = { model: id, trainset: ts, job };
+      add(
+        {
+          id,
+          kind: 'model',
+          label: `train the base model ${id} from scratch (recipe ${b.recipe})`,
+          deps: [ts],
+          inputs,
+          state: () => modelState(ws, job),
+          run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }),
+        },
+        ['base'],
+      );
+      base = { model: id, trainset: ts, job };
     }
   }
 
