@@ -15,7 +15,8 @@ import {
   minRank,
   pairedTTest,
   RECALL_KS,
-  retrievalRecall,
+  recallFromRanks,
+  retrievalRanks,
   scoreAll,
   summarizeRanks,
   type RankSummary,
@@ -384,22 +385,23 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
       tookMs: 0,
     };
     if (req.utility ?? true) {
-      const utility = (o: Opened) =>
-        retrievalRecall({ images: o.vectors.slice(0, o.baseSize), imageIds: o.ids.slice(0, o.baseSize), texts: o.texts, textImage: captions.map((c) => o.rowOf.get(c.imageId)!), ks: [...RECALL_KS] });
-      progress({ phase: 'utility', done: 0, total: clean && clean !== main ? 2 : 1 });
-      result.utility = { model: utility(main), ceiling: recallCeiling(captions, RECALL_KS) };
-      if (clean && clean !== main) result.utility.clean = utility(clean);
+      // One rank computation per model serves the whole split and the part without the sources.
       const sources = [...new Set(goals.map((g) => g.source).filter((c) => c !== ANY_CLASS))];
-      if (sources.length > 0) {
-        const keepEntry = entries.map((e) => ![...e.labels, e.label].some((l) => l !== null && sources.includes(l)));
-        const entryRow = new Map(entries.map((e, i) => [e.id, i]));
-        const outside = (o: Opened) => {
-          const keepImage = o.ids.slice(0, o.baseSize).map((id) => keepEntry[entryRow.get(id)!]);
-          return retrievalRecall({ images: o.vectors.slice(0, o.baseSize), imageIds: o.ids.slice(0, o.baseSize), texts: o.texts, textImage: captions.map((c) => o.rowOf.get(c.imageId)!), ks: [...RECALL_KS], keepText: captions.map((c) => keepEntry[c.entry]), keepImage });
-        };
-        result.utility.outside = { classes: sources, model: outside(main) };
-        if (clean && clean !== main) result.utility.outside.clean = outside(clean);
-      }
+      const keepEntry = entries.map((e) => ![...e.labels, e.label].some((l) => l !== null && sources.includes(l)));
+      const entryRow = new Map(entries.map((e, i) => [e.id, i]));
+      const keepText = captions.map((c) => keepEntry[c.entry]);
+      const utility = (o: Opened) => {
+        const ids = o.ids.slice(0, o.baseSize);
+        const ranks = retrievalRanks({ images: o.vectors.slice(0, o.baseSize), imageIds: ids, texts: o.texts, textImage: captions.map((c) => o.rowOf.get(c.imageId)!) });
+        const keepImage = ids.map((id) => keepEntry[entryRow.get(id)!]);
+        return { all: recallFromRanks(ranks, RECALL_KS), outside: recallFromRanks(ranks, RECALL_KS, keepText, keepImage) };
+      };
+      progress({ phase: 'utility', done: 0, total: clean && clean !== main ? 2 : 1 });
+      const u = utility(main);
+      const uc = clean && clean !== main ? utility(clean) : null;
+      result.utility = { model: u.all, ceiling: recallCeiling(captions, RECALL_KS) };
+      if (uc) result.utility.clean = uc.all;
+      if (sources.length > 0) result.utility.outside = { classes: sources, model: u.outside, ...(uc ? { clean: uc.outside } : {}) };
     }
     if ((req.drift ?? true) && clean) result.drift = drift(main, clean, entries, captions);
     result.tookMs = Math.round(performance.now() - t0);

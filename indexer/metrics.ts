@@ -158,14 +158,18 @@ export interface RecallResult {
   captions: number;
 }
 
+/** Every caption's IR rank and every image's TR rank (null: an image without captions). */
+export interface RecallRanks {
+  ir: number[];
+  tr: Array<number | null>;
+}
+
 /**
- * Utility Recall@K over a split (§5). Image ties are broken by image id, caption ties by the
- * caption's position in `texts` (ascending). Images without captions are left out of TR (they
- * have nothing to retrieve); `images` counts the images that TR was computed over.
+ * The ranks behind utility Recall@K over a split (§5), from one score matrix. Image ties are
+ * broken by image id, caption ties by the caption's position in `texts` (ascending).
  */
-export function retrievalRecall(input: RecallInput): RecallResult {
+export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'keepImage'>): RecallRanks {
   const { images, imageIds, texts, textImage } = input;
-  const ks = input.ks ?? RECALL_KS;
   if (images.length !== imageIds.length) throw new Error('retrievalRecall: images and imageIds differ in length');
   if (texts.length !== textImage.length) throw new Error('retrievalRecall: texts and textImage differ in length');
   // One score matrix, captions × images, used by rows (IR) and by columns (TR).
@@ -173,21 +177,32 @@ export function retrievalRecall(input: RecallInput): RecallResult {
   const nT = texts.length;
   const S = new Float64Array(nT * nI);
   for (let t = 0; t < nT; t++) for (let i = 0; i < nI; i++) S[t * nI + i] = dot(texts[t], images[i]);
-  const irRanks: number[] = [];
-  for (let t = 0; t < nT; t++) {
-    if (input.keepText && !input.keepText[t]) continue;
-    irRanks.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
-  }
+  const ir: number[] = [];
+  for (let t = 0; t < nT; t++) ir.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
   const captionsOf: number[][] = Array.from({ length: nI }, () => []);
   textImage.forEach((i, t) => captionsOf[i].push(t));
   const textKeys = Array.from({ length: nT }, (_, t) => t);
-  const trRanks: number[] = [];
+  const tr: Array<number | null> = [];
   const col = new Float64Array(nT);
   for (let i = 0; i < nI; i++) {
-    if (captionsOf[i].length === 0 || (input.keepImage && !input.keepImage[i])) continue;
+    if (captionsOf[i].length === 0) {
+      tr.push(null);
+      continue;
+    }
     for (let t = 0; t < nT; t++) col[t] = S[t * nI + i];
-    trRanks.push(minRank(col, textKeys, captionsOf[i]));
+    tr.push(minRank(col, textKeys, captionsOf[i]));
   }
+  return { ir, tr };
+}
+
+/**
+ * Recall@K from the ranks, counting only the captions in `keepText` (IR) and the images in
+ * `keepImage` (TR) when given. Images without captions are left out of TR (they have nothing to
+ * retrieve); `images` and `captions` count what each side was computed over.
+ */
+export function recallFromRanks(ranks: RecallRanks, ks: readonly number[] = RECALL_KS, keepText?: readonly boolean[], keepImage?: readonly boolean[]): RecallResult {
+  const irRanks = ranks.ir.filter((_, t) => !keepText || keepText[t]);
+  const trRanks = ranks.tr.filter((r, i): r is number => r !== null && (!keepImage || keepImage[i]));
   const ir: Record<string, number | null> = {};
   const tr: Record<string, number | null> = {};
   for (const k of ks) {
@@ -195,6 +210,11 @@ export function retrievalRecall(input: RecallInput): RecallResult {
     tr[String(k)] = orNull(hitAtK(trRanks, k));
   }
   return { ir, tr, images: trRanks.length, captions: irRanks.length };
+}
+
+/** Utility Recall@K over a split (§5): `retrievalRanks`, then `recallFromRanks`. */
+export function retrievalRecall(input: RecallInput): RecallResult {
+  return recallFromRanks(retrievalRanks(input), input.ks ?? RECALL_KS, input.keepText, input.keepImage);
 }
 
 /** Cosine distance 1 − cos(a_i, b_i) of each pair of rows (normalised or not). */
