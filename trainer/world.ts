@@ -57,7 +57,9 @@ interface Step {
  */
 export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec()): Promise<void> {
   const ft = spec.finetune;
-  const cleanFt = ft.trainset && ft.images !== undefined ? ft.trainset : spec.trainset.name;
+  // The fine-tuning pool, when the world names one: clean fine-tunes, sterilisation and the poison all use it.
+  const pool = ft.trainset && ft.images !== undefined ? { trainset: ft.trainset, images: ft.images, subsetSeed: ft.subsetSeed ?? 0 } : null;
+  const cleanFt = pool?.trainset ?? spec.trainset.name;
   const steps: Step[] = [
     {
       name: 'dataset',
@@ -81,14 +83,13 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
       done: () => existsSync(join(trainsetDir(ws, spec.trainset.name), 'trainset.json')),
       run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: spec.trainset.split, name: spec.trainset.name }),
     },
-    ...(ft.trainset && ft.images !== undefined
+    ...(pool
       ? [
           {
             name: 'finetune-trainset',
-            title: `clean fine-tuning pairs (${ft.images} sampled images)`,
-            done: () => existsSync(join(trainsetDir(ws, ft.trainset!), 'trainset.json')),
-            run: () =>
-              buildCleanTrainset(ws, { dataset: spec.dataset.name, split: 'train', name: ft.trainset!, images: ft.images, subsetSeed: ft.subsetSeed ?? 0 }),
+            title: `clean fine-tuning pairs (${pool.images} sampled images)`,
+            done: () => existsSync(join(trainsetDir(ws, pool.trainset), 'trainset.json')),
+            run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: 'train', name: pool.trainset, images: pool.images, subsetSeed: pool.subsetSeed }),
           },
         ]
       : []),
@@ -104,7 +105,7 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           budget: { images: spec.poisoned.poisonImages },
           seed: spec.poisoned.seed,
           name: spec.poisoned.trainset,
-          ...(ft.images !== undefined ? { images: ft.images, subsetSeed: ft.subsetSeed ?? 0 } : {}),
+          ...(pool ? { images: pool.images, subsetSeed: pool.subsetSeed } : {}),
         }),
     },
     modelStep(ws, spec.dataset.name, spec.base.name, 'base model, trained from scratch', (onEvent) =>

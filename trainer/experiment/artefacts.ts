@@ -46,7 +46,7 @@ export function archInfo(arch: string): { arch: string; sha256: string | null } 
 
 // ------------------------------------------------------------------------------ training sets
 
-/** The fine-tuning pool (data/pool.ts): the same sample `poisonlens trainset --images` draws. */
+/** The fine-tuning pool (data/pool.ts): the same sample `poisonlens trainset --pool-images` draws. */
 export function poolOf(dataset: Dataset, images: number | null, subsetSeed: number): ManifestEntry[] {
   return samplePool(dataset, images, subsetSeed);
 }
