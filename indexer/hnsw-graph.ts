@@ -7,8 +7,8 @@
  * and searched with hnswlib's own algorithm (greedy descent through the upper layers, then the
  * ef-bounded best-first search of layer 0), with inner-product distance −q·v (hnswlib's 1 − q·v,
  * shifted: the same order). The bytes live in WebAssembly memory so that the inner loop's dot
- * products run as f32x4 SIMD (simd.ts): as fast as hnswlib-node's compiled search; where SIMD is
- * unavailable a scalar JavaScript loop takes over (about 3x slower).
+ * products run as f32x4 SIMD (simd.ts), a node's unvisited neighbours scored in one call; where
+ * SIMD is unavailable a scalar JavaScript loop takes over (about 3x slower).
  *
  * File layout (hnswlib HierarchicalNSW::saveIndex, little-endian):
  *   header: offsetLevel0 u64, maxElements u64, count u64, sizePerElement u64, labelOffset u64,
@@ -21,10 +21,18 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { UserError } from '../core/errors.js';
-import { simdDot, simdSupported, type DotFn } from './simd.js';
+import { DOTS_GROUP, simdKernels, simdSupported, type DotsFn } from './simd.js';
 
 const HEADER_BYTES = 96;
-/** In WebAssembly memory: the query at 0, the graph file's bytes from here. */
+/**
+ * In WebAssembly memory: the query at 0 (up to 8,192 floats), the batch of neighbour rows to
+ * score at BATCH_IDS_AT and their scores at BATCH_OUT_AT (up to BATCH_MAX each), the graph
+ * file's bytes from GRAPH_AT.
+ */
+const BATCH_IDS_AT = 32768;
+const BATCH_OUT_AT = 49152;
+/** Room for BATCH_MAX rows and a group's padding. */
+const BATCH_MAX = 4096 - DOTS_GROUP;
 const GRAPH_AT = 65536;
 const PAGE = 65536;
 
@@ -142,9 +150,12 @@ export class HnswGraph {
   private readonly upperWords: number;
   private visited: Uint16Array;
   private tag = 0;
-  /** The SIMD dot product over `memory` (null: scalar JavaScript), and the query's place there. */
-  private readonly wasmDot: DotFn | null;
+  /** The SIMD batch scorer over `memory` (null: scalar JavaScript) and the query's place there. */
+  private readonly wasmDots: DotsFn | null;
   private readonly query: Float32Array | null;
+  /** The batch of rows to score and their scores q·v (views into WebAssembly memory with SIMD). */
+  private readonly batchRows: Int32Array;
+  private readonly batchScores: Float32Array;
   private readonly dataByte0: number;
   private readonly strideBytes: number;
 
@@ -213,9 +224,11 @@ export class HnswGraph {
     this.visited = new Uint16Array(h.count);
     this.strideBytes = h.sizePerElement;
     this.dataByte0 = bytes.byteOffset + HEADER_BYTES + h.offsetData;
-    const dot = memory && dim % 4 === 0 && dim <= GRAPH_AT / 4 ? simdDot(memory) : null;
-    this.wasmDot = dot;
-    this.query = dot ? new Float32Array(memory!.buffer, 0, dim) : null;
+    const kernels = memory && dim % 4 === 0 && dim <= BATCH_IDS_AT / 4 ? simdKernels(memory) : null;
+    this.wasmDots = kernels?.dots ?? null;
+    this.query = kernels ? new Float32Array(memory!.buffer, 0, dim) : null;
+    this.batchRows = kernels ? new Int32Array(memory!.buffer, BATCH_IDS_AT, BATCH_MAX) : new Int32Array(BATCH_MAX);
+    this.batchScores = kernels ? new Float32Array(memory!.buffer, BATCH_OUT_AT, BATCH_MAX) : new Float32Array(BATCH_MAX);
   }
 
   /** A graph from a file's bytes (copied into the search's own storage). */
@@ -291,9 +304,29 @@ export class HnswGraph {
     return out;
   }
 
-  /** q·v for the search's own ordering: WebAssembly SIMD, or eight partial sums in JavaScript. */
+  /** q·v of the first `count` rows of the batch into `batchScores`: one WebAssembly call, or JavaScript. */
+  private scoreBatch(q: Float32Array, count: number): void {
+    if (this.wasmDots) {
+      // Padded to whole groups of the kernel's rows with the last row again: a cached row costs
+      // less than scoring the odd ones out one by one, where their cache misses cannot overlap.
+      const rows = this.batchRows;
+      let padded = count;
+      if (count > 1) for (; padded % DOTS_GROUP !== 0; padded++) rows[padded] = rows[count - 1];
+      this.wasmDots(0, BATCH_IDS_AT, padded, BATCH_OUT_AT, this.dataByte0, this.strideBytes, this.dim);
+      return;
+    }
+    for (let i = 0; i < count; i++) this.batchScores[i] = this.scalarDot(q, this.batchRows[i]);
+  }
+
+  /** q·v of one row: the SIMD kernel through a batch of one, or JavaScript. */
   private dot(q: Float32Array, row: number): number {
-    if (this.wasmDot) return this.wasmDot(0, this.dataByte0 + row * this.strideBytes, this.dim);
+    this.batchRows[0] = row;
+    this.scoreBatch(q, 1);
+    return this.batchScores[0];
+  }
+
+  /** q·v in JavaScript: eight partial sums. */
+  private scalarDot(q: Float32Array, row: number): number {
     const v = this.f32;
     const off = this.base + row * this.stride + this.dataOff;
     const d = this.dim;
@@ -339,6 +372,8 @@ export class HnswGraph {
     const h = this.header;
     if (h.count === 0 || k < 1) return { rows: [], scores: [] };
     const u32 = this.u32;
+    const batch = this.batchRows;
+    const batchScores = this.batchScores;
     if (this.query) this.query.set(q);
     let cur = h.entryPoint;
     let curDist = -this.dot(q, cur);
@@ -349,13 +384,14 @@ export class HnswGraph {
         const off = this.upperOff[cur];
         if (off < 0 || this.levels[cur] < level) break;
         const block = off + (level - 1) * this.upperWords;
-        const n = u32[block] & 0xffff;
-        for (let i = 1; i <= n; i++) {
-          const c = u32[block + i];
-          const d = -this.dot(q, c);
+        const n = Math.min(u32[block] & 0xffff, h.maxM, BATCH_MAX);
+        for (let i = 0; i < n; i++) batch[i] = u32[block + 1 + i];
+        this.scoreBatch(q, n);
+        for (let i = 0; i < n; i++) {
+          const d = -batchScores[i];
           if (d < curDist) {
             curDist = d;
-            cur = c;
+            cur = batch[i];
             changed = true;
           }
         }
@@ -376,12 +412,19 @@ export class HnswGraph {
       if (cd > lowerBound) break;
       cand.pop();
       const links = this.base + c * this.stride;
-      const n = u32[links] & 0xffff;
+      const n = Math.min(u32[links] & 0xffff, h.maxM0, BATCH_MAX);
+      // The unvisited neighbours, scored in one batch (then taken in link order, as hnswlib does).
+      let m = 0;
       for (let j = 1; j <= n; j++) {
         const id = u32[links + j];
         if (visited[id] === tag) continue;
         visited[id] = tag;
-        const d = -this.dot(q, id);
+        batch[m++] = id;
+      }
+      this.scoreBatch(q, m);
+      for (let i = 0; i < m; i++) {
+        const d = -batchScores[i];
+        const id = batch[i];
         if (top.size < width || lowerBound > d) {
           cand.push(d, id);
           top.push(d, id);

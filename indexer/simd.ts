@@ -1,64 +1,144 @@
 /**
- * A WebAssembly SIMD dot product (f32x4), for the HNSW graph search's inner loop: about four
- * times faster than the best scalar JavaScript loop. The module is a few dozen bytes, written
- * out below instruction by instruction; it imports its memory, so the vectors it reads are the
- * graph file's bytes placed in that memory once, not copied per call.
+ * WebAssembly SIMD dot products (f32x4) for the HNSW graph search's inner loop. The module is a
+ * couple of hundred bytes, written out below instruction by instruction; it imports its memory,
+ * so the vectors it reads are the graph file's bytes placed in that memory once, not copied per
+ * call. Two functions:
  *
- *   (func (export "dot") (param $a i32) (param $b i32) (param $n i32) (result f32)
- *     (local $acc v128) (local $end i32)
- *     end = a + 4n; acc = 0
- *     while a < end: acc += load(a) * load(b); a += 16; b += 16
- *     return acc[0] + acc[1] + acc[2] + acc[3])
+ *   dot(a, b, n) -> f32
+ *     the inner product of the n floats at byte offsets a and b: four independent f32x4
+ *     accumulators over 16 floats a step (one accumulator would wait on its own adds: the
+ *     first version did, and was twice as slow at dimension 512), then 4 floats a step;
+ *   dots(q, ids, count, out, base, stride, n)
+ *     for i < count: out[i] = dot(q, base + ids[i] * stride, n), with ids and out i32/f32 arrays
+ *     at byte offsets `ids` and `out`: one call from JavaScript scores all of a node's
+ *     unvisited neighbours (JavaScript-to-WebAssembly calls cost more than a short dot).
  *
- * `n` must be a multiple of 4 and both offsets 4-byte aligned. The sums are float32 (their order
+ * `n` must be a multiple of 4 and every offset 4-byte aligned. The sums are float32 (their order
  * differs from the scalar code), which is fine for ranking candidates; final scores are
  * recomputed in double precision by the caller.
  */
 
 const SIMD = 0xfd;
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+const get = (i: number) => [0x20, i];
+const set = (i: number) => [0x21, i];
+const i32const = (v: number) => [0x41, ...sleb(v)];
+const I32_ADD = 0x6a;
+const I32_MUL = 0x6c;
+const I32_AND = 0x71;
+const I32_SHL = 0x74;
+const I32_GE_U = 0x4f;
+const F32_ADD = 0x92;
+/** v128.load at byte offset `off` past the address on the stack (alignment hint 4 bytes). */
+const load = (off: number) => [SIMD, 0x00, 0x02, ...uleb(off)];
+const F32X4_ADD = [SIMD, 0xe4, 0x01];
+const F32X4_MUL = [SIMD, 0xe6, 0x01];
+const lane = (l: number) => [SIMD, 0x1f, l];
+/** `block loop (br_if 1 when local a ≥ local end) …body… br 0 end end`: while a < end. */
+const whileBelow = (a: number, end: number, body: number[]) => [0x02, 0x40, 0x03, 0x40, ...get(a), ...get(end), I32_GE_U, 0x0d, 0x01, ...body, 0x0c, 0x00, 0x0b, 0x0b];
+const addTo = (local: number, value: number) => [...get(local), ...i32const(value), I32_ADD, ...set(local)];
+
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && !(b & 0x40)) || (v === -1 && b & 0x40)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+
+// dot: params a=0, b=1, n=2; locals acc0..acc3 = 3..6 (v128, zero-initialised), end = 7, end16 = 8.
+const accumulate = (acc: number, off: number) => [...get(acc), ...get(0), ...load(off), ...get(1), ...load(off), ...F32X4_MUL, ...F32X4_ADD, ...set(acc)];
 // prettier-ignore
-const BODY = [
-  0x02, 0x01, 0x7b, 0x01, 0x7f, // locals: 1 × v128 ($acc = 3), 1 × i32 ($end = 4)
-  0x20, 0x00, 0x20, 0x02, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x04, // end = a + (n << 2)
-  SIMD, 0x0c, ...new Array<number>(16).fill(0), 0x21, 0x03, // acc = v128.const 0
-  0x02, 0x40, // block
-  0x03, 0x40, //   loop
-  0x20, 0x00, 0x20, 0x04, 0x4f, 0x0d, 0x01, //     br_if 1 (a >= end)
-  0x20, 0x03, //     acc
-  0x20, 0x00, SIMD, 0x00, 0x02, 0x00, //     v128.load a (align 4)
-  0x20, 0x01, SIMD, 0x00, 0x02, 0x00, //     v128.load b
-  SIMD, 0xe6, 0x01, //     f32x4.mul
-  SIMD, 0xe4, 0x01, //     f32x4.add
-  0x21, 0x03, //     acc = …
-  0x20, 0x00, 0x41, 0x10, 0x6a, 0x21, 0x00, //     a += 16
-  0x20, 0x01, 0x41, 0x10, 0x6a, 0x21, 0x01, //     b += 16
-  0x0c, 0x00, //     br 0
-  0x0b, //   end loop
-  0x0b, // end block
-  0x20, 0x03, SIMD, 0x1f, 0x00, // acc[0]
-  0x20, 0x03, SIMD, 0x1f, 0x01, 0x92, // + acc[1]
-  0x20, 0x03, SIMD, 0x1f, 0x02, 0x92, // + acc[2]
-  0x20, 0x03, SIMD, 0x1f, 0x03, 0x92, // + acc[3]
-  0x0b, // end func
+const DOT_BODY = [
+  0x02, 0x04, V128, 0x02, I32, // locals: 4 × v128, 2 × i32
+  ...get(0), ...get(2), ...i32const(2), I32_SHL, I32_ADD, ...set(7), // end = a + 4n
+  ...get(0), ...get(2), ...i32const(-16), I32_AND, ...i32const(2), I32_SHL, I32_ADD, ...set(8), // end16 = a + 4(n & ~15)
+  ...whileBelow(0, 8, [...accumulate(3, 0), ...accumulate(4, 16), ...accumulate(5, 32), ...accumulate(6, 48), ...addTo(0, 64), ...addTo(1, 64)]),
+  ...whileBelow(0, 7, [...accumulate(3, 0), ...addTo(0, 16), ...addTo(1, 16)]),
+  ...get(3), ...get(4), ...F32X4_ADD, ...get(5), ...get(6), ...F32X4_ADD, ...F32X4_ADD, ...set(3), // acc0 = (acc0 + acc1) + (acc2 + acc3)
+  ...get(3), ...lane(0), ...get(3), ...lane(1), F32_ADD, ...get(3), ...lane(2), F32_ADD, ...get(3), ...lane(3), F32_ADD,
+  0x0b,
+];
+
+// dots: params q=0, ids=1, count=2, out=3, base=4, stride=5, n=6. Rows go ROWS at a time:
+// their memory reads are independent, so the CPU waits on several cache misses at once instead
+// of one after another (a random row is a miss: this is what makes the search memory-bound),
+// and each load of the query serves every row of the group.
+const ROWS = 4;
+/** How many rows `dots` scores at once (a count that is not a multiple is finished one by one). */
+export const DOTS_GROUP = ROWS;
+const END = 7; // ids + 4 count
+const END_GROUPS = 8; // ids + 4 (count rounded down to a multiple of ROWS)
+const BYTES = 9; // 4n
+const J = 10; // byte offset within the rows
+const ROW = 11; // ROW + r: row r's address (i32 locals 11 … 11 + ROWS - 1)
+const ACC = ROW + ROWS; // ACC + r: row r's accumulator (v128)
+const QV = ACC + ROWS; // the query's 4 floats at J (v128)
+const rowAt = (r: number) => [...get(1), 0x28, 0x02, r * 4, ...get(5), I32_MUL, ...get(4), I32_ADD, ...set(ROW + r)]; // base + ids[r] * stride
+const ZERO = [SIMD, 0x0c, ...new Array<number>(16).fill(0)];
+const accumulateRow = (r: number) => [...get(ACC + r), ...get(QV), ...get(ROW + r), ...get(J), I32_ADD, ...load(0), ...F32X4_MUL, ...F32X4_ADD, ...set(ACC + r)];
+const laneSum = (v: number) => [...get(v), ...lane(0), ...get(v), ...lane(1), F32_ADD, ...get(v), ...lane(2), F32_ADD, ...get(v), ...lane(3), F32_ADD];
+const store = (off: number, value: number[]) => [...get(3), ...value, 0x38, 0x02, off];
+const rows = (f: (r: number) => number[]) => Array.from({ length: ROWS }, (_, r) => f(r)).flat();
+// prettier-ignore
+const DOTS_BODY = [
+  0x02, 4 + ROWS, I32, ROWS + 1, V128, // locals: i32 END … ROW + ROWS - 1, v128 ACC … QV
+  ...get(1), ...get(2), ...i32const(2), I32_SHL, I32_ADD, ...set(END),
+  ...get(1), ...get(2), ...i32const(-ROWS), I32_AND, ...i32const(2), I32_SHL, I32_ADD, ...set(END_GROUPS),
+  ...get(6), ...i32const(2), I32_SHL, ...set(BYTES),
+  ...whileBelow(1, END_GROUPS, [
+    ...rows(rowAt),
+    ...rows((r) => [...ZERO, ...set(ACC + r)]),
+    ...i32const(0), ...set(J),
+    ...whileBelow(J, BYTES, [...get(0), ...get(J), I32_ADD, ...load(0), ...set(QV), ...rows(accumulateRow), ...addTo(J, 16)]),
+    ...rows((r) => store(4 * r, laneSum(ACC + r))),
+    ...addTo(1, 4 * ROWS), ...addTo(3, 4 * ROWS),
+  ]),
+  ...whileBelow(1, END, [ // the rest one at a time: out[i] = dot(q, base + ids[i] * stride, n)
+    ...store(0, [...get(0), ...get(4), ...get(1), 0x28, 0x02, 0x00, ...get(5), I32_MUL, I32_ADD, ...get(6), 0x10, 0x00]),
+    ...addTo(1, 4), ...addTo(3, 4),
+  ]),
+  0x0b,
 ];
 
 function section(id: number, content: number[]): number[] {
-  if (content.length > 127) throw new Error('simd: section too long for a one-byte size');
-  return [id, content.length, ...content];
+  return [id, ...uleb(content.length), ...content];
 }
 
 const str = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+const body = (b: number[]) => [...uleb(b.length), ...b];
 
 export const DOT_MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, [0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x01, 0x7d]), // type: (i32 i32 i32) -> f32
+  // types: 0 = (i32 i32 i32) -> f32, 1 = (i32 × 7) -> ()
+  ...section(1, [0x02, 0x60, 0x03, I32, I32, I32, 0x01, F32, 0x60, 0x07, I32, I32, I32, I32, I32, I32, I32, 0x00]),
   ...section(2, [0x01, ...str('env'), ...str('mem'), 0x02, 0x00, 0x01]), // import memory env.mem (min 1 page)
-  ...section(3, [0x01, 0x00]), // one function of type 0
-  ...section(7, [0x01, ...str('dot'), 0x00, 0x00]), // export "dot"
-  ...section(10, [0x01, BODY.length, ...BODY]), // its code
+  ...section(3, [0x02, 0x00, 0x01]), // two functions, of types 0 and 1
+  ...section(7, [0x02, ...str('dot'), 0x00, 0x00, ...str('dots'), 0x00, 0x01]),
+  ...section(10, [0x02, ...body(DOT_BODY), ...body(DOTS_BODY)]),
 ]);
 
 export type DotFn = (a: number, b: number, n: number) => number;
+export type DotsFn = (q: number, ids: number, count: number, out: number, base: number, stride: number, n: number) => void;
+export interface SimdKernels {
+  dot: DotFn;
+  dots: DotsFn;
+}
 
 let supported: boolean | null = null;
 
@@ -71,9 +151,14 @@ export function simdSupported(): boolean {
   return supported && simdOptions.enabled;
 }
 
-/** The dot product over `memory`, or null where WebAssembly SIMD is unavailable. */
-export function simdDot(memory: WebAssembly.Memory): DotFn | null {
+/** The kernels over `memory`, or null where WebAssembly SIMD is unavailable. */
+export function simdKernels(memory: WebAssembly.Memory): SimdKernels | null {
   if (!simdSupported()) return null;
   const instance = new WebAssembly.Instance(new WebAssembly.Module(DOT_MODULE), { env: { mem: memory } });
-  return instance.exports.dot as DotFn;
+  return { dot: instance.exports.dot as DotFn, dots: instance.exports.dots as DotsFn };
+}
+
+/** The single dot product over `memory`, or null where WebAssembly SIMD is unavailable. */
+export function simdDot(memory: WebAssembly.Memory): DotFn | null {
+  return simdKernels(memory)?.dot ?? null;
 }

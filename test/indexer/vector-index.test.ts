@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { clusteredVectors } from '../../indexer/synthetic.js';
-import { simdDot, simdOptions } from '../../indexer/simd.js';
+import { simdDot, simdKernels, simdOptions } from '../../indexer/simd.js';
 import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir, DEFAULT_HNSW } from '../../indexer/vector-index.js';
 
 const DIM = 64;
@@ -109,6 +109,34 @@ test('the WebAssembly SIMD dot product and the scalar fallback rank alike', () =
     same += scalar.search(q(i), 10).filter((n) => a.has(n.row)).length;
   }
   assert.ok(same / 1000 >= 0.995, `overlap ${same / 1000}`);
+});
+
+test('the batched SIMD kernel scores every row of a batch as a plain loop does, at any count and dimension', () => {
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const kernels = simdKernels(memory);
+  assert.ok(kernels, 'Node 20 runs WebAssembly SIMD');
+  const f = new Float32Array(memory.buffer);
+  for (let i = 0; i < f.length; i++) f[i] = Math.sin(i * 0.37);
+  const IDS_AT = 200_000;
+  const OUT_AT = 210_000;
+  const BASE = 8_192; // bytes: the rows start here, `stride` bytes apart (not a multiple of 16)
+  // Dimensions off the 16-float step, and counts off the 4-row group (both have tails).
+  for (const dim of [4, 12, 64, 260]) {
+    const stride = dim * 4 + 12;
+    for (const count of [0, 1, 3, 4, 5, 9]) {
+      const rows = new Int32Array(memory.buffer, IDS_AT, count);
+      for (let i = 0; i < count; i++) rows[i] = (i * 7919) % 40;
+      kernels.dots(0, IDS_AT, count, OUT_AT, BASE, stride, dim);
+      const out = new Float32Array(memory.buffer, OUT_AT, count);
+      for (let i = 0; i < count; i++) {
+        const start = (BASE + rows[i] * stride) / 4;
+        let want = 0;
+        for (let j = 0; j < dim; j++) want += f[j] * f[start + j];
+        assert.ok(Math.abs(out[i] - want) < 1e-4, `dim ${dim}, count ${count}, row ${i}: ${out[i]} vs ${want}`);
+        assert.ok(Math.abs(kernels.dot(0, BASE + rows[i] * stride, dim) - want) < 1e-4);
+      }
+    }
+  }
 });
 
 test('index folder: save, load with checksums, and corrupt or truncated files are refused', async () => {
