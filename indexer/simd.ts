@@ -38,6 +38,8 @@ const F32X4_MUL = [SIMD, 0xe6, 0x01];
 const lane = (l: number) => [SIMD, 0x1f, l];
 /** `block loop (br_if 1 when local a ≥ local end) …body… br 0 end end`: while a < end. */
 const whileBelow = (a: number, end: number, body: number[]) => [0x02, 0x40, 0x03, 0x40, ...get(a), ...get(end), I32_GE_U, 0x0d, 0x01, ...body, 0x0c, 0x00, 0x0b, 0x0b];
+/** The sum of the four float lanes of v128 local `v`. */
+const laneSum = (v: number) => [...get(v), ...lane(0), ...get(v), ...lane(1), F32_ADD, ...get(v), ...lane(2), F32_ADD, ...get(v), ...lane(3), F32_ADD];
 const addTo = (local: number, value: number) => [...get(local), ...i32const(value), I32_ADD, ...set(local)];
 
 function uleb(v: number): number[] {
@@ -71,7 +73,7 @@ const DOT_BODY = [
   ...whileBelow(0, 8, [...accumulate(3, 0), ...accumulate(4, 16), ...accumulate(5, 32), ...accumulate(6, 48), ...addTo(0, 64), ...addTo(1, 64)]),
   ...whileBelow(0, 7, [...accumulate(3, 0), ...addTo(0, 16), ...addTo(1, 16)]),
   ...get(3), ...get(4), ...F32X4_ADD, ...get(5), ...get(6), ...F32X4_ADD, ...F32X4_ADD, ...set(3), // acc0 = (acc0 + acc1) + (acc2 + acc3)
-  ...get(3), ...lane(0), ...get(3), ...lane(1), F32_ADD, ...get(3), ...lane(2), F32_ADD, ...get(3), ...lane(3), F32_ADD,
+  ...laneSum(3),
   0x0b,
 ];
 
@@ -92,7 +94,6 @@ const QV = ACC + ROWS; // the query's 4 floats at J (v128)
 const rowAt = (r: number) => [...get(1), 0x28, 0x02, r * 4, ...get(5), I32_MUL, ...get(4), I32_ADD, ...set(ROW + r)]; // base + ids[r] * stride
 const ZERO = [SIMD, 0x0c, ...new Array<number>(16).fill(0)];
 const accumulateRow = (r: number) => [...get(ACC + r), ...get(QV), ...get(ROW + r), ...get(J), I32_ADD, ...load(0), ...F32X4_MUL, ...F32X4_ADD, ...set(ACC + r)];
-const laneSum = (v: number) => [...get(v), ...lane(0), ...get(v), ...lane(1), F32_ADD, ...get(v), ...lane(2), F32_ADD, ...get(v), ...lane(3), F32_ADD];
 const store = (off: number, value: number[]) => [...get(3), ...value, 0x38, 0x02, off];
 const rows = (f: (r: number) => number[]) => Array.from({ length: ROWS }, (_, r) => f(r)).flat();
 // prettier-ignore
