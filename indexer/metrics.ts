@@ -4,6 +4,7 @@
  * to the sort made explicit: ties in score are broken by id, ascending (JavaScript string order,
  * i.e. UTF-16 code units, not locale order).
  */
+import { RowScorer } from './simd.js';
 
 /** The K of Hit@K that every attack evaluation reports. */
 export const HIT_KS = [1, 5, 10, 20, 30, 50] as const;
@@ -165,34 +166,55 @@ export interface RecallRanks {
 }
 
 /**
- * The ranks behind utility Recall@K over a split (§5), from one score matrix. Image ties are
- * broken by image id, caption ties by the caption's position in `texts` (ascending).
+ * The ranks behind utility Recall@K over a split (§5). Image ties are broken by image id,
+ * caption ties by the caption's position in `texts` (ascending).
+ *
+ * It goes image by image: one image's scores against every caption (a column of the captions ×
+ * images matrix, from `RowScorer`'s SIMD kernel with the captions held in its memory) give that
+ * image's TR rank, and add one to the IR rank of every caption this image outscores its own
+ * image for. Nothing of size captions × images is kept, so a 100k-image gallery fits in memory.
+ * Each caption's score with its own image comes from the same kernel, so ties stay exact.
  */
 export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'keepImage'>): RecallRanks {
   const { images, imageIds, texts, textImage } = input;
   if (images.length !== imageIds.length) throw new Error('retrievalRecall: images and imageIds differ in length');
   if (texts.length !== textImage.length) throw new Error('retrievalRecall: texts and textImage differ in length');
-  // One score matrix, captions × images, used by rows (IR) and by columns (TR).
   const nI = images.length;
   const nT = texts.length;
-  const S = new Float64Array(nT * nI);
-  for (let t = 0; t < nT; t++) for (let i = 0; i < nI; i++) S[t * nI + i] = dot(texts[t], images[i]);
-  const ir: number[] = [];
-  for (let t = 0; t < nT; t++) ir.push(rankOf(S.subarray(t * nI, (t + 1) * nI), imageIds, textImage[t]));
   const captionsOf: number[][] = Array.from({ length: nI }, () => []);
   textImage.forEach((i, t) => captionsOf[i].push(t));
-  const textKeys = Array.from({ length: nT }, (_, t) => t);
-  const tr: Array<number | null> = [];
-  const col = new Float64Array(nT);
+  const scorer = captionScorer(texts, captionsOf.reduce((m, c) => Math.max(m, c.length), 0));
+  const ownScore = new Float64Array(nT);
   for (let i = 0; i < nI; i++) {
-    if (captionsOf[i].length === 0) {
-      tr.push(null);
-      continue;
-    }
-    for (let t = 0; t < nT; t++) col[t] = S[t * nI + i];
-    tr.push(minRank(col, textKeys, captionsOf[i]));
+    if (captionsOf[i].length === 0) continue;
+    const s = scorer.some(images[i], captionsOf[i]);
+    captionsOf[i].forEach((t, k) => (ownScore[t] = s[k]));
   }
-  return { ir, tr };
+  const ownId = textImage.map((i) => imageIds[i]);
+  const irCount = new Int32Array(nT);
+  const textKeys = Array.from({ length: nT }, (_, t) => t);
+  const tr: Array<number | null> = new Array(nI);
+  for (let i = 0; i < nI; i++) {
+    const col = scorer.all(images[i]);
+    const id = imageIds[i];
+    for (let t = 0; t < nT; t++) if (textImage[t] !== i && before(col[t], id, ownScore[t], ownId[t])) irCount[t]++;
+    tr[i] = captionsOf[i].length ? minRank(col, textKeys, captionsOf[i]) : null;
+  }
+  return { ir: Array.from(irCount), tr };
+}
+
+/** Scores of one image against every caption, or against a few: SIMD, else plain JavaScript. */
+function captionScorer(texts: readonly ArrayLike<number>[], maxPick: number): { all(q: ArrayLike<number>): ArrayLike<number>; some(q: ArrayLike<number>, rows: number[]): ArrayLike<number> } {
+  const simd = texts.length ? RowScorer.create(texts, texts[0].length, maxPick) : null;
+  if (simd) return { all: (q) => simd.scoreAll(q), some: (q, rows) => simd.scoreSome(q, rows) };
+  const col = new Float64Array(texts.length);
+  return {
+    all: (q) => {
+      for (let t = 0; t < texts.length; t++) col[t] = dot(q, texts[t]);
+      return col;
+    },
+    some: (q, rows) => rows.map((t) => dot(q, texts[t])),
+  };
 }
 
 /**

@@ -15,7 +15,8 @@
  *
  * `n` must be a multiple of 4 and every offset 4-byte aligned. The sums are float32 (their order
  * differs from the scalar code), which is fine for ranking candidates; final scores are
- * recomputed in double precision by the caller.
+ * recomputed in double precision by the caller. `RowScorer` (at the end) puts a fixed set of
+ * rows, such as a split's captions, in such a memory and scores them all against one query.
  */
 
 const SIMD = 0xfd;
@@ -162,4 +163,73 @@ export function simdKernels(memory: WebAssembly.Memory): SimdKernels | null {
 /** The single dot product over `memory`, or null where WebAssembly SIMD is unavailable. */
 export function simdDot(memory: WebAssembly.Memory): DotFn | null {
   return simdKernels(memory)?.dot ?? null;
+}
+
+const SCORER_Q_AT = 0;
+const SCORER_IDS_AT = 32768; // after a query of up to 8,192 floats
+
+/**
+ * A fixed set of rows (for example a split's caption embeddings) in WebAssembly memory, scored
+ * against one query at a time with `dots`: the scores of every row, or of a chosen few. The
+ * row lists handed to the kernel are padded to whole groups of `DOTS_GROUP`, so every row goes
+ * through the same instructions and equal rows get bit-equal scores wherever they sit.
+ */
+export class RowScorer {
+  private readonly dots: DotsFn;
+  private readonly query: Float32Array;
+  private readonly ids: Int32Array;
+  private readonly out: Float32Array;
+  private readonly rowsAt: number;
+  private readonly outAt: number;
+  /** Scores of the chosen rows of `scoreSome`. */
+  private readonly pickIds: Int32Array;
+  private readonly pickOut: Float32Array;
+  private readonly pickIdsAt: number;
+  private readonly pickOutAt: number;
+  private readonly n: number;
+
+  private constructor(rows: readonly ArrayLike<number>[], readonly dim: number, maxPick: number) {
+    const n = (this.n = rows.length);
+    const padded = Math.ceil(Math.max(n, 1) / DOTS_GROUP) * DOTS_GROUP;
+    const pick = Math.ceil(Math.max(maxPick, 1) / DOTS_GROUP) * DOTS_GROUP;
+    this.outAt = SCORER_IDS_AT + padded * 4;
+    this.pickIdsAt = this.outAt + padded * 4;
+    this.pickOutAt = this.pickIdsAt + pick * 4;
+    this.rowsAt = this.pickOutAt + pick * 4;
+    const memory = new WebAssembly.Memory({ initial: Math.ceil((this.rowsAt + n * dim * 4) / 65536) });
+    this.dots = simdKernels(memory)!.dots;
+    const buf = memory.buffer;
+    this.query = new Float32Array(buf, SCORER_Q_AT, dim);
+    this.ids = new Int32Array(buf, SCORER_IDS_AT, padded);
+    for (let i = 0; i < padded; i++) this.ids[i] = Math.min(i, n - 1);
+    this.out = new Float32Array(buf, this.outAt, padded);
+    this.pickIds = new Int32Array(buf, this.pickIdsAt, pick);
+    this.pickOut = new Float32Array(buf, this.pickOutAt, pick);
+    const matrix = new Float32Array(buf, this.rowsAt, n * dim);
+    rows.forEach((r, i) => matrix.set(r, i * dim));
+  }
+
+  /** Null where SIMD is off or the dimension does not suit the kernel (a multiple of 4, ≤ 8,192). */
+  static create(rows: readonly ArrayLike<number>[], dim: number, maxPick = 64): RowScorer | null {
+    if (!simdSupported() || rows.length === 0 || dim % 4 !== 0 || dim > SCORER_IDS_AT / 4) return null;
+    return new RowScorer(rows, dim, maxPick);
+  }
+
+  /** q·row for every row (a view, valid until the next call). */
+  scoreAll(q: ArrayLike<number>): Float32Array {
+    this.query.set(q);
+    this.dots(SCORER_Q_AT, SCORER_IDS_AT, this.ids.length, this.outAt, this.rowsAt, this.dim * 4, this.dim);
+    return this.out.subarray(0, this.n);
+  }
+
+  /** q·row for the given rows (at most `maxPick`), bit-equal to their `scoreAll` scores. */
+  scoreSome(q: ArrayLike<number>, rows: readonly number[]): Float32Array {
+    if (rows.length > this.pickIds.length) throw new Error(`RowScorer.scoreSome: ${rows.length} rows, at most ${this.pickIds.length}`);
+    this.query.set(q);
+    rows.forEach((r, i) => (this.pickIds[i] = r));
+    const padded = Math.ceil(rows.length / DOTS_GROUP) * DOTS_GROUP;
+    for (let i = rows.length; i < padded; i++) this.pickIds[i] = rows[rows.length - 1];
+    this.dots(SCORER_Q_AT, this.pickIdsAt, padded, this.pickOutAt, this.rowsAt, this.dim * 4, this.dim);
+    return this.pickOut.subarray(0, rows.length);
+  }
 }

@@ -10,11 +10,15 @@ import {
   normalize,
   pairedTTest,
   rankGallery,
+  retrievalRanks,
   retrievalRecall,
+  rankOf,
   studentTwoSidedP,
   summarizeRanks,
   HIT_KS,
 } from '../../indexer/metrics.js';
+import { Rng } from '../../core/random.js';
+import { simdOptions } from '../../indexer/simd.js';
 
 const close = (a: number | null, b: number, eps = 1e-9) => assert.ok(a !== null && Math.abs(a - b) < eps, `${a} ≉ ${b}`);
 
@@ -94,6 +98,36 @@ test('utility Recall@K: IR (own image in top K) and TR (any own caption in top K
   assert.deepEqual(kept.tr, { '1': 0.5, '2': 1 }); // b at 0, c at 1
   assert.equal(kept.images, 2);
   assert.equal(kept.captions, 2);
+});
+
+test('retrievalRanks (image by image, no score matrix; SIMD and JavaScript) equals ranking each row and column of the full matrix', () => {
+  // Coarse 3-value coordinates make many exact ties; 21 captions are not a whole number of SIMD groups.
+  const rng = new Rng(11);
+  const vec = () => Float32Array.from({ length: 4 }, () => Math.floor(rng.next() * 3) - 1);
+  const images = Array.from({ length: 13 }, vec);
+  images[7] = images[2]; // a duplicate image
+  const imageIds = images.map((_, i) => `img${String((i * 5) % 13).padStart(2, '0')}`); // ids not in row order
+  const textImage = Array.from({ length: 21 }, (_, t) => (t < 12 ? t : Math.floor(rng.next() * 12))); // image 12 has no caption
+  const texts = textImage.map(() => vec());
+  texts[20] = texts[3];
+  const S = texts.map((t) => images.map((im) => t.reduce((acc, x, d) => acc + x * im[d], 0)));
+  const wantIr = texts.map((_, t) => rankOf(S[t], imageIds, textImage[t]));
+  const keys = texts.map((_, t) => t);
+  const wantTr = images.map((_, i) => {
+    const own = textImage.flatMap((im, t) => (im === i ? [t] : []));
+    return own.length ? minRank(S.map((row) => row[i]), keys, own) : null;
+  });
+  try {
+    for (const simd of [true, false]) {
+      simdOptions.enabled = simd;
+      const got = retrievalRanks({ images, imageIds, texts, textImage });
+      assert.deepEqual(got.ir, wantIr, `IR, simd ${simd}`);
+      assert.deepEqual(got.tr, wantTr, `TR, simd ${simd}`);
+      assert.equal(got.tr[12], null);
+    }
+  } finally {
+    simdOptions.enabled = true;
+  }
 });
 
 test('encoder drift is the mean cosine distance of matching rows', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { clusteredVectors } from '../../indexer/synthetic.js';
-import { simdDot, simdKernels, simdOptions } from '../../indexer/simd.js';
+import { RowScorer, simdDot, simdKernels, simdOptions } from '../../indexer/simd.js';
 import { ExactSearch, HnswSearch, loadIndexDir, writeIndexDir, DEFAULT_HNSW } from '../../indexer/vector-index.js';
 
 const DIM = 64;
@@ -137,6 +137,23 @@ test('the batched SIMD kernel scores every row of a batch as a plain loop does, 
       }
     }
   }
+});
+
+test('RowScorer: every row scored against a query, and chosen rows bit-equal to their full scores', () => {
+  const dim = 12;
+  const rows = Array.from({ length: 11 }, (_, i) => Float32Array.from({ length: dim }, (_, j) => Math.cos(i * 1.3 + j * 0.7)));
+  rows[9] = rows[2]; // equal rows, in a whole group and in the padded tail
+  const scorer = RowScorer.create(rows, dim, 5)!;
+  assert.ok(scorer);
+  const q = Float32Array.from({ length: dim }, (_, j) => Math.sin(j + 0.5));
+  const all = Float32Array.from(scorer.scoreAll(q));
+  assert.equal(all.length, 11);
+  rows.forEach((r, i) => assert.ok(Math.abs(all[i] - r.reduce((s, x, j) => s + x * q[j], 0)) < 1e-5, `row ${i}`));
+  assert.equal(all[9], all[2]);
+  const picked = [9, 0, 2];
+  assert.deepEqual(Array.from(scorer.scoreSome(q, picked)), picked.map((i) => all[i]));
+  assert.throws(() => scorer.scoreSome(q, [0, 1, 2, 3, 4, 5, 6, 7, 8]), /at most 8/);
+  assert.equal(RowScorer.create(rows.map((r) => r.subarray(0, 10)), 10), null, 'dimension not a multiple of 4');
 });
 
 test('index folder: save, load with checksums, and corrupt or truncated files are refused', async () => {
