@@ -26,20 +26,33 @@ const { values } = parseArgs({
 const ws = resolveWorkspace(values.workspace);
 const times: Record<EvalMode, number[]> = { exact: [], ann: [] };
 let info: Record<string, unknown> = {};
-/** Seconds spent in each progress phase of the last run (from its first to its last report). */
+/**
+ * Seconds of the last run by progress phase (first to last report; the last phase runs to the
+ * end), and the unreported work after a phase ('after encoding…': the goal ranks).
+ */
 let phases: Record<string, number> = {};
 for (let rep = 0; rep < Number(values.reps); rep++) {
   for (const mode of values.modes!.split(',') as EvalMode[]) {
     const t = performance.now();
-    const seen: Record<string, [number, number]> = {};
+    const seen: Array<{ phase: string; first: number; last: number }> = [{ phase: 'open model and index', first: t, last: t }];
     const r = await evaluate(ws, { model: values.model!, dataset: values.dataset!, attack: 'II', goal: values.goal, mode, cleanModel: null, perQuery: false }, {
       onProgress: (p) => {
         const now = performance.now();
-        seen[p.phase] ??= [now, now];
-        seen[p.phase][1] = now;
+        if (seen.at(-1)!.phase === p.phase) seen.at(-1)!.last = now;
+        else seen.push({ phase: p.phase, first: now, last: now });
       },
     });
-    phases = Object.fromEntries(Object.entries(seen).map(([k, [a, b]]) => [k, +((b - a) / 1000).toFixed(2)]));
+    const end = performance.now();
+    phases = {};
+    const secs = (a: number, b: number) => +((b - a) / 1000).toFixed(2);
+    seen.forEach((x, i) => {
+      const next = seen[i + 1];
+      if (i === 0) phases[x.phase] = secs(t, next?.first ?? end);
+      else {
+        phases[x.phase] = secs(x.first, next ? x.last : end);
+        if (next) phases[`after ${x.phase}`] = secs(x.last, next.first);
+      }
+    });
     times[mode].push((performance.now() - t) / 1000);
     info = { galleryImages: r.gallery.images, queries: r.goals[0]?.model.queries ?? null, utility: !!r.utility };
     log(`eval ${mode} rep ${rep + 1}: ${times[mode].at(-1)!.toFixed(2)} s`);

@@ -10,11 +10,11 @@
  *
  * Built once and reused (it takes a minute or two: the HNSW graph). Prints the dataset name.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
-import { DatasetWriter, loadDataset } from '../data/dataset.js';
+import { writeCopyDataset } from './copy-dataset.js';
 import { loadModelPackage, imageFingerprint } from '../indexer/package.js';
 import { clusteredVectors } from '../indexer/synthetic.js';
 import { DEFAULT_HNSW, HnswSearch, writeIndexDir } from '../indexer/vector-index.js';
@@ -32,20 +32,13 @@ const ws = resolveWorkspace(values.workspace);
 const n = Number(values.n);
 const name = `bench-gallery-${n}`;
 const pkg = loadModelPackage(ws, values.model!);
-const dir = join(ws.datasets, name);
-if (!existsSync(join(dir, 'dataset.json'))) {
-  log(`gallery: writing ${name} (${n} manifest lines over the ${values.source} images)`);
-  const src = loadDataset(ws, values.source!);
-  const w = new DatasetWriter(dir);
-  rmSync(join(w.tmpDir, 'images'), { recursive: true, force: true });
-  symlinkSync(realpathSync(join(src.dir, 'images')), join(w.tmpDir, 'images'));
-  const entries = src.entries.filter((e) => e.file.startsWith('images/'));
-  for (let i = 0; i < n; i++) {
+const dir = await writeCopyDataset(ws, {
+  name, source: values.source!, n, params: {},
+  entryAt: (i, entries) => {
     const e = entries[i % entries.length];
-    await w.add({ ...e, id: `g${String(i).padStart(7, '0')}`, split: 'test', meta: { copyOf: e.id } });
-  }
-  await w.finish({ name, source: 'bench', params: { copies: values.source, n }, seed: 0, licence: String(src.card.licence ?? ''), attribution: (src.card.attribution as string[]) ?? [] });
-}
+    return { ...e, id: `g${String(i).padStart(7, '0')}`, split: 'test', meta: { copyOf: e.id } };
+  },
+});
 const card = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8'));
 const idxDir = join(ws.indexes, pkg.id, name, 'test');
 const fingerprint = await imageFingerprint(pkg);

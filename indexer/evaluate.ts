@@ -8,16 +8,15 @@ import { trainsetDir } from '../data/trainset.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
 import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/trigger.js';
 import {
+  attackRanks,
   cosineDistances,
   dot,
   HIT_KS,
   mean,
-  minRank,
   pairedTTest,
   RECALL_KS,
   recallFromRanks,
   retrievalRanks,
-  scoreAll,
   summarizeRanks,
   type RankSummary,
   type RecallResult,
@@ -454,7 +453,7 @@ function rankGoal(goal: Goal, ctx: GoalContext): GoalResult {
 
   const run = (o: Opened, qs: number[], withAnn: boolean) => {
     const targetRows = targetIds.map((id) => o.rowOf.get(id)!);
-    const exact = qs.map((q) => minRank(scoreAll(o.texts[q], o.vectors), o.ids, targetRows));
+    const exact = attackRanks(qs.map((q) => o.texts[q]), o.vectors, o.ids, targetRows);
     if (!withAnn) return { ranks: exact, fallbacks: 0, agree: qs.length };
     let fallbacks = 0;
     let agree = 0;
@@ -538,7 +537,7 @@ async function backdoorGoal(goal: Goal, ctx: BackdoorContext): Promise<GoalResul
   const triggered: Uint8Array[] = [];
   for (const e of sources) triggered.push(await stampTrigger(join(ctx.dataset.dir, e.file), ctx.trigger));
   const captionKeys = captions.map((_, i) => i);
-  const ranksOf = (vecs: Float32Array[], o: Opened) => vecs.map((v) => minRank(scoreAll(v, o.texts), captionKeys, targetRows));
+  const ranksOf = (vecs: Float32Array[], o: Opened) => attackRanks(vecs, o.texts, captionKeys, targetRows);
   const block = (ranks: number[]): RankBlock => ({
     ...summarizeRanks(ranks, ctx.ks),
     ...(ctx.perQuery ? { perQuery: sources.map((e, i) => ({ imageId: e.id, minRank: ranks[i] })) } : {}),

@@ -126,14 +126,43 @@ export function scoreAll(query: ArrayLike<number>, gallery: readonly ArrayLike<n
 /**
  * MinRank of every query against the same gallery and targets (exact, brute force): the
  * attack evaluation's core. Embeddings must be L2-normalised, so scores are cosines.
+ *
+ * The ranks are those of double-precision scores (as `minRank(scoreAll(…))` gives), found
+ * faster: the SIMD kernel scores the whole gallery in float32, and only the rows whose float32
+ * score lies within float32's rounding bound of the best target's double-precision score are
+ * scored again in double precision.
  */
 export function attackRanks(
   queries: readonly ArrayLike<number>[],
   gallery: readonly ArrayLike<number>[],
-  galleryIds: readonly string[],
+  galleryIds: readonly (string | number)[],
   targetRows: readonly number[],
 ): number[] {
-  return queries.map((q) => minRank(scoreAll(q, gallery), galleryIds, targetRows));
+  const dim = gallery[0]?.length ?? 0;
+  const scorer = queries.length > 0 && targetRows.length > 0 ? RowScorer.create(gallery, dim, 0) : null;
+  if (!scorer) return queries.map((q) => minRank(scoreAll(q, gallery), galleryIds, targetRows));
+  let maxNorm = 0;
+  for (const v of gallery) maxNorm = Math.max(maxNorm, Math.sqrt(dot(v, v)));
+  return queries.map((q) => {
+    let best = targetRows[0];
+    let bestScore = dot(q, gallery[best]);
+    for (const t of targetRows) {
+      const s = dot(q, gallery[t]);
+      if (before(s, galleryIds[t], bestScore, galleryIds[best])) [best, bestScore] = [t, s];
+    }
+    const key = galleryIds[best];
+    // |float32 sum − exact| ≤ n·u·Σ|a_i·b_i| ≤ n·u·‖q‖·‖v‖ (u = 2⁻²⁴); twice that, plus room for the double's own error.
+    const eps = (dim + 4) * 2 ** -23 * Math.sqrt(dot(q, q)) * maxNorm;
+    const f = scorer.scoreAll(q);
+    let rank = 0;
+    for (let j = 0; j < f.length; j++) {
+      if (j === best) continue;
+      const x = f[j];
+      if (x > bestScore + eps) rank++;
+      else if (x >= bestScore - eps && before(dot(q, gallery[j]), galleryIds[j], bestScore, key)) rank++;
+    }
+    return rank;
+  });
 }
 
 export interface RecallInput {
@@ -169,13 +198,14 @@ export interface RecallRanks {
  * The ranks behind utility Recall@K over a split (§5). Image ties are broken by image id,
  * caption ties by the caption's position in `texts` (ascending).
  *
- * It goes image by image: one image's scores against every caption (a column of the captions ×
- * images matrix, from `RowScorer`'s SIMD kernel with the captions held in its memory) give that
- * image's TR rank, and add one to the IR rank of every caption this image outscores its own
- * image for. Nothing of size captions × images is kept, so a 100k-image gallery fits in memory.
- * Each caption's score with its own image comes from the same kernel, so ties stay exact.
+ * Nothing of size captions × images is kept, so a 100k-image gallery fits in memory. Each
+ * caption's score with its own image, and each image's best own caption, come first; then every
+ * block of captions (sized to stay in the CPU's cache: 1.4x faster than whole columns at 5,000
+ * captions) is scored against every image by `RowScorer`'s SIMD kernel, and each score that
+ * beats a caption's own image counts towards that caption's IR rank, each that beats an image's
+ * best own caption towards its TR rank. All scores come from the same kernel, so ties stay exact.
  */
-export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'keepImage'>): RecallRanks {
+export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'keepImage'> & { blockRows?: number }): RecallRanks {
   const { images, imageIds, texts, textImage } = input;
   if (images.length !== imageIds.length) throw new Error('retrievalRecall: images and imageIds differ in length');
   if (texts.length !== textImage.length) throw new Error('retrievalRecall: texts and textImage differ in length');
@@ -185,32 +215,54 @@ export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'kee
   textImage.forEach((i, t) => captionsOf[i].push(t));
   const scorer = captionScorer(texts, captionsOf.reduce((m, c) => Math.max(m, c.length), 0));
   const ownScore = new Float64Array(nT);
+  const bestText = new Int32Array(nI).fill(-1); // highest-scoring own caption, ties to the lowest position
+  const bestScore = new Float64Array(nI);
   for (let i = 0; i < nI; i++) {
     if (captionsOf[i].length === 0) continue;
     const s = scorer.some(images[i], captionsOf[i]);
-    captionsOf[i].forEach((t, k) => (ownScore[t] = s[k]));
+    captionsOf[i].forEach((t, k) => {
+      ownScore[t] = s[k];
+      if (bestText[i] < 0 || before(s[k], t, bestScore[i], bestText[i])) [bestText[i], bestScore[i]] = [t, s[k]];
+    });
   }
   const ownId = textImage.map((i) => imageIds[i]);
   const irCount = new Int32Array(nT);
-  const textKeys = Array.from({ length: nT }, (_, t) => t);
-  const tr: Array<number | null> = new Array(nI);
-  for (let i = 0; i < nI; i++) {
-    const col = scorer.all(images[i]);
-    const id = imageIds[i];
-    for (let t = 0; t < nT; t++) if (textImage[t] !== i && before(col[t], id, ownScore[t], ownId[t])) irCount[t]++;
-    tr[i] = captionsOf[i].length ? minRank(col, textKeys, captionsOf[i]) : null;
+  const trCount = new Int32Array(nI);
+  const block = Math.max(4, Math.floor((input.blockRows ?? CACHE_BLOCK_BYTES / (4 * (texts[0]?.length ?? 1))) / 4) * 4);
+  for (let t0 = 0; t0 < nT; t0 += block) {
+    const b = Math.min(block, nT - t0);
+    for (let i = 0; i < nI; i++) {
+      const col = scorer.range(images[i], t0, b);
+      const id = imageIds[i];
+      const bt = bestText[i];
+      const bs = bestScore[i];
+      for (let r = 0; r < b; r++) {
+        const t = t0 + r;
+        if (textImage[t] !== i && before(col[r], id, ownScore[t], ownId[t])) irCount[t]++;
+        if (bt >= 0 && t !== bt && before(col[r], t, bs, bt)) trCount[i]++;
+      }
+    }
   }
-  return { ir: Array.from(irCount), tr };
+  return { ir: Array.from(irCount), tr: Array.from(bestText, (t, i) => (t < 0 ? null : trCount[i])) };
 }
 
-/** Scores of one image against every caption, or against a few: SIMD, else plain JavaScript. */
-function captionScorer(texts: readonly ArrayLike<number>[], maxPick: number): { all(q: ArrayLike<number>): ArrayLike<number>; some(q: ArrayLike<number>, rows: number[]): ArrayLike<number> } {
+/** Bytes of caption rows scored per pass over the images: well inside a core's L2 cache. */
+const CACHE_BLOCK_BYTES = 256 * 1024;
+
+interface CaptionScorer {
+  /** Scores of captions start … start + count − 1 against q (start a multiple of 4). */
+  range(q: ArrayLike<number>, start: number, count: number): ArrayLike<number>;
+  some(q: ArrayLike<number>, rows: number[]): ArrayLike<number>;
+}
+
+/** Scores of one image against captions: SIMD, else plain JavaScript. */
+function captionScorer(texts: readonly ArrayLike<number>[], maxPick: number): CaptionScorer {
   const simd = texts.length ? RowScorer.create(texts, texts[0].length, maxPick) : null;
-  if (simd) return { all: (q) => simd.scoreAll(q), some: (q, rows) => simd.scoreSome(q, rows) };
+  if (simd) return { range: (q, start, count) => simd.scoreRange(q, start, count), some: (q, rows) => simd.scoreSome(q, rows) };
   const col = new Float64Array(texts.length);
   return {
-    all: (q) => {
-      for (let t = 0; t < texts.length; t++) col[t] = dot(q, texts[t]);
+    range: (q, start, count) => {
+      for (let r = 0; r < count; r++) col[r] = dot(q, texts[start + r]);
       return col;
     },
     some: (q, rows) => rows.map((t) => dot(q, texts[t])),

@@ -222,6 +222,16 @@ export class RowScorer {
     return this.out.subarray(0, this.n);
   }
 
+  /** q·row for rows start … start + count − 1 (a view), bit-equal to their `scoreAll` scores. */
+  scoreRange(q: ArrayLike<number>, start: number, count: number): Float32Array {
+    if (start % DOTS_GROUP !== 0 || count < 0 || start + count > this.n) throw new Error(`RowScorer.scoreRange: rows ${start}…${start + count - 1} of ${this.n} (the start a multiple of ${DOTS_GROUP})`);
+    this.query.set(q);
+    // Padded within the id list, whose tail repeats the last row: every row takes the group path.
+    const padded = Math.min(Math.ceil(count / DOTS_GROUP) * DOTS_GROUP, this.ids.length - start);
+    this.dots(SCORER_Q_AT, SCORER_IDS_AT + start * 4, padded, this.outAt + start * 4, this.rowsAt, this.dim * 4, this.dim);
+    return this.out.subarray(start, start + count);
+  }
+
   /** q·row for the given rows (at most `maxPick`), bit-equal to their `scoreAll` scores. */
   scoreSome(q: ArrayLike<number>, rows: readonly number[]): Float32Array {
     if (rows.length > this.pickIds.length) throw new Error(`RowScorer.scoreSome: ${rows.length} rows, at most ${this.pickIds.length}`);

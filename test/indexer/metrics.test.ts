@@ -77,6 +77,33 @@ test('attackRanks scores by cosine and breaks ties by gallery id', () => {
   assert.deepEqual(attackRanks([q1, q2], gallery, gids, [1]), [3, 0]);
 });
 
+test('attackRanks (float32 SIMD screen, double-precision rescoring near the best target) equals ranking double-precision scores', () => {
+  // Near-ties closer than float32 can tell apart, exact duplicates, and ids out of row order.
+  const rng = new Rng(5);
+  const dim = 16;
+  const unit = () => normalize(Float32Array.from({ length: dim }, () => rng.next() - 0.5));
+  const gallery: Float32Array[] = Array.from({ length: 60 }, unit);
+  for (let i = 40; i < 60; i++) {
+    const v = Float32Array.from(gallery[i - 40]);
+    v[i % dim] += (i % 3) * 1e-7; // 0, 1e-7 or 2e-7 off row i − 40
+    gallery[i] = v;
+  }
+  gallery[59] = gallery[3];
+  const ids = gallery.map((_, i) => `g${(i * 37) % 60}`);
+  const queries = [...gallery.slice(0, 8), ...Array.from({ length: 8 }, unit)];
+  for (const targets of [[0], [41, 2], [3, 59, 17], Array.from({ length: 30 }, (_, i) => i * 2)]) {
+    const want = queries.map((q) => minRank(gallery.map((v) => v.reduce((s, x, d) => s + x * q[d], 0)), ids, targets));
+    try {
+      for (const simd of [true, false]) {
+        simdOptions.enabled = simd;
+        assert.deepEqual(attackRanks(queries, gallery, ids, targets), want, `targets ${targets.slice(0, 4)}, simd ${simd}`);
+      }
+    } finally {
+      simdOptions.enabled = true;
+    }
+  }
+});
+
 test('utility Recall@K: IR (own image in top K) and TR (any own caption in top K), ties included', () => {
   const s = Math.SQRT1_2;
   const images = [new Float32Array([1, 0]), new Float32Array([0, 1]), new Float32Array([1, 0])]; // a b c; a and c tie
@@ -100,7 +127,7 @@ test('utility Recall@K: IR (own image in top K) and TR (any own caption in top K
   assert.equal(kept.captions, 2);
 });
 
-test('retrievalRanks (image by image, no score matrix; SIMD and JavaScript) equals ranking each row and column of the full matrix', () => {
+test('retrievalRanks (blocks of captions against each image, no score matrix; SIMD and JavaScript) equals ranking each row and column of the full matrix', () => {
   // Coarse 3-value coordinates make many exact ties; 21 captions are not a whole number of SIMD groups.
   const rng = new Rng(11);
   const vec = () => Float32Array.from({ length: 4 }, () => Math.floor(rng.next() * 3) - 1);
@@ -119,11 +146,13 @@ test('retrievalRanks (image by image, no score matrix; SIMD and JavaScript) equa
   });
   try {
     for (const simd of [true, false]) {
-      simdOptions.enabled = simd;
-      const got = retrievalRanks({ images, imageIds, texts, textImage });
-      assert.deepEqual(got.ir, wantIr, `IR, simd ${simd}`);
-      assert.deepEqual(got.tr, wantTr, `TR, simd ${simd}`);
-      assert.equal(got.tr[12], null);
+      for (const blockRows of [undefined, 4, 8]) {
+        simdOptions.enabled = simd;
+        const got = retrievalRanks({ images, imageIds, texts, textImage, blockRows });
+        assert.deepEqual(got.ir, wantIr, `IR, simd ${simd}, blocks of ${blockRows}`);
+        assert.deepEqual(got.tr, wantTr, `TR, simd ${simd}, blocks of ${blockRows}`);
+        assert.equal(got.tr[12], null);
+      }
     }
   } finally {
     simdOptions.enabled = true;

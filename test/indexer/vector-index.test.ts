@@ -139,7 +139,7 @@ test('the batched SIMD kernel scores every row of a batch as a plain loop does, 
   }
 });
 
-test('RowScorer: every row scored against a query, and chosen rows bit-equal to their full scores', () => {
+test('RowScorer: every row scored against a query, and chosen rows or ranges bit-equal to their full scores', () => {
   const dim = 12;
   const rows = Array.from({ length: 11 }, (_, i) => Float32Array.from({ length: dim }, (_, j) => Math.cos(i * 1.3 + j * 0.7)));
   rows[9] = rows[2]; // equal rows, in a whole group and in the padded tail
@@ -153,6 +153,10 @@ test('RowScorer: every row scored against a query, and chosen rows bit-equal to 
   const picked = [9, 0, 2];
   assert.deepEqual(Array.from(scorer.scoreSome(q, picked)), picked.map((i) => all[i]));
   assert.throws(() => scorer.scoreSome(q, [0, 1, 2, 3, 4, 5, 6, 7, 8]), /at most 8/);
+  assert.deepEqual(Array.from(scorer.scoreRange(q, 4, 7)), Array.from(all.subarray(4, 11)));
+  assert.deepEqual(Array.from(scorer.scoreRange(q, 8, 2)), Array.from(all.subarray(8, 10)));
+  assert.throws(() => scorer.scoreRange(q, 1, 2), /multiple of 4/);
+  assert.throws(() => scorer.scoreRange(q, 8, 4), /of 11/);
   assert.equal(RowScorer.create(rows.map((r) => r.subarray(0, 10)), 10), null, 'dimension not a multiple of 4');
 });
 
