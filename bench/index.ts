@@ -106,9 +106,15 @@ for (const n of sizes) {
         hnsw.efSearch = ef;
         for (let i = 0; i < Math.min(50, exactQ); i++) hnsw.search(q(i), 10); // warm-up
         const got10: number[][] = [];
+        const each: number[] = [];
         t0 = performance.now();
-        for (let i = 0; i < exactQ; i++) got10.push(hnsw.search(q(i), 10).map((x) => x.row));
+        for (let i = 0; i < exactQ; i++) {
+          const t = performance.now();
+          got10.push(hnsw.search(q(i), 10).map((x) => x.row));
+          each.push(performance.now() - t);
+        }
         const us10 = ((performance.now() - t0) * 1000) / exactQ;
+        each.sort((a, b) => a - b);
         native.setEf(ef);
         for (let i = 0; i < Math.min(50, exactQ); i++) native.searchKnn(qArr[i], 10);
         t0 = performance.now();
@@ -124,6 +130,8 @@ for (const n of sizes) {
           recallAt10: +recallAt(truth, got10, 10).toFixed(4),
           recallAt100: +recallAt(truth, got100, 100).toFixed(4),
           queryMicros: +us10.toFixed(1),
+          queryP50Micros: +(each[each.length >> 1] * 1000).toFixed(1),
+          queryP99Micros: +(each[Math.floor(each.length * 0.99)] * 1000).toFixed(1),
           nativeQueryMicros: +nativeUs.toFixed(1),
           nativeRecallAt10: +recallAt(truth, nat10, 10).toFixed(4),
           openMillis,
