@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchWorld, copyIndex, copyModel, ensureIndex, PYTHON, ROOT, type BenchWorld } from './world.js';
 import { log } from './stats.js';
+import { linePlot } from '../trainer/experiment/svg.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,7 @@ interface Section {
   seconds: number;
   loadBefore: number[];
   loadAfter: number[];
-  data?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  data?: any;
 }
 const sections: Section[] = [];
 
@@ -238,8 +239,36 @@ mkdirSync(values.out!, { recursive: true });
 const stem = finished.toISOString().slice(0, 10) + (only || skipSet.size ? `-${[...(only ?? [])].concat([...skipSet].map((x) => `no-${x}`)).join('-')}` : '');
 writeFileSync(join(values.out!, `${stem}.json`), JSON.stringify({ ...report, targets }, null, 2) + '\n');
 writeFileSync(join(values.out!, `${stem}.md`), table);
+for (const [file, svg] of hnswPlots(report)) writeFileSync(join(values.out!, `${stem}-${file}`), svg);
 log(`\nwrote ${join(values.out!, stem)}.json and .md in ${report.seconds} s`);
 process.stdout.write(table);
+
+// ------------------------------------------------------------------ plots
+/** Per (n, dim): query time against ef for PoisonLens, hnswlib-node on the same graph and FAISS (when run), recall@10 under each ef. */
+function hnswPlots(r: typeof report): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const fmtRecall = (x: number | null) => (x === null ? '–' : x.toFixed(3).replace(/^0/, ''));
+  const sec = (n: string) => r.sections.find((s) => s.name === n && s.status === 'ok')?.data as any;
+  for (const d of dims) {
+    const idx = sec(`index d=${d}`);
+    for (const n of [...new Set((idx?.results ?? []).map((x: any) => x.n))] as number[]) {
+      const ours = idx.results.filter((x: any) => x.n === n);
+      const faiss = sec(`faiss n=${n} d=${d}`)?.hnsw?.results ?? [];
+      const efs = ours.map((x: any) => x.ef as number);
+      const at = (rows: any[], ef: number, key: string) => rows.find((x) => x.ef === ef)?.[key] ?? null;
+      const series = [
+        { name: 'PoisonLens (JS + WASM)', points: efs.map((ef: number) => ({ y: at(ours, ef, 'queryMicros') })) },
+        { name: 'hnswlib-node, same graph', points: efs.map((ef: number) => ({ y: at(ours, ef, 'nativeQueryMicros') })), dash: '4 3' },
+        ...(faiss.length ? [{ name: 'FAISS HNSW', points: efs.map((ef: number) => ({ y: at(faiss, ef, 'queryMicros') })) }] : []),
+      ];
+      // Recall under each ef: PoisonLens's (the same graph as hnswlib-node's) / FAISS's.
+      const xs = efs.map((ef: number) => `${ef} ${fmtRecall(at(ours, ef, 'recallAt10'))}${faiss.length ? `/${fmtRecall(at(faiss, ef, 'recallAt10'))}` : ''}`);
+      const label = `n=${n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`} d=${d}`;
+      out.push([`hnsw-${n}-d${d}.svg`, linePlot(xs, series, { title: `HNSW, ${label}, M 16, efC 200, 1 thread`, yLabel: 'µs per query', xLabel: `ef, recall@10 (PoisonLens${faiss.length ? '/FAISS' : ''})` }) + '\n']);
+    }
+  }
+  return out;
+}
 
 // ------------------------------------------------------------------ summary table
 /* eslint-disable @typescript-eslint/no-explicit-any */

@@ -209,9 +209,13 @@ export class RowScorer {
     rows.forEach((r, i) => matrix.set(r, i * dim));
   }
 
-  /** Null where SIMD is off or the dimension does not suit the kernel (a multiple of 4, ≤ 8,192). */
+  /**
+   * Null where SIMD is off, the dimension does not suit the kernel (a multiple of 4, ≤ 8,192)
+   * or the rows would not fit in WebAssembly's 4 GiB: callers then score in JavaScript.
+   */
   static create(rows: readonly ArrayLike<number>[], dim: number, maxPick = 64): RowScorer | null {
     if (!simdSupported() || rows.length === 0 || dim % 4 !== 0 || dim > SCORER_IDS_AT / 4) return null;
+    if (SCORER_IDS_AT + (rows.length + maxPick + 8) * 8 + rows.length * dim * 4 > 65535 * 65536) return null;
     return new RowScorer(rows, dim, maxPick);
   }
 
