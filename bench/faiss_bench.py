@@ -64,7 +64,9 @@ def main():
         got100, _ = timed_search(hnsw, q, 100)
         res.append({"ef": ef, "queryMicros": round(us10, 1), "recallAt1": round(recall(truth, [r[:1] for r in got10], 1), 4),
                     "recallAt10": round(recall(truth, got10, 10), 4), "recallAt100": round(recall(truth, got100, 100), 4)})
-    out["hnsw"] = {"m": a.m, "efConstruction": a.ef_construction, "buildSeconds": round(build, 2), "results": res}
+    # Memory: the serialized index (vectors + graph), what a saved FAISS index occupies.
+    out["hnsw"] = {"m": a.m, "efConstruction": a.ef_construction, "buildSeconds": round(build, 2), "results": res,
+                   "indexMiB": round(faiss.serialize_index(hnsw).nbytes / 2**20, 1)}
     print(json.dumps(out))
 
 

@@ -12,7 +12,7 @@
  * A benchmark, not a test: it measures and reports; it never fails on a number.
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
@@ -78,6 +78,7 @@ for (const n of sizes) {
       const tmp = mkdtempSync(join(tmpdir(), 'pl-bench-'));
       let native: InstanceType<typeof hnswlib.HierarchicalNSW>;
       let openMillis: Record<string, number>;
+      let indexMiB: Record<string, number>;
       try {
         await writeIndexDir(join(tmp, 'idx'), {
           vectors: gallery, ids, dim, hnsw,
@@ -87,6 +88,9 @@ for (const n of sizes) {
             build: { embedSeconds: 0, hnswSeconds: buildSeconds, totalSeconds: buildSeconds, imagesPerSecond: 0 },
           },
         });
+        // Memory: the index folder's files (vectors + graph, as served) and this process's RSS.
+        indexMiB = Object.fromEntries(readdirSync(join(tmp, 'idx')).map((f) => [f, +(statSync(join(tmp, 'idx', f)).size / 2 ** 20).toFixed(1)]));
+        indexMiB.rssAfterBuild = +(process.memoryUsage().rss / 2 ** 20).toFixed(0);
         openMillis = {};
         for (const verify of ['size', 'crc32'] as const) {
           const t = performance.now();
@@ -135,6 +139,7 @@ for (const n of sizes) {
           nativeQueryMicros: +nativeUs.toFixed(1),
           nativeRecallAt10: +recallAt(truth, nat10, 10).toFixed(4),
           openMillis,
+          indexMiB,
           exactQueryMicros: +exactUs.toFixed(1),
           speedup: +(exactUs / us10).toFixed(1),
           queries: exactQ,

@@ -8,7 +8,7 @@ import { trainModel } from '../trainer/train.js';
 
 const USAGE =
   'poisonlens train --trainset T [--from MODEL | --arch ARCH [--pretrained TAG]] [--epochs E | --steps N] --name M ' +
-  '[--freeze image|text] [--batch B] [--lr LR] [--seed S] [--threads N] [--no-bf16] [--kind base|clean|poisoned|defended] ' +
+  '[--freeze image|text] [--batch B] [--lr LR] [--seed S] [--threads N] [--no-bf16] [--no-augment] [--kind base|clean|poisoned|defended] ' +
   '[--recipe R] [--val-images N] [--checkpoint-every N] [--overwrite] [--json]';
 
 export const trainCommand: Command = {
@@ -34,6 +34,7 @@ export const trainCommand: Command = {
         threads: { type: 'string' },
         'no-bf16': { type: 'boolean' },
         bf16: { type: 'boolean' },
+        'no-augment': { type: 'boolean' },
         kind: { type: 'string' },
         'val-images': { type: 'string' },
         'checkpoint-every': { type: 'string' },
@@ -65,6 +66,7 @@ export const trainCommand: Command = {
       seed: numberFlag(values, 'seed', { min: 0, max: 0xffffffff, integer: true }),
       threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
       bf16: values['no-bf16'] ? false : values.bf16 ? true : undefined,
+      augment: values['no-augment'] ? false : undefined,
       freeze: freeze as 'image' | 'text' | undefined,
       kind: kind as ModelKind | undefined,
       valImages: numberFlag(values, 'val-images', { min: 0, integer: true }),

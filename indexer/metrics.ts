@@ -203,7 +203,8 @@ export interface RecallRanks {
  * block of captions (sized to stay in the CPU's cache: 1.4x faster than whole columns at 5,000
  * captions) is scored against every image by `RowScorer`'s SIMD kernel, and each score that
  * beats a caption's own image counts towards that caption's IR rank, each that beats an image's
- * best own caption towards its TR rank. All scores come from the same kernel, so ties stay exact.
+ * best own caption towards its TR rank. The scores are float32 sums (as torch's matmul gives the
+ * engine), all from the same kernel, so equal vectors still tie exactly.
  */
 export function retrievalRanks(input: Omit<RecallInput, 'ks' | 'keepText' | 'keepImage'> & { blockRows?: number }): RecallRanks {
   const { images, imageIds, texts, textImage } = input;

@@ -30,6 +30,8 @@ export interface TrainOptions {
   threads?: number;
   /** undefined: on where the CPU supports it. */
   bf16?: boolean;
+  /** false: no random resized crop (the recipe's augmentation); default on. */
+  augment?: boolean;
   freeze?: 'image' | 'text';
   kind?: ModelKind;
   defence?: Record<string, unknown>;
@@ -93,6 +95,7 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
   opt('--checkpoint-every', o.checkpointEvery);
   opt('--eval-every', o.evalEvery);
   if (o.bf16 !== undefined) a.push(o.bf16 ? '--bf16' : '--no-bf16');
+  if (o.augment === false) a.push('--no-augment');
   if (o.defence) a.push('--defence', JSON.stringify(o.defence));
   if (o.overwrite) a.push('--overwrite');
   a.push(...(o.engineArgs ?? []));

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -20,6 +20,7 @@ import { DatasetWriter, loadDataset, type Split } from '../../data/dataset.js';
 import { loadTrainset, writeTrainset } from '../../data/trainset.js';
 import { readModelPackage } from '../../indexer/package.js';
 import { VENV_PYTHON, REPO_ROOT } from '../../trainer/setup.js';
+import { engineArgs } from '../../trainer/train.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
 const TINY = ['--arch', 'pl-tiny-test', '--batch', '8', '--threads', '1'];
@@ -207,4 +208,20 @@ test('bad input fails with one line and writes nothing', { skip }, async () => {
   }
   assert.deepEqual(readdirSync(ws.models).sort(), ['base', 'ft', 'killed']);
   assert.ok(!existsSync(join(ws.root, 'runs', 'x')));
+});
+
+test('engine flags: --no-augment and the bf16 choice reach the engine only when asked for', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pl-args-'));
+  try {
+    const w = resolveWorkspace(root);
+    mkdirSync(join(w.trainsets, 't'), { recursive: true });
+    writeFileSync(join(w.trainsets, 't', 'trainset.json'), '{}');
+    const plain = engineArgs(w, { trainset: 't', name: 'm' });
+    assert.ok(!plain.includes('--no-augment') && !plain.includes('--bf16') && !plain.includes('--no-bf16'), plain.join(' '));
+    const off = engineArgs(w, { trainset: 't', name: 'm', augment: false, bf16: false });
+    assert.ok(off.includes('--no-augment') && off.includes('--no-bf16'), off.join(' '));
+    assert.ok(!engineArgs(w, { trainset: 't', name: 'm', augment: true }).includes('--no-augment'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
