@@ -261,7 +261,8 @@ const report: Report & { bench: string } = {
 const { table, targets } = summarise(report);
 mkdirSync(values.out!, { recursive: true });
 // A partial run (--only/--skip) does not replace the day's whole-run results.
-const stem = finished.toISOString().slice(0, 10) + (only || skipSet.size ? `-${[...(only ?? [])].concat([...skipSet].map((x) => `no-${x}`)).join('-')}` : '');
+// A quick run gets its own name, so that it never overwrites the same day's full run.
+const stem = finished.toISOString().slice(0, 10) + (quick ? '-quick' : '') + (only || skipSet.size ? `-${[...(only ?? [])].concat([...skipSet].map((x) => `no-${x}`)).join('-')}` : '');
 writeFileSync(join(values.out!, `${stem}.json`), JSON.stringify({ ...report, targets }, null, 2) + '\n');
 writeFileSync(join(values.out!, `${stem}.md`), table);
 for (const [file, svg] of hnswPlots(report)) writeFileSync(join(values.out!, `${stem}-${file}`), svg);
