@@ -2,11 +2,11 @@ import type { Command } from './command.js';
 import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
-import { poolFlags } from './pool-flags.js';
+import { POOL_FLAG_OPTIONS, POOL_USAGE, poolFlags } from './pool-flags.js';
 import { attackNames, buildPoisonedTrainset, type Budget } from '../data/poison/index.js';
 
 const USAGE =
-  'poisonlens poison --dataset N --attack I|II|III|backdoor --goal A>B[,A2>B2…] (--poison-images K | --rate R) [--target-image ID] [--keep-clean] [--pool-images K [--pool-seed S]] --seed S --name T [--json]';
+  `poisonlens poison --dataset N --attack I|II|III|backdoor --goal A>B[,A2>B2…] (--poison-images K | --rate R) [--target-image ID] [--keep-clean] ${POOL_USAGE} --seed S --name T [--json]`;
 
 export const poisonCommand: Command = {
   name: 'poison',
@@ -23,8 +23,7 @@ export const poisonCommand: Command = {
         rate: { type: 'string' },
         'target-image': { type: 'string' },
         'keep-clean': { type: 'boolean' },
-        'pool-images': { type: 'string' },
-        'pool-seed': { type: 'string' },
+        ...POOL_FLAG_OPTIONS,
         seed: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean' },

@@ -5,7 +5,7 @@ import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { defaultSplits, defaultWorkers, generateScenes, SCENES_DEFAULTS, type Balance } from '../data/scenes/generate.js';
 
 const USAGE =
-  'poisonlens data scenes --name N [--count 22000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--workers W] [--force] [--json]';
+  'poisonlens data scenes --name N [--count 22000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--base-images N] [--workers W] [--force] [--json]';
 
 /** `data scenes`: generate the scenes dataset (the default world). */
 export const runScenes: Command['run'] = async (argv, ctx) => {
@@ -19,6 +19,7 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
       'test-per-class': { type: 'string' },
       val: { type: 'string' },
       balance: { type: 'string' },
+      'base-images': { type: 'string' },
       workers: { type: 'string' },
       force: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -39,6 +40,7 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
     testPerClass: numberFlag(values, 'test-per-class', { integer: true, min: 0, default: splits.testPerClass })!,
     val: numberFlag(values, 'val', { integer: true, min: 0, default: splits.val })!,
     balance: balance as Balance,
+    baseImages: numberFlag(values, 'base-images', { integer: true, min: 1 }) ?? null,
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 64, default: defaultWorkers(count) })!,
     force: Boolean(values.force),
   });

@@ -6,6 +6,7 @@ import { datasetDir } from '../data/dataset.js';
 import { trainsetDir } from '../data/trainset.js';
 import { generateScenes, SCENES_DEFAULTS, defaultSplits, defaultWorkers, type Balance } from '../data/scenes/generate.js';
 import { buildPoisonedTrainset } from '../data/poison/build.js';
+import type { PoolSpec } from '../data/pool.js';
 import { modelDir } from '../indexer/package.js';
 import { ensureIndex, indexDir } from '../indexer/build.js';
 import { buildCleanTrainset } from './trainsets.js';
@@ -15,11 +16,23 @@ import type { EngineEvent } from './engine.js';
 
 /** The default world's recipe (trainer/world.json): what `poisonlens up` builds when missing. */
 export interface WorldSpec {
-  dataset: { name: string; count: number; size: number; seed: number };
+  /** `baseImages`: train images reserved for the base; the fine-tuning pool comes from the rest (data/pool.ts). */
+  dataset: { name: string; count: number; size: number; seed: number; baseImages?: number };
   trainset: { name: string; split: 'train' };
   base: { name: string; recipe: string; seed: number; steps?: number };
   /** Fine-tunes run on `trainset`: a seeded sample of `images` train images (as the studies do), or the whole split when absent. */
-  finetune: { epochs: number; lr: number; seed: number; steps?: number; trainset?: string; images?: number; subsetSeed?: number };
+  finetune: {
+    epochs: number;
+    lr: number;
+    seed: number;
+    steps?: number;
+    trainset?: string;
+    images?: number;
+    subsetSeed?: number;
+    /** The pool's class frequencies (data/pool.ts). */
+    profile?: string;
+    classImages?: Record<string, number>;
+  };
   clean: { name: string };
   poisoned: { name: string; trainset: string; attack: string; goal: string; poisonImages: number; seed: number };
   defended: { name: string; steps: number; lr: number; seed: number };
@@ -58,7 +71,10 @@ interface Step {
 export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec()): Promise<void> {
   const ft = spec.finetune;
   // The fine-tuning pool, when the world names one: clean fine-tunes, sterilisation and the poison all use it.
-  const pool = ft.trainset && ft.images !== undefined ? { trainset: ft.trainset, images: ft.images, subsetSeed: ft.subsetSeed ?? 0 } : null;
+  const pool: { trainset: string; spec: PoolSpec } | null =
+    ft.trainset && ft.images !== undefined
+      ? { trainset: ft.trainset, spec: { images: ft.images, seed: ft.subsetSeed ?? 0, profile: ft.profile ?? null, classImages: ft.classImages ?? null } }
+      : null;
   const cleanFt = pool?.trainset ?? spec.trainset.name;
   const steps: Step[] = [
     {
@@ -73,6 +89,7 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           seed: spec.dataset.seed,
           ...defaultSplits(spec.dataset.count),
           balance: SCENES_DEFAULTS.balance as Balance,
+          baseImages: spec.dataset.baseImages ?? null,
           workers: defaultWorkers(spec.dataset.count),
           force: false,
         }),
@@ -81,15 +98,16 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
       name: 'trainset',
       title: 'clean training pairs',
       done: () => existsSync(join(trainsetDir(ws, spec.trainset.name), 'trainset.json')),
-      run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: spec.trainset.split, name: spec.trainset.name }),
+      run: () =>
+        buildCleanTrainset(ws, { dataset: spec.dataset.name, split: spec.trainset.split, name: spec.trainset.name, ...(spec.dataset.baseImages ? { part: 'base' as const } : {}) }),
     },
     ...(pool
       ? [
           {
             name: 'finetune-trainset',
-            title: `clean fine-tuning pairs (${pool.images} sampled images)`,
+            title: `clean fine-tuning pairs (${pool.spec.images} sampled images)`,
             done: () => existsSync(join(trainsetDir(ws, pool.trainset), 'trainset.json')),
-            run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: 'train', name: pool.trainset, images: pool.images, subsetSeed: pool.subsetSeed }),
+            run: () => buildCleanTrainset(ws, { dataset: spec.dataset.name, split: 'train', name: pool.trainset, pool: pool.spec }),
           },
         ]
       : []),
@@ -105,7 +123,7 @@ export async function buildWorld(ws: Workspace, spec: WorldSpec = loadWorldSpec(
           budget: { images: spec.poisoned.poisonImages },
           seed: spec.poisoned.seed,
           name: spec.poisoned.trainset,
-          ...(pool ? { images: pool.images, subsetSeed: pool.subsetSeed } : {}),
+          ...(pool ? { pool: pool.spec } : {}),
         }),
     },
     modelStep(ws, spec.dataset.name, spec.base.name, 'base model, trained from scratch', (onEvent) =>

@@ -5,7 +5,8 @@ import { UserError } from '../../core/errors.js';
 import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadDataset } from '../dataset.js';
-import { restrictTrainSplit, samplePool } from '../pool.js';
+import { poolFacts, restrictTrainSplit, samplePool, type PoolSpec } from '../pool.js';
+import { goalShares } from './share.js';
 import { registerTrainset, trainsetDir, writeTrainset, type Trainset } from '../trainset.js';
 import { getAttack, runAttack, type Budget } from './attacks.js';
 import { parseGoals } from './goals.js';
@@ -21,15 +22,15 @@ export interface PoisonOptions {
   seed: number;
   targetImage?: string;
   trigger?: TriggerSpec;
-  /** Poison a seeded sample of this many train images (a fine-tuning pool, data/pool.ts), not the whole split. */
-  images?: number;
-  /** The sample's seed (default 0). */
-  subsetSeed?: number;
+  /** Poison a fine-tuning pool (data/pool.ts), not the whole train split. */
+  pool?: PoolSpec;
   /** Name of the training set to write. */
   name: string;
   /** Record it in the catalog (default true). */
   register?: boolean;
   quiet?: boolean;
+  /** More fields for trainset.json (a study's inputs hash). */
+  extra?: Record<string, unknown>;
 }
 
 /**
@@ -42,7 +43,7 @@ export async function buildPoisonedTrainset(ws: Workspace, opts: PoisonOptions):
   const goals = parseGoals(opts.goal, { allowAnySource: info.anySource });
   if (opts.targetImage !== undefined && opts.attack !== 'I') throw new UserError('--target-image is only for --attack I', 'bad_flags');
   const whole = loadDataset(ws, opts.dataset);
-  const pool = opts.images !== undefined ? samplePool(whole, opts.images, opts.subsetSeed ?? 0) : null;
+  const pool = opts.pool ? samplePool(whole, opts.pool) : null;
   const dataset = pool ? restrictTrainSplit(whole, pool) : whole;
   if (!dataset.entries.some((e) => e.split === 'train')) throw new UserError(`dataset ${opts.dataset} has no train split to poison`, 'empty_split');
   const outDir = trainsetDir(ws, opts.name);
@@ -64,8 +65,9 @@ export async function buildPoisonedTrainset(ws: Workspace, opts: PoisonOptions):
     keepClean,
     ...(opts.targetImage !== undefined ? { targetImage: opts.targetImage } : {}),
     ...(opts.trigger ? { trigger: opts.trigger } : {}),
-    ...(pool ? { images: opts.images, subsetSeed: opts.subsetSeed ?? 0, poolImages: pool.length } : {}),
+    ...(pool ? { images: opts.pool!.images, subsetSeed: opts.pool!.seed, poolImages: pool.length } : {}),
   };
+  const train = dataset.entries.filter((e) => e.split === 'train');
   const trainset = await writeTrainset(
     ws,
     opts.name,
@@ -74,7 +76,9 @@ export async function buildPoisonedTrainset(ws: Workspace, opts: PoisonOptions):
       dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
       builder: { name: `poison-${opts.attack}`, params },
       seed: opts.seed,
-      attack: result.facts,
+      attack: { ...result.facts, shares: goalShares(train, dataset.card.classes, result.facts) },
+      ...(pool ? { pool: poolFacts(whole, opts.pool!, pool) } : {}),
+      ...opts.extra,
     },
     {
       files: async (tmp) => {

@@ -3,3 +3,4 @@ export * from './goals.js';
 export * from './trigger.js';
 export * from './attacks.js';
 export * from './build.js';
+export * from './share.js';

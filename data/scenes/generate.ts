@@ -28,6 +28,11 @@ export interface ScenesOptions {
   testPerClass: number;
   val: number;
   balance: Balance;
+  /**
+   * Train images reserved for the base model (the first N train images in manifest order); the
+   * fine-tuning pool is drawn from the others (data/pool.ts). null: no reserved part.
+   */
+  baseImages?: number | null;
   /** extra render threads beside the calling one; 0: this thread alone (same output either way) */
   workers: number;
   force: boolean;
@@ -89,6 +94,10 @@ export function validateOptions(opts: ScenesOptions): void {
       `--count ${opts.count} is smaller than the test split (${opts.testPerClass} per class = ${test}) plus --val ${opts.val}; raise --count or lower --test-per-class/--val`,
       'bad_flags',
     );
+  }
+  const train = opts.count - test - opts.val;
+  if (opts.baseImages != null && (opts.baseImages < 1 || opts.baseImages >= train)) {
+    throw new UserError(`--base-images must leave train images for fine-tuning: 1 to ${train - 1} of the ${train} train images (got ${opts.baseImages})`, 'bad_flags');
   }
   if (![32, 48, 64, 96, 128, 160, 192, 224, 256].includes(opts.size)) {
     throw new UserError(`--size must be one of 32, 48, 64, 96, 128, 160, 192, 224, 256 (got ${opts.size})`, 'bad_flags');
@@ -168,6 +177,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
         testPerClass: opts.testPerClass,
         val: opts.val,
         balance: opts.balance,
+        ...(opts.baseImages != null ? { baseImages: opts.baseImages } : {}),
         objectsPerImage: [1, 3],
         captionsPerImage: 5,
         captionTemplates: TEMPLATE_TYPES,
@@ -182,6 +192,14 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
         ...ART_SETS.map((a) => ({ id: a.id, title: a.title, package: a.package, version: versions[a.id], licence: a.licence, style: a.style, attribution: a.attribution, objects: stats.sets[a.id] ?? 0 })),
         { id: DRAWN_SET, title: 'Shapes drawn in code by PoisonLens (sofa, dining table)', licence: 'MIT', style: 'glossy|flat|cartoon', objects: stats.sets[DRAWN_SET] ?? 0 },
       ],
+      ...(opts.baseImages != null
+        ? {
+            parts: {
+              base: `the first ${opts.baseImages} train images (manifest order): what the base model is pre-trained on`,
+              finetune: `the other ${jobs.filter((j) => j.split === 'train').length - opts.baseImages} train images: the reservoir fine-tuning pools are drawn from, never seen by the base`,
+            },
+          }
+        : {}),
       substitutions: {
         sofa: 'No emoji shows a sofa alone (U+1F6CB "couch and lamp" adds a lamp), so sofas are drawn in code from simple shapes (back, seat cushions, arms, legs) in 8 colours and 2 or 3 seats, in the glossy, flat and cartoon looks of the emoji sets.',
         diningtable: 'No emoji shows a dining table (U+1F37D "fork and knife with plate" is not one), so dining tables are drawn in code (a table top in perspective on four legs, wooden or white, sometimes with a tablecloth or laid with plates), in the glossy, flat and cartoon looks of the emoji sets.',

@@ -267,10 +267,11 @@ test('--pool-images: the clean and the poisoned training sets of one seeded pool
   const { poolOf } = await import('../../trainer/experiment/artefacts.js');
   const ds = loadDataset(fx.ws, 'tiny');
   const train = ds.entries.filter((e) => e.split === 'train').length;
-  const ids = samplePool(ds, train - 2, 3).map((e) => e.id);
+  const spec = { images: train - 2, seed: 3, profile: null, classImages: null };
+  const ids = samplePool(ds, spec).map((e) => e.id);
   assert.equal(ids.length, train - 2);
-  assert.deepEqual(samplePool(ds, train - 2, 3).map((e) => e.id), ids, 'seeded');
-  assert.deepEqual(poolOf(ds, train - 2, 3).map((e) => e.id), ids, 'the studies draw the same pool');
+  assert.deepEqual(samplePool(ds, spec).map((e) => e.id), ids, 'seeded');
+  assert.deepEqual(poolOf(ds, { images: train - 2, subsetSeed: 3, profile: null, classImages: null }).map((e) => e.id), ids, 'the studies draw the same pool');
   const errors: string[] = [];
   const origErr = console.error;
   const origLog = console.log;

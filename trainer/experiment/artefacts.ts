@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openCatalog } from '../../core/catalog.js';
 import { UserError } from '../../core/errors.js';
 import { sha256, writeJsonAtomic } from '../../core/fsutil.js';
 import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
-import { restrictTrainSplit, samplePool } from '../../data/pool.js';
-import { parseGoals, runAttack } from '../../data/poison/index.js';
+import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.js';
+import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
 import { registerTrainset, trainsetDir, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
 import { modelDir, type ModelKind } from '../../indexer/package.js';
@@ -46,9 +46,29 @@ export function archInfo(arch: string): { arch: string; sha256: string | null } 
 
 // ------------------------------------------------------------------------------ training sets
 
+/** The pool spec of fine-tuning settings (data/pool.ts). */
+export function poolSpecOf(s: PoolSettings): PoolSpec {
+  return { images: s.images, seed: s.subsetSeed, profile: s.profile ?? null, classImages: s.classImages ?? null };
+}
+
 /** The fine-tuning pool (data/pool.ts): the same sample `poisonlens trainset --pool-images` draws. */
-export function poolOf(dataset: Dataset, images: number | null, subsetSeed: number): ManifestEntry[] {
-  return samplePool(dataset, images, subsetSeed);
+export function poolOf(dataset: Dataset, s: PoolSettings): ManifestEntry[] {
+  return samplePool(dataset, poolSpecOf(s));
+}
+
+export type PoolSettings = Pick<TrainSettings, 'images' | 'subsetSeed' | 'profile' | 'classImages'>;
+
+/** The base model's clean training set: the train images reserved for it (data/pool.ts). */
+export async function buildBaseTrainset(ws: Workspace, dataset: Dataset, name: string, hash: string): Promise<void> {
+  const part = basePart(dataset);
+  const pairs: TrainPair[] = part.flatMap((e) => e.captions.map((caption) => ({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null })));
+  const t = await writeTrainset(ws, name, pairs, {
+    dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
+    builder: { name: 'clean', params: { split: 'train', part: 'base', images: part.length } },
+    seed: null,
+    study: { inputsHash: hash },
+  });
+  register(ws, t);
 }
 
 function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | null {
@@ -84,77 +104,43 @@ function register(ws: Workspace, t: Parameters<typeof registerTrainset>[1]): voi
   }
 }
 
-export async function buildCleanTrainset(ws: Workspace, dataset: Dataset, s: Pick<TrainSettings, 'images' | 'subsetSeed'>, name: string, hash: string): Promise<void> {
-  const pool = poolOf(dataset, s.images, s.subsetSeed);
+export async function buildCleanTrainset(ws: Workspace, dataset: Dataset, s: PoolSettings, name: string, hash: string): Promise<void> {
+  const pool = poolOf(dataset, s);
   const pairs: TrainPair[] = pool.flatMap((e) => e.captions.map((caption) => ({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null })));
   const t = await writeTrainset(ws, name, pairs, {
     dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
     builder: { name: 'clean', params: { split: 'train', images: s.images, subsetSeed: s.subsetSeed, poolImages: pool.length } },
     seed: null,
+    pool: poolFacts(dataset, poolSpecOf(s), pool),
     study: { inputsHash: hash },
   });
   register(ws, t);
 }
 
-/** Applies an attack to the pool, as `poisonlens poison` does to a whole train split. */
+/** Applies an attack to the pool: `poisonlens poison`'s builder, with the study's inputs hash recorded. */
 export async function buildPoisonedTrainset(
   ws: Workspace,
   dataset: Dataset,
-  s: Pick<TrainSettings, 'images' | 'subsetSeed'>,
+  s: PoolSettings,
   p: PoisonSpec,
   seed: number,
   name: string,
   hash: string,
   quiet = false,
 ): Promise<void> {
-  const pool = poolOf(dataset, s.images, s.subsetSeed);
-  const goals = parseGoals(p.goal, { allowAnySource: p.attack === 'backdoor' });
-  const outDir = trainsetDir(ws, name);
-  const result = await runAttack(p.attack, {
-    dataset: restrictTrainSplit(dataset, pool),
-    goals,
+  await buildPoisonSet(ws, {
+    dataset: dataset.name,
+    attack: p.attack,
+    goal: p.goal,
     budget: p.budget,
     keepClean: p.keepClean,
     seed,
     targetImage: p.targetImage,
-    outDir,
-  });
-  const params: Record<string, unknown> = {
-    attack: p.attack,
-    goal: p.goal,
-    ...('images' in p.budget ? { poisonImages: p.budget.images } : { rate: p.budget.rate }),
-    keepClean: p.keepClean,
-    ...(p.targetImage !== undefined ? { targetImage: p.targetImage } : {}),
-    images: s.images,
-    subsetSeed: s.subsetSeed,
-    poolImages: pool.length,
-  };
-  const t = await writeTrainset(
-    ws,
+    pool: poolSpecOf(s),
     name,
-    result.pairs,
-    {
-      dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256, dir: dataset.dir },
-      builder: { name: `poison-${p.attack}`, params },
-      seed,
-      attack: result.facts,
-      study: { inputsHash: hash },
-    },
-    {
-      files: async (tmp) => {
-        if (result.files.length === 0) return;
-        const bar = new Progress({ label: 'stamping triggers', total: result.files.length, unit: 'img', quiet });
-        for (const f of result.files) {
-          const path = join(tmp, f.path);
-          mkdirSync(dirname(path), { recursive: true });
-          writeFileSync(path, await f.bytes());
-          bar.tick();
-        }
-        bar.finish();
-      },
-    },
-  );
-  register(ws, t);
+    quiet,
+    extra: { study: { inputsHash: hash } },
+  });
 }
 
 // ------------------------------------------------------------------------------ models

@@ -7,6 +7,7 @@ import type { EvalAttack } from '../../indexer/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import {
   archInfo,
+  buildBaseTrainset,
   buildCleanTrainset,
   buildModel,
   buildPoisonedTrainset,
@@ -22,6 +23,7 @@ import {
 } from './artefacts.js';
 import { contentId, inputsHash, stableStringify } from './hash.js';
 import { sha256 } from '../../core/fsutil.js';
+import { basePart } from '../../data/pool.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
 import { getVariantKind, type VariantOutcome, type VariantPlanContext } from './variants.js';
@@ -122,17 +124,19 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
     base = { model: study.base.model, trainset: null, job: null };
   } else {
     const b = study.base;
-    const tsInputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: null };
+    // Where the dataset reserves a base part, the base trains on it alone (data/pool.ts).
+    const part = dataset.card.params?.baseImages ? { part: 'base' } : {};
+    const tsInputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: null, ...part };
     const tsHash = inputsHash(tsInputs);
     const ts = add(
       {
         id: contentId('ts', tsInputs),
         kind: 'trainset',
-        label: `clean training set of ${dataset.name} (whole train split)`,
+        label: `clean training set of ${dataset.name} (${'part' in part ? 'the base part of the train split' : 'whole train split'})`,
         deps: [],
         inputs: tsInputs,
         state: () => trainsetState(ws, contentId('ts', tsInputs), tsHash),
-        run: () => buildCleanTrainset(ws, dataset, { images: null, subsetSeed: 0 }, contentId('ts', tsInputs), tsHash),
+        run: () => buildBaseTrainset(ws, dataset, contentId('ts', tsInputs), tsHash),
       },
       ['base'],
     );
@@ -206,7 +210,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
     planning.add(key);
     const users = [v.name, v.group];
     const cleanTs = (s: TrainSettings = v.finetune): string => {
-      const inputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed };
+      const inputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed, ...poolClassInputs(s) };
       const id = contentId('ts', inputs);
       const h = inputsHash(inputs);
       return add(
@@ -239,6 +243,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
           split: 'train',
           images: s.images,
           subsetSeed: s.images === null ? 0 : s.subsetSeed,
+          ...poolClassInputs(s),
           attack: p.attack,
           goal: p.goal,
           budget: p.budget,
@@ -406,15 +411,22 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
   return { study, variants, dataset, datasets, base, steps: order, runs };
 }
 
+/** A pool's class spec as step inputs: absent when unset, so older studies keep their ids. */
+function poolClassInputs(s: TrainSettings): Record<string, unknown> {
+  return {
+    ...(s.profile !== null ? { profile: s.profile } : {}),
+    ...(s.classImages !== null ? { classImages: s.classImages } : {}),
+  };
+}
+
 function isPoisonedInputs(inputs: unknown): boolean {
   return typeof inputs === 'object' && inputs !== null && (inputs as { builder?: string }).builder === 'poison';
 }
 
-/** The sha256 of pairs.jsonl of the clean training set of the whole train split (as writeTrainset writes it). */
+/** The sha256 of pairs.jsonl of the base's clean training set (as writeTrainset writes it). */
 function cleanPairsSha(dataset: Dataset): string {
   const lines: string[] = [];
-  for (const e of dataset.entries) {
-    if (e.split !== 'train') continue;
+  for (const e of basePart(dataset)) {
     for (const caption of e.captions) lines.push(JSON.stringify({ image: e.file, caption, imageId: e.id, poisoned: false, attack: null }));
   }
   return sha256(lines.join('\n') + '\n');

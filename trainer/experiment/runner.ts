@@ -65,7 +65,7 @@ function checkDataset(ws: Workspace, d: DatasetSpec): { exists: boolean; problem
   if (!d.scenes) return { exists: true };
   const card = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as { source?: string; params?: Record<string, unknown>; seed?: number };
   const p = card.params ?? {};
-  const want: Record<string, unknown> = { count: d.scenes.count, size: d.scenes.size, ...(d.scenes.testPerClass !== undefined ? { testPerClass: d.scenes.testPerClass } : {}), ...(d.scenes.val !== undefined ? { val: d.scenes.val } : {}), ...(d.scenes.balance ? { balance: d.scenes.balance } : {}) };
+  const want: Record<string, unknown> = { count: d.scenes.count, size: d.scenes.size, ...(d.scenes.testPerClass !== undefined ? { testPerClass: d.scenes.testPerClass } : {}), ...(d.scenes.val !== undefined ? { val: d.scenes.val } : {}), ...(d.scenes.balance ? { balance: d.scenes.balance } : {}), ...(d.scenes.baseImages !== undefined ? { baseImages: d.scenes.baseImages } : {}) };
   for (const [k, v] of Object.entries(want)) {
     if (p[k] !== v) return { exists: true, problem: `dataset ${d.name} exists with ${k} ${JSON.stringify(p[k])}, the study asks for ${JSON.stringify(v)}: name another dataset in the study or remove ${dir}` };
   }
@@ -84,6 +84,7 @@ async function generateDataset(ws: Workspace, d: DatasetSpec, quiet: boolean): P
     testPerClass: s.testPerClass ?? splits.testPerClass,
     val: s.val ?? splits.val,
     balance: s.balance ?? 'uniform',
+    baseImages: s.baseImages ?? null,
     workers: defaultWorkers(s.count),
     force: false,
     quiet,

@@ -4,6 +4,7 @@ import { UserError } from '../../core/errors.js';
 import { sha256 } from '../../core/fsutil.js';
 import { checkName } from '../../core/workspace.js';
 import { SPLITS, type Split } from '../../data/dataset.js';
+import { POOL_PROFILES } from '../../data/pool.js';
 import { HIT_KS } from '../../indexer/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
 import { getVariantKind, type VariantExpandContext } from './variants.js';
@@ -37,6 +38,8 @@ export interface ScenesSpec {
   testPerClass?: number;
   val?: number;
   balance?: 'uniform' | 'natural';
+  /** Train images reserved for the base (data/pool.ts). */
+  baseImages?: number;
 }
 
 export interface DatasetSpec {
@@ -68,6 +71,10 @@ export interface TrainSettings {
   /** Fine-tune on a seeded sample of this many training images (null: the whole train split). */
   images: number | null;
   subsetSeed: number;
+  /** The pool's class-frequency profile (data/pool.ts POOL_PROFILES; null: the dataset's own). */
+  profile: string | null;
+  /** Exact images per label in the pool (exclusive classes; data/pool.ts). */
+  classImages: Record<string, number> | null;
   /** Validation images the engine scores at each epoch end (0: none). */
   valImages: number;
 }
@@ -136,6 +143,8 @@ export const DEFAULT_FINETUNE: TrainSettings = {
   freeze: null,
   images: 2000,
   subsetSeed: 0,
+  profile: null,
+  classImages: null,
   valImages: 0,
 };
 
@@ -152,6 +161,11 @@ const nameCheck =
     }
   };
 
+const classImagesCheck: Check<Record<string, number>> = (v, p) => {
+  if (!isObject(v)) return fail(p, 'expected an object {"<class>": images, …}');
+  return Object.fromEntries(Object.entries(v).map(([k, n]) => [k, num({ integer: true, min: 0 })(n, `${p}.${k}`)]));
+};
+
 const notes: Check<string[]> = (v, p) => (typeof v === 'string' ? [v] : arrayOf(str)(v, p));
 
 function parseScenes(v: unknown, p: string): ScenesSpec {
@@ -164,6 +178,8 @@ function parseScenes(v: unknown, p: string): ScenesSpec {
   const tpc = f.get('testPerClass', num({ integer: true, min: 0 }));
   const val = f.get('val', num({ integer: true, min: 0 }));
   const balance = f.get('balance', oneOf(['uniform', 'natural'] as const));
+  const baseImages = f.get('baseImages', num({ integer: true, min: 1 }));
+  if (baseImages !== undefined) out.baseImages = baseImages;
   if (tpc !== undefined) out.testPerClass = tpc;
   if (val !== undefined) out.val = val;
   if (balance !== undefined) out.balance = balance;
@@ -225,6 +241,8 @@ function parseTrainSettings(v: unknown, p: string, defaults: TrainSettings): Tra
     freeze: f.get('freeze', nullable(oneOf(['image', 'text'] as const)), defaults.freeze),
     images: f.get('images', nullable(num({ integer: true, min: 1 })), defaults.images),
     subsetSeed: f.get('subsetSeed', num({ integer: true, min: 0, max: 0xffffffff }), defaults.subsetSeed),
+    profile: f.get('profile', nullable(oneOf(Object.keys(POOL_PROFILES))), defaults.profile),
+    classImages: f.get('classImages', nullable(classImagesCheck), defaults.classImages),
     valImages: f.get('valImages', num({ integer: true, min: 0 }), defaults.valImages),
   };
   f.done();
