@@ -1,0 +1,59 @@
+"""Reproducibility: the same command with the same seed gives the same weights and graphs, bit for
+bit, on one machine with the same thread count (what the README's numbers rely on)."""
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_trainset
+from poisonlens_engine.main import main
+
+ARGS = ["--arch", "pl-tiny-test", "--batch", "8", "--warmup-steps", "0", "--steps", "6", "--val-images", "0"]
+
+
+def train(world, name: str, threads: int, seed: int = 0, extra=()) -> Path:
+    out = world["root"] / "det" / name
+    code = main(["--trainset", str(world["trainset"]), "--out", str(out), "--cache-dir", str(world["root"] / "cache"),
+                 "--threads", str(threads), "--seed", str(seed), *ARGS, *extra])
+    assert code == 0
+    return out
+
+
+def weights(pkg: Path) -> dict:
+    return torch.load(pkg / "checkpoint.pt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_seed_same_bits(world, threads):
+    a, b = train(world, f"a{threads}", threads), train(world, f"b{threads}", threads)
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert different == [], f"{len(different)} tensors differ, e.g. {different[:3]}"
+    for f in ("image.onnx", "text.onnx"):
+        assert sha(a / f) == sha(b / f), f
+
+
+def test_another_seed_other_weights(world):
+    a, c = train(world, "s0", 1, seed=0), train(world, "s1", 1, seed=1)
+    wa, wc = weights(a), weights(c)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa), "the seed must matter"
+
+
+def test_finetune_same_seed_same_bits(world):
+    """Fine-tuning (the path every study model takes): data order, crops and the prefetch thread."""
+    base = train(world, "ft-base", 1)
+    ts = make_trainset(world["root"], world["dataset"], name="det-poison", poison=3)
+    outs = []
+    for name in ("ft-a", "ft-b"):
+        out = world["root"] / "det" / name
+        assert main(["--trainset", str(ts), "--from", str(base), "--out", str(out), "--steps", "4", "--batch", "8",
+                     "--threads", "2", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0"]) == 0
+        outs.append(out)
+    wa, wb = weights(outs[0]), weights(outs[1])
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
