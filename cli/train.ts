@@ -4,11 +4,11 @@ import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { MODEL_KINDS, type ModelKind } from '../indexer/package.js';
-import { trainModel } from '../trainer/train.js';
+import { FREEZE_MODES, trainModel, type FreezeMode } from '../trainer/train.js';
 
 const USAGE =
   'poisonlens train --trainset T [--from MODEL | --arch ARCH [--pretrained TAG]] [--epochs E | --steps N] --name M ' +
-  '[--freeze image|text] [--batch B] [--lr LR] [--seed S] [--threads N] [--no-bf16] [--no-augment] [--kind base|clean|poisoned|defended] ' +
+  '[--freeze image|text|text-blocks] [--batch B] [--lr LR] [--seed S] [--threads N] [--no-bf16] [--no-augment] [--kind base|clean|poisoned|defended] ' +
   '[--recipe R] [--val-images N] [--checkpoint-every N] [--overwrite] [--json]';
 
 export const trainCommand: Command = {
@@ -48,7 +48,7 @@ export const trainCommand: Command = {
     );
     if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const freeze = values.freeze as string | undefined;
-    if (freeze !== undefined && freeze !== 'image' && freeze !== 'text') throw new UserError(`--freeze must be image or text, got ${JSON.stringify(freeze)}`, 'bad_flags');
+    if (freeze !== undefined && !(FREEZE_MODES as readonly string[]).includes(freeze)) throw new UserError(`--freeze must be one of ${FREEZE_MODES.join(', ')}, got ${JSON.stringify(freeze)}`, 'bad_flags');
     const kind = values.kind as string | undefined;
     if (kind !== undefined && !(MODEL_KINDS as readonly string[]).includes(kind)) throw new UserError(`--kind must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, 'bad_flags');
     if (values['no-bf16'] && values.bf16) throw new UserError('give --bf16 or --no-bf16, not both', 'bad_flags');
@@ -67,7 +67,7 @@ export const trainCommand: Command = {
       threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
       bf16: values['no-bf16'] ? false : values.bf16 ? true : undefined,
       augment: values['no-augment'] ? false : undefined,
-      freeze: freeze as 'image' | 'text' | undefined,
+      freeze: freeze as FreezeMode | undefined,
       kind: kind as ModelKind | undefined,
       valImages: numberFlag(values, 'val-images', { min: 0, integer: true }),
       checkpointEvery: numberFlag(values, 'checkpoint-every', { min: 1, integer: true }),

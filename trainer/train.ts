@@ -11,6 +11,14 @@ import { modelDir, readModelPackage, type ModelKind, type ModelPackage } from '.
 import { runEngine, type EngineEvent } from './engine.js';
 import { registerModel } from './models.js';
 
+/**
+ * What `--freeze` keeps from training: `image` or `text` the whole tower (the paper's Table 5),
+ * `text-blocks` only the text transformer blocks (mm_poison's text freeze: token and positional
+ * embeddings, ln_final and the projection still train).
+ */
+export const FREEZE_MODES = ['image', 'text', 'text-blocks'] as const;
+export type FreezeMode = (typeof FREEZE_MODES)[number];
+
 /** `poisonlens train` options; what is left out comes from the engine's recipe. */
 export interface TrainOptions {
   trainset: string;
@@ -32,7 +40,7 @@ export interface TrainOptions {
   bf16?: boolean;
   /** false: no random resized crop (the recipe's augmentation); default on. */
   augment?: boolean;
-  freeze?: 'image' | 'text';
+  freeze?: FreezeMode;
   kind?: ModelKind;
   defence?: Record<string, unknown>;
   valImages?: number;

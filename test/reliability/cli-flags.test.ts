@@ -20,6 +20,7 @@ const CASES: Array<[string[], RegExp]> = [
   [['train', '--trainset', 't', '--name', 'm', '--batch', '1e400'], /--batch must be a number/],
   [['train', '--trainset', 'nope', '--name', 'm'], /unknown training set "nope"/],
   [['train', '--trainset', 't', '--name', 'a/../../b'], /invalid|model name/],
+  [['train', '--trainset', 't', '--name', 'm', '--freeze', 'blocks'], /--freeze must be one of image, text, text-blocks, got "blocks"/],
   [['eval', '--model', 'm', '--dataset', 'd', '--attack', 'IV', '--goal', 'a>b'], /unknown attack "IV"/],
   [['serve', '--port', '99999'], /--port must be ≤ 65535/],
   [['serve', '--host', '0.0.0.0'], /refusing to listen on 0\.0\.0\.0/],

@@ -221,6 +221,9 @@ test('engine flags: --no-augment and the bf16 choice reach the engine only when 
     const off = engineArgs(w, { trainset: 't', name: 'm', augment: false, bf16: false });
     assert.ok(off.includes('--no-augment') && off.includes('--no-bf16'), off.join(' '));
     assert.ok(!engineArgs(w, { trainset: 't', name: 'm', augment: true }).includes('--no-augment'));
+    // mm_poison's text freeze reaches the engine by name (the engine's choices: tests/test_freeze.py).
+    const blocks = engineArgs(w, { trainset: 't', name: 'm', freeze: 'text-blocks' });
+    assert.deepEqual(blocks.slice(blocks.indexOf('--freeze'), blocks.indexOf('--freeze') + 2), ['--freeze', 'text-blocks']);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -105,16 +105,33 @@ def text_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for n, p in model.named_parameters() if id(p) not in skip and not n.startswith("logit_")]
 
 
+FREEZE_MODES = ("image", "text", "text-blocks")
+
+
+def text_block_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The text transformer's blocks only: mm_poison's text freeze (embeddings, ln_final and the
+    projection stay trainable)."""
+    tower = getattr(model, "text", model)  # CustomTextCLIP keeps its text tower under .text
+    if not hasattr(tower, "transformer"):
+        raise EngineError("--freeze text-blocks needs a text transformer; this model has none", "bad_flags")
+    return list(tower.transformer.parameters())
+
+
 def freeze(model: torch.nn.Module, which: str | None) -> None:
-    """`--freeze image|text`: that tower's weights get no gradient (logit scale stays trainable)."""
+    """`--freeze image|text|text-blocks`: those weights get no gradient (logit scale stays trainable).
+
+    image and text freeze the whole tower; text-blocks freezes only the text transformer blocks.
+    """
     if which is None:
         return
     if which == "image":
         params = list(model.visual.parameters())
     elif which == "text":
         params = text_parameters(model)
+    elif which == "text-blocks":
+        params = text_block_parameters(model)
     else:
-        raise EngineError(f"--freeze must be image or text, got {which!r}", "bad_flags")
+        raise EngineError(f"--freeze must be one of {', '.join(FREEZE_MODES)}, got {which!r}", "bad_flags")
     for p in params:
         p.requires_grad_(False)
 

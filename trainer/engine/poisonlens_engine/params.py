@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--from", dest="from_", metavar="PACKAGE_OR_CHECKPOINT", help="fine-tune from a model package folder or checkpoint.pt")
     m.add_argument("--arch", help="open_clip architecture name (ours: model_configs/*.json)")
     m.add_argument("--pretrained", help="open_clip pretrained tag or weights file for --arch")
-    m.add_argument("--freeze", choices=("image", "text"))
+    m.add_argument("--freeze", choices=("image", "text", "text-blocks"),
+                   help="image, text: that whole tower frozen; text-blocks: only the text transformer blocks (mm_poison's)")
 
     t = p.add_argument_group("training")
     t.add_argument("--recipe", help=f"recipe name in recipes/ or a JSON file (default {SCRATCH_RECIPE} from scratch, {FINETUNE_RECIPE} otherwise)")
