@@ -4,27 +4,26 @@
  * engine — a clean one on the clean training set and a poisoned one on an Attack II
  * (sheep>aeroplane) training set built by the real poisoning code — and each model's HNSW
  * index over the test split, built by the real indexer. Built once per machine and
- * source version under the OS temp folder (a lock folder keeps concurrent test files from
+ * source version (the tiny world's key: the content of every file that shapes either world,
+ * fingerprint.ts) under the OS temp folder (a lock folder keeps concurrent test files from
  * building it twice); each test takes a private workspace with `serverWorkspace()`.
  *
  *   const world = await serverWorld();
  *   const { ws, dispose } = serverWorkspace(world);
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { buildPoisonedTrainset } from '../../data/poison/build.js';
 import { ensureIndex } from '../../indexer/build.js';
+import { worldSourcesFingerprint } from './fingerprint.js';
 import { tinyWorld, tinyWorldMissing } from './tiny-world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const ENGINE_DIR = join(ROOT, 'trainer', 'engine');
-/** Bump when what this world contains changes. */
-const SERVER_WORLD_VERSION = 2;
 
 export interface ServerWorld {
   /** The cached, read-only workspace (copy it with serverWorkspace before writing). */
@@ -38,16 +37,6 @@ export interface ServerWorld {
 }
 
 export const serverWorldMissing = tinyWorldMissing;
-
-function fingerprint(tinyRoot: string): string {
-  const h = createHash('sha256');
-  h.update(`server world v${SERVER_WORLD_VERSION}\n${tinyRoot}\n`);
-  for (const f of ['data/poison/build.ts', 'data/poison/attacks.ts']) {
-    const p = join(ROOT, f);
-    if (existsSync(p)) h.update(readFileSync(p));
-  }
-  return h.digest('hex').slice(0, 16);
-}
 
 function fineTune(ws: Workspace, from: string, trainset: string, out: string): void {
   const r = spawnSync(
@@ -69,7 +58,8 @@ export function serverWorld(): Promise<ServerWorld> {
 async function build(): Promise<ServerWorld> {
   const tiny = await tinyWorld();
   const cacheRoot = join(tiny.ws.root, '..', '..');
-  const root = join(cacheRoot, `server-world-${fingerprint(tiny.ws.root)}`);
+  // The same key as the tiny world's: it covers this file, the poisoning code, the engine and the indexer.
+  const root = join(cacheRoot, `server-world-${worldSourcesFingerprint()}`);
   const done = join(root, 'READY');
   const world: ServerWorld = { root: join(root, 'workspace'), dataset: tiny.dataset, base: tiny.model, clean: 'tiny-clean', poisoned: 'tiny-poisoned', goal: 'sheep>aeroplane' };
   if (existsSync(done)) return world;

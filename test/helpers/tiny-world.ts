@@ -3,9 +3,9 @@
  * (coloured shapes on coloured grounds, of assorted sizes so that resize and crop are exercised),
  * its training set, and a model trained for a few steps by the real training engine
  * (`poisonlens train` when the CLI has it, else the engine's own entry point with the same
- * trainset/out contract). Built once per machine and content version, cached under the OS temp
- * folder, and shared by every test file; a lock folder keeps concurrent test processes from
- * building it twice.
+ * trainset/out contract). Built once per machine and content version (keyed by the content of
+ * every file that shapes it: fingerprint.ts), cached under the OS temp folder, and shared by
+ * every test file; a lock folder keeps concurrent test processes from building it twice.
  *
  *   const world = await tinyWorld();   // { ws, dataset, model, modelDir, datasetDir, trainset }
  *
@@ -14,19 +14,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DatasetWriter, type ManifestEntry, type Split } from '../../data/dataset.js';
 import { writeTrainset, type TrainPair } from '../../data/trainset.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
+import { worldSourcesFingerprint } from './fingerprint.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const ENGINE_DIR = join(ROOT, 'trainer', 'engine');
-/** Bump when the world's contents change. */
-const WORLD_VERSION = 1;
 
 export interface TinyWorld {
   ws: Workspace;
@@ -57,16 +55,6 @@ const SIZES: Array<[number, number]> = [
 export function tinyWorldMissing(): string | null {
   if (!existsSync(PYTHON)) return 'the Python venv (.venv) is missing: run `npm run cli -- setup` to build the tiny test world';
   return null;
-}
-
-function engineFingerprint(): string {
-  const h = createHash('sha256');
-  h.update(`world v${WORLD_VERSION}\n`);
-  for (const f of ['export.py', 'main.py', 'model.py', 'data.py', 'package.py', 'model_configs/pl-tiny-test.json']) {
-    const p = join(ENGINE_DIR, 'poisonlens_engine', f);
-    if (existsSync(p)) h.update(readFileSync(p));
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 async function picture(kind: string, ground: [number, number, number], w: number, h: number, i: number): Promise<Buffer> {
@@ -139,7 +127,7 @@ export function tinyWorld(): Promise<TinyWorld> {
 async function build(): Promise<TinyWorld> {
   const why = tinyWorldMissing();
   if (why) throw new Error(why);
-  const root = join(process.env.POISONLENS_TEST_CACHE ?? join(tmpdir(), 'poisonlens-test-cache'), `tiny-world-${engineFingerprint()}`);
+  const root = join(process.env.POISONLENS_TEST_CACHE ?? join(tmpdir(), 'poisonlens-test-cache'), `tiny-world-${worldSourcesFingerprint()}`);
   const done = join(root, 'READY');
   const world = (): TinyWorld => ({
     ws: resolveWorkspace(join(root, 'workspace')),
