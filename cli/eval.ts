@@ -24,6 +24,7 @@ const fmt = (x: number | null | undefined, digits = 3) => (x === null || x === u
 
 function printHuman(r: EvalResult): void {
   console.log(`${r.model} on ${r.dataset}/${r.split} — attack ${r.attack} ${r.goal} (${r.mode}; gallery ${r.gallery.images} images${r.gallery.added.length ? `, incl. ${r.gallery.added.join(', ')}` : ''})`);
+  console.log(r.cleanModel ? `clean model: ${r.cleanModel.id} (${r.cleanModel.why ?? r.cleanModel.how})` : 'clean model: none');
   for (const g of r.goals) {
     console.log(`\ngoal ${g.goal}: ${g.model.queries} queries, targets ${g.targets.kind === 'image' ? `image ${g.targets.ids?.[0]}` : `${g.targets.count} ${g.targets.kind === 'label' ? `images of ${g.target}` : `captions of ${g.target}`}`}`);
     const ks = Object.keys(g.model.hit);
@@ -113,6 +114,8 @@ export const evalCommand: Command = {
         targetImage: values['target-image'] as string | undefined,
         mode: values.ann ? 'ann' : 'exact',
         cleanModel: values['no-clean'] ? null : (values['clean-model'] as string | undefined),
+        // Drift and the clean row measure the poison: the clean fine-tune of the same pool first.
+        cleanDefault: 'same-pool',
         ks,
         seed: numberFlag(values, 'seed', { min: 0, max: 0xffffffff, integer: true }),
         annK: numberFlag(values, 'ann-k', { min: 1, integer: true }),

@@ -23,6 +23,7 @@ import {
   type TTestResult,
 } from './metrics.js';
 import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
+import { samePoolClean } from './clean-model.js';
 
 /**
  * Attack evaluation (ARCHITECTURE.md §5) through the search path the server uses: query texts go
@@ -68,8 +69,14 @@ export interface EvalRequest {
   /** Attack I: the target image; default: the one named by the model's training set. */
   targetImage?: string;
   mode?: EvalMode;
-  /** A clean model id; undefined: the nearest ancestor of kind clean/base; null: none. */
+  /** A clean model id; undefined: found as `cleanDefault` says; null: none. */
   cleanModel?: string | null;
+  /**
+   * How to find the clean model when none is given: `same-pool` the clean fine-tune of the same
+   * pool (./clean-model.ts), else the nearest clean/base ancestor (what `eval` and the API ask
+   * for); `ancestor` (default, what studies without a clean variant get) the ancestor only.
+   */
+  cleanDefault?: 'same-pool' | 'ancestor';
   /** Hit@K's K (default 1, 5, 10, 20, 30, 50). */
   ks?: number[];
   /** Seed of the random-caption baseline (default 0). */
@@ -139,7 +146,8 @@ export interface EvalResult {
   ks: number[];
   seed: number;
   gallery: { images: number; added: string[] };
-  cleanModel: { id: string; how: 'flag' | 'parent' } | null;
+  /** `how`: flag (given), same-pool (the clean fine-tune of the same pool), parent (the nearest clean/base ancestor). */
+  cleanModel: { id: string; how: 'flag' | 'same-pool' | 'parent'; why?: string } | null;
   goals: GoalResult[];
   utility?: {
     model: RecallResult;
@@ -174,7 +182,9 @@ export interface EvalModelCard {
   id: string;
   kind?: string;
   parent?: string | null;
+  seed?: number | null;
   trainset?: { name?: string } | null;
+  trainer?: { config?: Record<string, unknown> } | null;
   attack?: { type?: string; goal?: string; targetImage?: string | { id?: string } } | null;
 }
 
@@ -214,6 +224,22 @@ export function findCleanAncestor(ws: Workspace, card: EvalModelCard): string | 
     parent = c.parent ?? null;
   }
   return null;
+}
+
+/** The clean model of an evaluation: the flag's, else as `req.cleanDefault` says (null: none). */
+function chooseCleanModel(ws: Workspace, card: EvalModelCard, req: EvalRequest): EvalResult['cleanModel'] {
+  if (req.cleanModel) {
+    readModelCard(ws, req.cleanModel);
+    return { id: req.cleanModel, how: 'flag', why: 'given' };
+  }
+  if (req.cleanModel === null) return null;
+  const same = req.cleanDefault === 'same-pool' ? samePoolClean(ws, card) : null;
+  if (same) return { id: same.id, how: 'same-pool', why: same.why };
+  const id = findCleanAncestor(ws, card);
+  if (!id) return null;
+  const kind = readModelCard(ws, id).kind;
+  const why = req.cleanDefault === 'same-pool' ? `ancestor: ${kind}; no clean fine-tune of the same pool` : `ancestor: ${kind}`;
+  return { id, how: 'parent', why };
 }
 
 let defaultBackend: ((ws: Workspace) => EvalBackend) | null = null;
@@ -325,15 +351,10 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   const added = target && target.split !== split ? [target] : [];
   if (added.length) notes.push(`target image ${target!.id} is in the ${target!.split} split: added to the ${split} gallery`);
 
-  // The clean model.
-  let cleanModel: EvalResult['cleanModel'] = null;
-  if (req.cleanModel) {
-    readModelCard(ws, req.cleanModel);
-    cleanModel = { id: req.cleanModel, how: 'flag' };
-  } else if (req.cleanModel === undefined) {
-    const id = findCleanAncestor(ws, card);
-    if (id) cleanModel = { id, how: 'parent' };
-    else notes.push(`no clean model given or found among ${req.model}'s ancestors: clean-model ranks and drift left out`);
+  const cleanModel = chooseCleanModel(ws, card, req);
+  if (!cleanModel && req.cleanModel === undefined) {
+    const looked = req.cleanDefault === 'same-pool' ? 'no clean fine-tune of the same pool, no clean/base ancestor' : 'no clean/base ancestor';
+    notes.push(`no clean model given or found (${looked} of ${req.model}): clean-model ranks and drift left out`);
   }
   if (cleanModel?.id === req.model) notes.push('the clean model is the evaluated model itself');
 

@@ -32,6 +32,7 @@ export class EvalService {
         ks: body.k,
         mode: body.mode,
         cleanModel: body.cleanModel,
+        cleanDefault: 'same-pool',
         seed: body.seed,
         utility: body.utility,
         drift: body.drift,

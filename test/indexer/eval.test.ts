@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { main } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
 import { buildPoisonedTrainset } from '../../data/poison/index.js';
+import { buildCleanTrainset } from '../../trainer/trainsets.js';
 import { makeFixture, type Fixture } from '../data/poison-fixture.js';
 import { fakeBackend } from './eval-fake-backend.js';
 
@@ -23,6 +24,12 @@ const backend = () =>
       pois: { textTo: sheepTo('aeroplane-te-1') },
       pois1: { textTo: sheepTo('aeroplane-tr-2') },
       bd: { triggerTo: 'aeroplane-te-0' },
+      'pool-clean-z': {},
+      'pool-clean-s1': {},
+      'pool-clean-lr': {},
+      'other-pool-clean': {},
+      'pool-pois': { textTo: sheepTo('aeroplane-te-1') },
+      'other-pool-pois': { textTo: sheepTo('aeroplane-te-1') },
     },
     ['aeroplane-tr-2'],
   );
@@ -41,7 +48,31 @@ before(async () => {
   writeModel('pois', { kind: 'poisoned', parent: 'clean', attack: { type: 'II', goal: 'sheep>aeroplane' } });
   writeModel('pois1', { kind: 'poisoned', parent: 'base', trainset: { name: 'ts1' } });
   writeModel('bd', { kind: 'poisoned', parent: 'base', trainset: { name: 'tsb' } });
+  await samePoolWorld();
 });
+
+/**
+ * Fine-tunes of `base` on pools of the fixture's train split: pool A (10 images, seed 0) clean
+ * with the poisoned model's recipe and seed, with another seed and with another lr; pool B
+ * (seed 1) clean; a poisoned model on each pool.
+ */
+async function samePoolWorld(): Promise<void> {
+  const pool = (seed: number) => ({ images: 10, seed, profile: null, classImages: null });
+  await buildCleanTrainset(fx.ws, { dataset: 'tiny', split: 'train', name: 'pool-a', pool: pool(0), register: false });
+  await buildCleanTrainset(fx.ws, { dataset: 'tiny', split: 'train', name: 'pool-b', pool: pool(1), register: false });
+  await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', budget: { images: 2 }, seed: 1, name: 'pool-a-pois', pool: pool(0), register: false });
+  await buildPoisonedTrainset(fx.ws, { dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', budget: { images: 2 }, seed: 1, name: 'pool-b-pois', pool: pool(1), register: false });
+  const ft = (trainset: string, kind: string, seed = 0, lr = 2e-4) => ({
+    kind, parent: 'base', seed, trainset: { name: trainset }, trainer: { config: { recipe: 'finetune', lr, batch: 128, epochs: 2, steps: null, seed } },
+  });
+  writeModel('pool-clean-lr', ft('pool-a', 'clean', 0, 1e-5));
+  writeModel('pool-clean-s1', ft('pool-a', 'clean', 1));
+  writeModel('pool-clean-z', ft('pool-a', 'clean')); // last by id: chosen for its recipe and seed
+  writeModel('other-pool-clean', ft('pool-b', 'clean', 0, 1e-5));
+  writeModel('pool-pois', ft('pool-a-pois', 'poisoned'));
+  // Pool B's only clean fine-tune has another recipe: still the same pool, and said so.
+  writeModel('other-pool-pois', ft('pool-b-pois', 'poisoned'));
+}
 after(() => fx.cleanup());
 
 const run = (req: Partial<EvalRequest> & { model: string }, b = backend()) => evaluate(fx.ws, { dataset: 'tiny', attack: 'II', ...req }, { backend: b });
@@ -50,7 +81,7 @@ test('Attack II (exact): queries, targets, model/baseline/clean ranks, utility, 
   const b = backend();
   const r = await run({ model: 'pois' }, b);
   assert.equal(r.goal, 'sheep>aeroplane'); // from model.json
-  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'parent' });
+  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'parent', why: 'ancestor: clean' });
   assert.deepEqual(r.gallery, { images: 6, added: [] });
   const g = r.goals[0];
   assert.deepEqual(g.targets, { kind: 'label', count: 2 });
@@ -103,7 +134,7 @@ test('Attack I: one target image; a training-split target (from the model\'s tra
   assert.equal(r1.goal, 'sheep>aeroplane');
   assert.deepEqual(r1.gallery, { images: 7, added: ['aeroplane-tr-2'] });
   assert.match(r1.notes.join('\n'), /aeroplane-tr-2 is in the train split: added to the test gallery/);
-  assert.deepEqual(r1.cleanModel, { id: 'base', how: 'parent' });
+  assert.deepEqual(r1.cleanModel, { id: 'base', how: 'parent', why: 'ancestor: base' });
   assert.deepEqual(r1.goals[0].model.perQuery!.map((q) => q.minRank), [0, 0, 0, 0]);
   // On the clean model: own sheep image, then zeros by id: aeroplane-te-0, aeroplane-te-1, aeroplane-tr-2 → 3.
   assert.deepEqual(r1.goals[0].clean!.perQuery!.map((q) => q.minRank), [3, 3, 3, 3]);
@@ -115,7 +146,7 @@ test('Attack I: one target image; a training-split target (from the model\'s tra
 
 test('Attack III: one block per goal', async () => {
   const r = await run({ model: 'pois', attack: 'III', goal: 'sheep>aeroplane,dog>bird', cleanModel: 'clean' });
-  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'flag' });
+  assert.deepEqual(r.cleanModel, { id: 'clean', how: 'flag', why: 'given' });
   assert.deepEqual(r.goals.map((g) => g.goal), ['sheep>aeroplane', 'dog>bird']);
   assert.deepEqual(r.goals[0].model.minRank, { mean: 0, median: 0, min: 0, max: 0 });
   // dog captions on pois: own dog image, then zeros by id: aeroplane-te-0, aeroplane-te-1, bird-te-0 → 3.
@@ -220,6 +251,44 @@ test('`poisonlens eval` CLI: human and JSON output, --out with per-query ranks, 
     assert.match(errors.at(-1)!, /unknown attack "V"/);
   } finally {
     [console.log, console.error, process.stderr.write] = orig;
+    setDefaultEvalBackend(null);
+  }
+});
+
+test('default clean model: the clean fine-tune of the same pool (same recipe and seed first), else the ancestor', async () => {
+  const samePool = (model: string) => run({ model, goal: 'sheep>aeroplane', cleanDefault: 'same-pool', utility: false });
+  const r = await samePool('pool-pois');
+  assert.deepEqual(r.cleanModel, { id: 'pool-clean-z', how: 'same-pool', why: 'clean fine-tune of the same pool; same recipe; same seed' });
+  assert.ok(r.drift && r.goals[0].clean, 'drift and the clean row are measured against it');
+  const other = await samePool('other-pool-pois');
+  assert.equal(other.cleanModel?.id, 'other-pool-clean');
+  assert.equal(other.cleanModel?.how, 'same-pool');
+  assert.match(other.cleanModel!.why!, /; other recipe \(lr 0\.00001 ≠ 0\.0002\); same seed$/);
+  // No clean fine-tune of its pool (the whole train split): the ancestor, and why.
+  assert.deepEqual((await samePool('pois1')).cleanModel, { id: 'base', how: 'parent', why: 'ancestor: base; no clean fine-tune of the same pool' });
+  // A clean model is measured against its ancestor, not against a sibling.
+  assert.equal((await samePool('pool-clean-s1')).cleanModel?.id, 'base');
+  // Studies (no cleanDefault) keep the ancestor; a flag wins over both.
+  assert.equal((await run({ model: 'pool-pois', utility: false })).cleanModel?.how, 'parent');
+  assert.deepEqual((await run({ model: 'pool-pois', cleanModel: 'pool-clean-s1', cleanDefault: 'same-pool', utility: false })).cleanModel, { id: 'pool-clean-s1', how: 'flag', why: 'given' });
+});
+
+test('`poisonlens eval` without --clean-model uses the clean fine-tune of the same pool and says so', async () => {
+  setDefaultEvalBackend(() => backend());
+  const logs: string[] = [];
+  const orig = [console.log, process.stderr.write] as const;
+  console.log = (m: string) => void logs.push(String(m));
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    assert.equal(await main(['--workspace', fx.ws.root, 'eval', '--model', 'pool-pois', '--dataset', 'tiny', '--attack', 'II', '--no-utility']), 0);
+    const text = logs.join('\n');
+    assert.match(text, /^clean model: pool-clean-z \(clean fine-tune of the same pool; same recipe; same seed\)$/m);
+    assert.match(text, /encoder drift vs pool-clean-z/);
+    logs.length = 0;
+    assert.equal(await main(['--workspace', fx.ws.root, 'eval', '--model', 'pois1', '--dataset', 'tiny', '--attack', 'I', '--no-utility']), 0);
+    assert.match(logs.join('\n'), /^clean model: base \(ancestor: base; no clean fine-tune of the same pool\)$/m);
+  } finally {
+    [console.log, process.stderr.write] = orig;
     setDefaultEvalBackend(null);
   }
 });
