@@ -60,16 +60,18 @@ export const serveCommand: Command = {
     const ws = resolveWorkspace(ctx.workspaceDir);
     const { token, source } = adminToken(ws.root);
     // The server (express, ejs, onnxruntime) loads only for this command, not for every CLI start.
-    const [{ createApp }, { configFromEnv }, { indexerRuntime }] = await Promise.all([
+    const [{ createApp }, { configFromEnv }, { indexerRuntime }, { answerClientErrors }] = await Promise.all([
       import('../server/app.js'),
       import('../server/config.js'),
       import('../server/repositories/indexer-runtime.js'),
+      import('../server/http/client-errors.js'),
     ]);
     const catalog = openCatalog(ws.catalogPath);
     // Jobs left `running` by a process that died (kill -9, power loss) are marked failed.
     for (const j of reapDeadJobs(catalog)) console.error(`poisonlens: ${j.type} job ${j.id} (${j.target}) died with its process; marked failed. ${resumeHint(j.type, j.target)}`);
     const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { db: catalog }), config: { ...configFromEnv(), adminToken: token }, catalog });
-    const server = createServer(pl.app);
+    // Requests Node's parser rejects (headers over 16 KiB, not HTTP) get the JSON error object too.
+    const server = answerClientErrors(createServer(pl.app));
     server.headersTimeout = 30_000;
     server.requestTimeout = 120_000;
     server.keepAliveTimeout = 5_000;

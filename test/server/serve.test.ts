@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { serverWorld, serverWorkspace } from '../helpers/server-world.js';
 import type { Workspace } from '../../core/workspace.js';
 import { samplePng, skipReason } from './harness.js';
+import { assertJsonError, OVERSIZE_CASES, rawExchange } from './raw-http.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'bin', 'poisonlens.mjs');
@@ -88,13 +89,30 @@ describe('poisonlens serve: a running server', { skip: skipReason }, () => {
     assert.equal((await swap.json()).active, 'tiny-poisoned');
   });
 
+  test('requests Node\'s parser rejects (headers over 16 KiB, not HTTP) get the JSON error object, on a raw socket', async () => {
+    const port = Number(new URL(base).port);
+    for (const [what, bytes, status, code] of OVERSIZE_CASES) assertJsonError(await rawExchange(port, bytes), status, code, what);
+    // A body whose chunked framing breaks after the route started reading it.
+    const chunked = `POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot hex\r\n`;
+    assertJsonError(await rawExchange(port, chunked), 400, 'bad_request', 'a broken chunked body');
+    // The server still answers.
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
   test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
     const png = await samplePng();
     const url = new URL(`${base}/api/search/image?k=3`);
     // A request whose body is still arriving when the signal comes.
+    // `Expect: 100-continue`: the server answers 100 Continue when its request handler has the
+    // request, so the signal below comes while the request is in flight, without a guessed sleep.
+    let inFlight!: () => void;
+    const received = new Promise<void>((r) => (inFlight = r));
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(
-        { host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers: { 'Content-Type': 'image/png', 'Content-Length': png.length } },
+        {
+          host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST',
+          headers: { 'Content-Type': 'image/png', 'Content-Length': png.length, Expect: '100-continue' },
+        },
         (res) => {
           let body = '';
           res.on('data', (d) => (body += d));
@@ -102,7 +120,7 @@ describe('poisonlens serve: a running server', { skip: skipReason }, () => {
         },
       );
       req.on('error', reject);
-      req.write(png.subarray(0, 20));
+      req.on('continue', () => req.write(png.subarray(0, 20), () => inFlight()));
       const finish = async () => {
         await waitFor(() => /SIGTERM: finishing requests in flight/.test(stderr), 'the SIGTERM line', 10_000);
         // New connections are refused while the request in flight finishes.
@@ -111,7 +129,7 @@ describe('poisonlens serve: a running server', { skip: skipReason }, () => {
       };
       finish().catch(reject);
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await received;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     const res = await response;
