@@ -12,9 +12,10 @@ import { trainCommand } from './train.js';
 import { modelsCommand } from './models.js';
 import { defendCommand } from './defend.js';
 import { experimentCommand } from './experiment.js';
+import { reportCommand } from './report-command.js';
 
 /**
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, defendCommand, evalCommand, experimentCommand, indexCommand, embedCommand, serveCommand];
+export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, defendCommand, evalCommand, experimentCommand, reportCommand, indexCommand, embedCommand, serveCommand];

@@ -237,3 +237,60 @@ export function fmtVal(v: number): string {
   if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 10 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3);
 }
+
+export interface ScatterSeries {
+  name: string;
+  points: Array<{ x: number; y: number; label?: string }>;
+  /** Drawn as a line through the points in x order (a fitted curve) instead of dots. */
+  line?: boolean;
+}
+
+/** Points on a numeric x axis (log10 when `logX`), y a fraction in [0, 1]. */
+export function scatterPlot(series: ScatterSeries[], o: { title: string; xLabel: string; yLabel: string; logX?: boolean }): string {
+  const xs = series.flatMap((s) => s.points.map((p) => p.x)).filter((v) => Number.isFinite(v) && (!o.logX || v > 0));
+  const tx = (v: number) => (o.logX ? Math.log10(v) : v);
+  const lo = xs.length ? Math.min(...xs.map(tx)) : 0;
+  const hi = xs.length ? Math.max(...xs.map(tx)) : 1;
+  const span = hi - lo || 1;
+  const left = 48, top = 28, plotW = 360, plotH = 180;
+  const legendW = Math.min(300, 30 + 6.8 * Math.max(1, ...series.map((s) => s.name.length)));
+  const x = (v: number) => left + 10 + ((tx(v) - lo) / span) * (plotW - 20);
+  const y = (v: number) => top + plotH - Math.max(0, Math.min(1, v)) * plotH;
+  const parts: string[] = [`<text x="${left}" y="16" font-size="13" font-weight="bold" fill="#222">${esc(o.title)}</text>`];
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+    parts.push(`<line x1="${left}" y1="${n2(y(t))}" x2="${left + plotW}" y2="${n2(y(t))}" stroke="#ddd"/><text x="${left - 4}" y="${n2(y(t) + 4)}" font-size="10" text-anchor="end" fill="#555">${t}</text>`);
+  }
+  for (const t of axisTicks(lo, hi, o.logX === true)) {
+    parts.push(`<text x="${n2(x(t))}" y="${top + plotH + 14}" font-size="10" text-anchor="middle" fill="#222">${fmtVal(t)}</text>`);
+  }
+  parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`);
+  parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 32}" font-size="11" text-anchor="middle" fill="#333">${esc(o.xLabel)}${o.logX ? ' (log scale)' : ''}</text>`);
+  parts.push(`<text x="12" y="${top + plotH / 2}" font-size="11" fill="#333" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  series.forEach((s, si) => {
+    const colour = PALETTE[si % PALETTE.length];
+    const pts = s.points.filter((p) => Number.isFinite(p.x) && (!o.logX || p.x > 0) && Number.isFinite(p.y));
+    if (s.line) {
+      const d = [...pts].sort((a, b) => a.x - b.x).map((p, i) => `${i ? 'L' : 'M'}${n2(x(p.x))} ${n2(y(p.y))}`).join('');
+      if (d) parts.push(`<path d="${d}" stroke="${colour}" stroke-width="2" fill="none"/>`);
+      return;
+    }
+    for (const p of pts) parts.push(`<circle cx="${n2(x(p.x))}" cy="${n2(y(p.y))}" r="3.5" fill="${colour}" fill-opacity="0.75"><title>${esc(p.label ?? `${s.name}: ${fmtVal(p.x)}, ${fmtVal(p.y)}`)}</title></circle>`);
+  });
+  parts.push(legend(series.map((s) => s.name), left + plotW + 16, top + 8));
+  return svg(left + plotW + 16 + legendW, top + plotH + 54, o.title, parts, 'chart scatter');
+}
+
+function axisTicks(lo: number, hi: number, log: boolean): number[] {
+  if (log) {
+    const out: number[] = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) for (const m of [1, 2, 5]) {
+      const v = m * Math.pow(10, e);
+      if (Math.log10(v) >= lo - 1e-9 && Math.log10(v) <= hi + 1e-9) out.push(v);
+    }
+    return out;
+  }
+  const step = niceMax((hi - lo) / 4 || 1);
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Math.round(v * 1e6) / 1e6);
+  return out;
+}
