@@ -5,7 +5,7 @@ import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { defaultSplits, defaultWorkers, generateScenes, SCENES_DEFAULTS, type Balance } from '../data/scenes/generate.js';
 
 const USAGE =
-  'poisonlens data scenes --name N [--count 22000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--base-images N] [--workers W] [--force] [--json]';
+  'poisonlens data scenes --name N [--count 52000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--base-images N (default 20000 with the default --count)] [--workers W] [--force] [--json]';
 
 /** `data scenes`: generate the scenes dataset (the default world). */
 export const runScenes: Command['run'] = async (argv, ctx) => {
@@ -40,7 +40,8 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
     testPerClass: numberFlag(values, 'test-per-class', { integer: true, min: 0, default: splits.testPerClass })!,
     val: numberFlag(values, 'val', { integer: true, min: 0, default: splits.val })!,
     balance: balance as Balance,
-    baseImages: numberFlag(values, 'base-images', { integer: true, min: 1 }) ?? null,
+    // the default world's base part comes with the default count; other counts choose their own
+    baseImages: numberFlag(values, 'base-images', { integer: true, min: 1 }) ?? (values.count === undefined ? SCENES_DEFAULTS.baseImages : null),
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 64, default: defaultWorkers(count) })!,
     force: Boolean(values.force),
   });

@@ -39,7 +39,11 @@ export interface ScenesOptions {
   quiet?: boolean;
 }
 
-export const SCENES_DEFAULTS = { count: 22000, size: 64, seed: 0, testPerClass: 50, val: 1000, balance: 'uniform' as Balance };
+/**
+ * The default world's dataset: 50,000 train images, of which the first 20,000 (the base part)
+ * pre-train the base model and the other 30,000 are the reservoir fine-tuning pools come from.
+ */
+export const SCENES_DEFAULTS = { count: 52000, size: 64, seed: 0, testPerClass: 50, val: 1000, balance: 'uniform' as Balance, baseImages: 20000 };
 
 /** Defaults that shrink with small counts, so `--count 2000` still leaves a train split. */
 export function defaultSplits(count: number): { testPerClass: number; val: number } {

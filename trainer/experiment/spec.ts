@@ -5,6 +5,7 @@ import { sha256 } from '../../core/fsutil.js';
 import { checkName } from '../../core/workspace.js';
 import { SPLITS, type Split } from '../../data/dataset.js';
 import { POOL_PROFILES } from '../../data/pool.js';
+import { SCENES_DEFAULTS } from '../../data/scenes/generate.js';
 import { HIT_KS } from '../../indexer/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
 import { getVariantKind, type VariantExpandContext } from './variants.js';
@@ -15,7 +16,7 @@ import { getVariantKind, type VariantExpandContext } from './variants.js';
  *
  *   {
  *     "id": "headline", "title": "…", "description": "…", "notes": ["…"],
- *     "datasets": {"scenes": {"scenes": {"count": 22000, "size": 64, "seed": 0}}},  // generated if missing
+ *     "datasets": {"scenes": {"scenes": {"count": 52000, "size": 64, "seed": 0, "baseImages": 20000}}},  // generated if missing
  *     "dataset": "scenes",                                   // the one trained on (default: the first)
  *     "base": {"recipe": "scenes-base", "seed": 0},          // or {"model": "<existing id>"}
  *     "finetune": {"recipe": "finetune", "epochs": 2, "lr": 2e-4, "batch": 128, "images": 2000},
@@ -171,7 +172,7 @@ const notes: Check<string[]> = (v, p) => (typeof v === 'string' ? [v] : arrayOf(
 function parseScenes(v: unknown, p: string): ScenesSpec {
   const f = new Fields(v, p);
   const out: ScenesSpec = {
-    count: f.get('count', num({ integer: true, min: 1, max: 2_000_000 }), 22000),
+    count: f.get('count', num({ integer: true, min: 1, max: 2_000_000 }), SCENES_DEFAULTS.count),
     size: f.get('size', num({ integer: true, min: 8, max: 1024 }), 64),
     seed: f.get('seed', num({ integer: true, min: 0, max: 0xffffffff }), 0),
   };
@@ -318,7 +319,7 @@ function parseStudyInner(value: unknown, file: string | null, text?: string): St
   const f = new Fields(value, '');
   const defaultId = file ? basename(file).replace(/\.json$/i, '') : undefined;
   const id = f.get('id', nameCheck('study id')) ?? (defaultId ? nameCheck('study id')(defaultId, 'id') : fail('id', 'missing (required when the study is not read from a file)'));
-  const datasets = f.get('datasets', parseDatasets) ?? [{ name: 'scenes', scenes: { count: 22000, size: 64, seed: 0 } }];
+  const datasets = f.get('datasets', parseDatasets) ?? [{ name: 'scenes', scenes: { count: SCENES_DEFAULTS.count, size: 64, seed: 0, baseImages: SCENES_DEFAULTS.baseImages } }];
   const dataset = f.get('dataset', str, datasets[0].name);
   if (!datasets.some((d) => d.name === dataset)) fail('dataset', `${JSON.stringify(dataset)} is not among datasets (${datasets.map((d) => d.name).join(', ')})`);
   const base = f.get('base', parseBase) ?? parseBase({}, 'base');
