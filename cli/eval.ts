@@ -56,7 +56,7 @@ function printHuman(r: EvalResult): void {
   }
   if (r.drift) {
     const t = r.drift.textVsImage;
-    console.log(`\nencoder drift vs ${r.cleanModel?.id}: image ${fmt(r.drift.image.mean, 4)}, text ${fmt(r.drift.text.mean, 4)}` + (t ? `; text − image paired t(${t.df}) = ${fmt(t.t, 2)}, p = ${t.p.toPrecision(3)}` : ''));
+    console.log(`\nencoder drift vs ${r.cleanModel?.id}: image ${fmt(r.drift.image.mean, 4)}, text ${fmt(r.drift.text.mean, 4)}` + (t ? `; text − image paired t(${t.df}) = ${fmt(t.t, 2)}, p = ${t.p.toPrecision(3)} over the test images (descriptive, one run; a study's report tests across seeds)` : ''));
   }
   for (const n of r.notes) console.log(`note: ${n}`);
   console.log(`took ${formatSeconds(r.tookMs / 1000)}`);

@@ -140,6 +140,28 @@ function sweepCharts(report: Report): string {
     .join('\n');
 }
 
+const p3 = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+const t2 = (t: number) => (Number.isFinite(t) ? t.toFixed(2) : '±∞');
+
+/** One line per attacked variant: the across-seed test is the result; a one-run test is only descriptive. */
+function driftResults(vs: VariantAggregate[]): string {
+  const lines = vs
+    .filter((v) => v.drift && v.attack)
+    .map((v) => {
+      const d = v.drift!;
+      const diff = fmtCell({ value: d.textMinusImage, format: 'rate' });
+      const a = d.acrossSeeds;
+      const result = a
+        ? `paired two-tailed t-test across ${a.n} seeds: t(${a.df}) = ${t2(a.t)}, p = ${p3(a.p)}`
+        : `${d.perSeed.length} seed${d.perSeed.length === 1 ? '' : 's'}: no test across runs (needs ≥ 2)`;
+      const one = d.perSeed[0]?.test;
+      const descriptive = one ? `; over the test images of seed ${d.perSeed[0].seed} (descriptive, one run): t(${one.df}) = ${t2(one.t)}, p = ${p3(one.p)}` : '';
+      const name = v.label + (v.setting ? ` (${v.setting.field} = ${String(v.setting.value)})` : '');
+      return `<li>${esc(name)}: text − image drift ${diff}; ${esc(result)}${esc(descriptive)}</li>`;
+    });
+  return lines.length ? `<ul class="notes">${lines.join('')}</ul>` : '';
+}
+
 const pt = (i: Interval | null | undefined) => ({ y: i?.mean ?? null, lo: i?.lo ?? null, hi: i?.hi ?? null });
 
 /** The report page. Every text from the report is escaped. */
@@ -160,6 +182,8 @@ export function renderReportHtml(report: Report, opts: RenderOptions = {}): stri
   ];
   const sections: string[] = [];
   sections.push(`<h2>Tables</h2>${report.tables.map(table).join('\n')}`);
+  const drift = driftResults(primary);
+  if (drift) sections.push(`<h2>Encoder drift: text vs image</h2>${drift}`);
   const charts = goalCharts(primary);
   if (charts) sections.push(`<h2>Attack success per model</h2><div class="charts">${charts}</div>`);
   const util = utilityChart(primary);

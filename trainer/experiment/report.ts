@@ -1,9 +1,9 @@
 import type { Workspace } from '../../core/workspace.js';
 import type { EvalResult, GoalResult, RankBlock } from '../../indexer/evaluate.js';
-import { pairedTTest, type TTestResult } from '../../indexer/metrics.js';
+import type { TTestResult } from '../../indexer/metrics.js';
 import { evalPath, readCard, readEval, trainsetCard } from './artefacts.js';
 import type { Plan, PlannedRun } from './plan.js';
-import { interval, type Interval } from './stats.js';
+import { driftTestAcrossRuns, interval, type Interval } from './stats.js';
 
 /**
  * The study report (workspace/reports/<id>/report.json): every evaluation's numbers as
@@ -38,9 +38,9 @@ export interface DriftAggregate {
   text: Interval;
   /** Text drift − image drift (mean over test images, per seed). */
   textMinusImage: Interval;
-  /** Each seed's paired t-test over test images (evaluate()'s drift.textVsImage). */
+  /** Descriptive only (one run): each seed's paired t-test over its test images (evaluate()'s drift.textVsImage). */
   perSeed: Array<{ seed: number; test: TTestResult | null }>;
-  /** Paired t-test over seeds of (mean text drift, mean image drift); null with < 2 seeds. */
+  /** The result (the paper's Table 11): paired two-tailed t-test across seeds of (mean text drift, mean image drift); null with < 2 seeds. */
   acrossSeeds: TTestResult | null;
 }
 
@@ -204,8 +204,7 @@ function aggregateVariant(runs: ReportRun[], dataset: string): VariantAggregate 
   if (drifts.length === runs.length && drifts.length > 0) {
     const text = drifts.map((d) => d.text.mean);
     const image = drifts.map((d) => d.image.mean);
-    let across: TTestResult | null = null;
-    if (drifts.length >= 2 && text.some((t, i) => t !== image[i])) across = pairedTTest(text, image);
+    const across = driftTestAcrossRuns(text.map((t, i) => ({ text: t, image: image[i] })));
     drift = {
       image: interval(image),
       text: interval(text),
@@ -352,8 +351,11 @@ function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
     tables.push({
       id: 'drift',
       title: 'Encoder drift, clean vs poisoned (text vs image)',
-      caption: 'Mean cosine distance between the clean and the poisoned model’s embeddings of the same test images and captions. Paired t-test of text − image drift: per seed over test images (evaluate()), and across seeds over the per-seed means.',
-      columns: ['image drift', 'text drift', 'text − image', 't (seed 1st)', 'p (seed 1st)', 't across seeds', 'p across seeds'],
+      caption:
+        'Mean cosine distance between the clean and the poisoned model’s embeddings of the same test images and captions. ' +
+        'The result: a paired, two-tailed t-test across seeds of each seed’s mean text drift against its mean image drift (the paper’s Table 11; needs ≥ 2 seeds, df = seeds − 1). ' +
+        'Descriptive (one run): the first seed’s paired t-test over its test images, which treats the images of one model as independent samples.',
+      columns: ['image drift', 'text drift', 'text − image', 'seeds', 't across seeds', 'p across seeds', 't over images, one run (descriptive)', 'p, one run (descriptive)'],
       rows: drift.map((v) => {
         const d = v.drift!;
         const s0 = d.perSeed[0]?.test ?? null;
@@ -363,10 +365,11 @@ function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
             cellI(d.image, 'rate'),
             cellI(d.text, 'rate'),
             cellI(d.textMinusImage, 'rate'),
-            { value: s0?.t ?? null, format: 'rank' },
-            { value: s0?.p ?? null, format: 'p' },
+            { value: String(d.perSeed.length), format: 'text' },
             { value: d.acrossSeeds?.t ?? null, format: 'rank' },
             { value: d.acrossSeeds?.p ?? null, format: 'p' },
+            { value: s0?.t ?? null, format: 'rank' },
+            { value: s0?.p ?? null, format: 'p' },
           ],
         };
       }),

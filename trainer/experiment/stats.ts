@@ -1,4 +1,4 @@
-import { mean, studentTwoSidedP } from '../../indexer/metrics.js';
+import { mean, pairedTTest, studentTwoSidedP, type TTestResult } from '../../indexer/metrics.js';
 
 /**
  * Summary statistics over seeds: the mean and its 95% confidence interval from Student's
@@ -41,4 +41,24 @@ export function interval(values: ReadonlyArray<number | null | undefined>): Inte
   const sd = Math.sqrt(ss / (n - 1));
   const half = tCritical(n - 1) * (sd / Math.sqrt(n));
   return { mean: m, lo: m - half, hi: m + half, sd, n, values: xs };
+}
+
+/** One run's (seed's) mean drift of the text and of the image embeddings. */
+export interface RunDrift {
+  text: number;
+  image: number;
+}
+
+/**
+ * The paper's drift statistic (Table 11): a paired, two-tailed t-test across runs (seeds) of each
+ * run's mean text drift against its mean image drift (df = runs − 1). A test over the images of
+ * one run treats them as independent samples: descriptive only. Null with fewer than two runs or
+ * when text and image drift are equal in every run (no test to make).
+ */
+export function driftTestAcrossRuns(runs: readonly RunDrift[]): TTestResult | null {
+  if (runs.length < 2 || runs.every((r) => r.text === r.image)) return null;
+  return pairedTTest(
+    runs.map((r) => r.text),
+    runs.map((r) => r.image),
+  );
 }
