@@ -8,12 +8,13 @@ export const POOL_FLAG_OPTIONS = {
   'pool-seed': { type: 'string' },
   'pool-profile': { type: 'string' },
   'pool-class': { type: 'string' },
+  'pool-captions': { type: 'string' },
 } as const;
 
-export const POOL_USAGE = '[--pool-images K [--pool-seed S] [--pool-profile flickr30k] [--pool-class sheep=12,sofa=12]]';
+export const POOL_USAGE = '[--pool-images K [--pool-seed S] [--pool-profile flickr30k] [--pool-class sheep=12,sofa=12] [--pool-captions N]]';
 
 /**
- * `--pool-images K [--pool-seed S] [--pool-profile P] [--pool-class A=N,…]`: build from a seeded
+ * `--pool-images K [--pool-seed S] [--pool-profile P] [--pool-class A=N,…] [--pool-captions N]`: build from a seeded
  * fine-tuning pool (data/pool.ts) instead of the whole train split.
  */
 export function poolFlags(values: Record<string, unknown>, usage: string): { pool?: PoolSpec } {
@@ -21,12 +22,13 @@ export function poolFlags(values: Record<string, unknown>, usage: string): { poo
   const seed = numberFlag(values, 'pool-seed', { min: 0, max: 0xffffffff, integer: true });
   const profile = typeof values['pool-profile'] === 'string' ? values['pool-profile'] : null;
   const classImages = typeof values['pool-class'] === 'string' ? parseClassImages(values['pool-class'], usage) : null;
+  const captions = numberFlag(values, 'pool-captions', { min: 1, integer: true }) ?? null;
   if (images === undefined) {
-    const given = seed !== undefined ? 'pool-seed' : profile !== null ? 'pool-profile' : classImages !== null ? 'pool-class' : null;
+    const given = seed !== undefined ? 'pool-seed' : profile !== null ? 'pool-profile' : classImages !== null ? 'pool-class' : captions !== null ? 'pool-captions' : null;
     if (given) throw new UserError(`--${given} needs --pool-images\nusage: ${usage}`, 'bad_flags');
     return {};
   }
-  return { pool: { ...DEFAULT_POOL, images, seed: seed ?? 0, profile, classImages } };
+  return { pool: { ...DEFAULT_POOL, images, seed: seed ?? 0, profile, classImages, captionsPerImage: captions } };
 }
 
 function parseClassImages(text: string, usage: string): Record<string, number> {

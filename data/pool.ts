@@ -25,9 +25,11 @@ export interface PoolSpec {
   profile: string | null;
   /** Exact image counts per label (overriding the profile); these classes are exclusive. */
   classImages: Record<string, number> | null;
+  /** Keep this many captions per image (a seeded choice; the paper's balanced data keeps one); null: all. */
+  captionsPerImage?: number | null;
 }
 
-export const DEFAULT_POOL: PoolSpec = { images: null, seed: 0, profile: null, classImages: null };
+export const DEFAULT_POOL: PoolSpec = { images: null, seed: 0, profile: null, classImages: null, captionsPerImage: null };
 
 /**
  * Long-tailed class profiles (relative weights of the 20 PASCAL classes). `flickr30k` is shaped
@@ -60,13 +62,28 @@ function baseImagesOf(dataset: Dataset): number | null {
   return typeof n === 'number' && n > 0 ? n : null;
 }
 
-/** Whether the spec asks for anything beyond a plain uniform sample. */
+/** Whether the spec fixes class frequencies (beyond a plain uniform sample). */
 export function hasClassSpec(spec: PoolSpec): boolean {
   return spec.profile !== null || (spec.classImages !== null && Object.keys(spec.classImages).length > 0);
 }
 
-/** The pool, in manifest order. */
+/** The pool, in manifest order (entries carry only the captions the spec keeps). */
 export function samplePool(dataset: Dataset, spec: PoolSpec): ManifestEntry[] {
+  const pool = sampleImages(dataset, spec);
+  return spec.captionsPerImage == null ? pool : keepCaptions(pool, spec.captionsPerImage, spec.seed);
+}
+
+/** A seeded choice of `n` captions of every image (their order kept). */
+function keepCaptions(entries: ManifestEntry[], n: number, seed: number): ManifestEntry[] {
+  return entries.map((e) => {
+    if (e.captions.length <= n) return e;
+    const rng = new Rng((seed ^ hashString(`pool-captions:${e.id}`)) >>> 0);
+    const keep = new Set(rng.shuffle(e.captions.map((_, i) => i)).slice(0, n));
+    return { ...e, captions: e.captions.filter((_, i) => keep.has(i)) };
+  });
+}
+
+function sampleImages(dataset: Dataset, spec: PoolSpec): ManifestEntry[] {
   const reservoir = poolReservoir(dataset);
   if (!hasClassSpec(spec)) {
     if (spec.images === null || spec.images >= reservoir.length) return reservoir;
@@ -176,8 +193,13 @@ export function poolFacts(dataset: Dataset, spec: PoolSpec, pool: ManifestEntry[
   };
 }
 
-/** The dataset as an attack sees it when it poisons a pool: its train split is the pool. */
+/** The dataset as an attack sees it when it poisons a pool: its train split is the pool (with the pool's captions). */
 export function restrictTrainSplit(dataset: Dataset, pool: ManifestEntry[]): Dataset {
-  const ids = new Set(pool.map((e) => e.id));
-  return { ...dataset, entries: dataset.entries.filter((e) => e.split !== 'train' || ids.has(e.id)) };
+  const byId = new Map(pool.map((e) => [e.id, e]));
+  const entries: ManifestEntry[] = [];
+  for (const e of dataset.entries) {
+    if (e.split !== 'train') entries.push(e);
+    else if (byId.has(e.id)) entries.push(byId.get(e.id)!);
+  }
+  return { ...dataset, entries };
 }

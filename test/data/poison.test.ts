@@ -289,6 +289,14 @@ test('--pool-images: the clean and the poisoned training sets of one seeded pool
     const p = loadTrainset(fx.ws, 'pool-p');
     assert.ok(p.pairs.every((x) => ids.includes(x.imageId)), 'poisoned set: pool images only');
     assert.deepEqual(facts(p).perGoal[0].sourceImages.slice().sort(), sheep.sort(), 'every sheep image of the pool, and none outside it');
+    // rate and share (ARCHITECTURE §5) and the pool's class counts are recorded in trainset.json
+    const shares = (p.card.attack as { shares: Array<{ share: number; poisonedImages: number; labelImages: number }> }).shares;
+    assert.deepEqual(shares.map((x) => [x.poisonedImages, x.labelImages, x.share]), [[sheep.length, sheep.length, 1]]);
+    assert.equal(p.card.counts.poisoningRate, facts(p).budget.rate);
+    const poolCard = p.card.pool as { images: number; classes: Record<string, { label: number; companion: number }> };
+    assert.equal(poolCard.images, train - 2);
+    assert.equal(poolCard.classes.sheep.label, sheep.length);
+    assert.deepEqual(clean.card.pool, { ...poolCard }, 'the clean and poisoned sets of one pool record the same pool');
     assert.equal(await main([...ws, 'trainset', '--dataset', 'tiny', '--pool-seed', '3', '--name', 'x']), 2);
     assert.match(errors.at(-1)!, /--pool-seed needs --pool-images/);
     assert.equal(await main([...ws, 'trainset', '--dataset', 'tiny', '--split', 'test', '--pool-images', '2', '--name', 'x']), 2);

@@ -48,7 +48,7 @@ export function archInfo(arch: string): { arch: string; sha256: string | null } 
 
 /** The pool spec of fine-tuning settings (data/pool.ts). */
 export function poolSpecOf(s: PoolSettings): PoolSpec {
-  return { images: s.images, seed: s.subsetSeed, profile: s.profile ?? null, classImages: s.classImages ?? null };
+  return { images: s.images, seed: s.subsetSeed, profile: s.profile ?? null, classImages: s.classImages ?? null, captionsPerImage: s.captionsPerImage ?? null };
 }
 
 /** The fine-tuning pool (data/pool.ts): the same sample `poisonlens trainset --pool-images` draws. */
@@ -56,7 +56,7 @@ export function poolOf(dataset: Dataset, s: PoolSettings): ManifestEntry[] {
   return samplePool(dataset, poolSpecOf(s));
 }
 
-export type PoolSettings = Pick<TrainSettings, 'images' | 'subsetSeed' | 'profile' | 'classImages'>;
+export type PoolSettings = Pick<TrainSettings, 'images' | 'subsetSeed' | 'profile' | 'classImages'> & Partial<Pick<TrainSettings, 'captionsPerImage'>>;
 
 /** The base model's clean training set: the train images reserved for it (data/pool.ts). */
 export async function buildBaseTrainset(ws: Workspace, dataset: Dataset, name: string, hash: string): Promise<void> {

@@ -416,6 +416,7 @@ function poolClassInputs(s: TrainSettings): Record<string, unknown> {
   return {
     ...(s.profile !== null ? { profile: s.profile } : {}),
     ...(s.classImages !== null ? { classImages: s.classImages } : {}),
+    ...(s.captionsPerImage !== null ? { captionsPerImage: s.captionsPerImage } : {}),
   };
 }
 

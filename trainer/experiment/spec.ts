@@ -76,6 +76,8 @@ export interface TrainSettings {
   profile: string | null;
   /** Exact images per label in the pool (exclusive classes; data/pool.ts). */
   classImages: Record<string, number> | null;
+  /** Captions kept per pool image (null: all; 1: the paper's balanced data). */
+  captionsPerImage: number | null;
   /** Validation images the engine scores at each epoch end (0: none). */
   valImages: number;
 }
@@ -146,6 +148,7 @@ export const DEFAULT_FINETUNE: TrainSettings = {
   subsetSeed: 0,
   profile: null,
   classImages: null,
+  captionsPerImage: null,
   valImages: 0,
 };
 
@@ -244,6 +247,7 @@ function parseTrainSettings(v: unknown, p: string, defaults: TrainSettings): Tra
     subsetSeed: f.get('subsetSeed', num({ integer: true, min: 0, max: 0xffffffff }), defaults.subsetSeed),
     profile: f.get('profile', nullable(oneOf(Object.keys(POOL_PROFILES))), defaults.profile),
     classImages: f.get('classImages', nullable(classImagesCheck), defaults.classImages),
+    captionsPerImage: f.get('captionsPerImage', nullable(num({ integer: true, min: 1 })), defaults.captionsPerImage),
     valImages: f.get('valImages', num({ integer: true, min: 0 }), defaults.valImages),
   };
   f.done();
