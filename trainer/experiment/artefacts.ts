@@ -12,7 +12,7 @@ import { registerTrainset, trainsetDir, writeTrainset, type TrainPair, type Trai
 import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
 import { modelDir, type ModelKind } from '../../indexer/package.js';
 import { ENGINE_DIR } from '../setup.js';
-import { trainModel } from '../train.js';
+import { trainModel, type FreezeMode } from '../train.js';
 import type { EngineEvent } from '../engine.js';
 import type { EvalSettings, TrainSettings } from './spec.js';
 import type { PoisonSpec } from './variants.js';
@@ -157,7 +157,7 @@ export interface ModelJob {
   steps: number | null;
   lr: number | null;
   batch: number | null;
-  freeze: 'image' | 'text' | null;
+  freeze: FreezeMode | null;
   seed: number;
   valImages: number | null;
   defence?: Record<string, unknown>;

@@ -323,7 +323,7 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
           {
             id,
             kind: 'model',
-            label: `fine-tune ${id} (${v.name}, seed ${seed}${s.freeze ? `, ${s.freeze} encoder frozen` : ''})`,
+            label: `fine-tune ${id} (${v.name}, seed ${seed}${s.freeze ? `, freeze ${s.freeze}` : ''})`,
             deps: [from, trainset].filter((d) => steps.has(d)),
             inputs,
             state: () => modelState(ws, job),

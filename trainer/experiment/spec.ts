@@ -6,6 +6,7 @@ import { checkName } from '../../core/workspace.js';
 import { SPLITS, type Split } from '../../data/dataset.js';
 import { POOL_PROFILES } from '../../data/pool.js';
 import { SCENES_DEFAULTS } from '../../data/scenes/generate.js';
+import { FREEZE_MODES, type FreezeMode } from '../train.js';
 import { HIT_KS } from '../../indexer/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
 import { getVariantKind, type VariantExpandContext } from './variants.js';
@@ -68,7 +69,7 @@ export interface TrainSettings {
   steps: number | null;
   lr: number | null;
   batch: number | null;
-  freeze: 'image' | 'text' | null;
+  freeze: FreezeMode | null;
   /** Fine-tune on a seeded sample of this many training images (null: the whole train split). */
   images: number | null;
   subsetSeed: number;
@@ -242,7 +243,7 @@ function parseTrainSettings(v: unknown, p: string, defaults: TrainSettings): Tra
     steps: f.get('steps', nullable(num({ integer: true, min: 1 })), defaults.steps),
     lr: f.get('lr', nullable(num({ min: 0, exclusiveMin: true })), defaults.lr),
     batch: f.get('batch', nullable(num({ integer: true, min: 1 })), defaults.batch),
-    freeze: f.get('freeze', nullable(oneOf(['image', 'text'] as const)), defaults.freeze),
+    freeze: f.get('freeze', nullable(oneOf(FREEZE_MODES)), defaults.freeze),
     images: f.get('images', nullable(num({ integer: true, min: 1 })), defaults.images),
     subsetSeed: f.get('subsetSeed', num({ integer: true, min: 0, max: 0xffffffff }), defaults.subsetSeed),
     profile: f.get('profile', nullable(oneOf(Object.keys(POOL_PROFILES))), defaults.profile),
