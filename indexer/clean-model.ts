@@ -65,10 +65,10 @@ export function poolKey(ws: Workspace, trainset: string): string | null {
   const params = t.parent?.builder?.params ?? t.builder?.params ?? {};
   if ((params.split ?? 'train') !== 'train' || params.part !== undefined) return null;
   const spec = t.pool?.spec ?? { images: params.images ?? null, seed: params.subsetSeed ?? 0, profile: null, classImages: null };
-  const classSpec = (spec.profile ?? null) !== null || (spec.classImages ?? null) !== null;
+  const classSpec = (spec.profile ?? null) !== null || (spec.classImages ?? null) !== null || (spec.captionsPerImage ?? null) !== null;
   // The whole reservoir, taken in order: the seed draws nothing.
   const seed = (spec.images ?? null) === null && !classSpec ? null : (spec.seed ?? 0);
-  return canonical({ manifest, images: spec.images ?? null, seed, profile: spec.profile ?? null, classImages: spec.classImages ?? null });
+  return canonical({ manifest, images: spec.images ?? null, seed, profile: spec.profile ?? null, classImages: spec.classImages ?? null, captionsPerImage: spec.captionsPerImage ?? null });
 }
 
 function modelCards(ws: Workspace): CardView[] {
