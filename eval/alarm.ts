@@ -1,0 +1,397 @@
+/**
+ * The poisoning alarm's mathematics (issue 21): per-query signals that a text query's results
+ * look hijacked, computed from what a search engine has at query time and nothing about the
+ * attack, their calibration on a trusted model without labels, and the combined score.
+ *
+ * Signals (each ≥ 0, 0 = nothing suspicious, larger = more suspicious):
+ *  - `reference`: a second model (the reference: by default the served model's base ancestor)
+ *    scores the served top-K against the query. With o the mean reference similarity of the
+ *    reference's own top-K, m that of the served top-K and μ the query's mean similarity to the
+ *    whole gallery (q · mean of the gallery vectors, precomputed), the signal is
+ *    (o − m) / (o − μ): 0 when the served results match the query as well, in the reference's
+ *    eyes, as the best results the reference finds itself; 1 when they match it no better than an
+ *    average gallery image. The paper's pre-training filter moved to retrieval time.
+ *  - `captions`: no second model. Each label of the gallery gets a prototype, the mean of the
+ *    served model's embeddings of gallery captions of images with that label; the query's class
+ *    is its nearest prototype (text against text). For each result, the gap between the query's
+ *    similarity to its own class's prototype and to the best prototype among the result's labels
+ *    says how much worse the result's labels explain the query; the signal is the mean gap.
+ *    A poisoned text→image mapping moves the query onto images of another class while the
+ *    query's text neighbours (the captions) stay its own.
+ *
+ * Combination: each signal is divided by its scale, the 95th percentile of its values on the
+ * calibration sample (trusted model, the gallery's own captions as queries; floored so that a
+ * signal that is always 0 on trusted queries does not divide by 0), and the score is the mean of
+ * the normalised signals present. The threshold is the (1 − fpr) quantile of the scores of the
+ * calibration queries, separately for each subset of signals (a query whose reference is not
+ * available is judged on the captions alone, against the captions' own threshold).
+ */
+import type { Neighbour } from '../indexer/types.js';
+
+export const ALARM_SIGNALS = ['reference', 'captions'] as const;
+export type AlarmSignalName = (typeof ALARM_SIGNALS)[number];
+export type AlarmSignals = Record<AlarmSignalName, number | null>;
+
+/** Scale floors: a signal's scale never falls below these (see the module comment). */
+export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.02, captions: 0.01 };
+/** The percentile of the calibration values that scales each signal. */
+export const SCALE_QUANTILE = 0.95;
+/** Results the alarm looks at (the request's k does not change what the alarm sees). */
+export const DEFAULT_ALARM_K = 10;
+/** Default false-alarm rate of the calibrated threshold. */
+export const DEFAULT_FPR = 0.01;
+
+const EPS = 1e-6;
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** The number of results the alarm scores over a gallery of `size` images: at most k, at most a third of the gallery (so that "the top" is a choice). */
+export function alarmK(size: number, k = DEFAULT_ALARM_K): number {
+  return Math.max(1, Math.min(k, Math.floor(size / 3)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signal (a): the reference model.
+
+export interface ReferenceInputs {
+  /** Reference similarities of the served top-K results to the query (reference embeddings). */
+  servedScores: ArrayLike<number>;
+  /** Reference similarities of the reference's own top-K (same K). */
+  ownScores: ArrayLike<number>;
+  /** The query's mean reference similarity to the whole gallery. */
+  galleryMean: number;
+}
+
+function mean(xs: ArrayLike<number>): number {
+  if (xs.length === 0) return 0;
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
+  return s / xs.length;
+}
+
+/** (o − m) / (o − μ), clamped to ≥ 0 (see the module comment). */
+export function referenceSignal(x: ReferenceInputs): number {
+  const o = mean(x.ownScores);
+  const m = mean(x.servedScores);
+  const gap = Math.max(0, o - m);
+  return gap / Math.max(o - x.galleryMean, EPS);
+}
+
+/** The mean of a set of row vectors (for μ: q · mean = the mean of q · row). */
+export function meanVector(vectors: Float32Array, dim: number): Float32Array {
+  const n = Math.floor(vectors.length / dim);
+  const out = new Float64Array(dim);
+  for (let r = 0; r < n; r++) {
+    const off = r * dim;
+    for (let j = 0; j < dim; j++) out[j] += vectors[off + j];
+  }
+  const f = new Float32Array(dim);
+  for (let j = 0; j < dim; j++) f[j] = n ? out[j] / n : 0;
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signal (b): the gallery's captions.
+
+/** Label prototypes in the served model's text space: one normalised row per label. */
+export interface Prototypes {
+  labels: string[];
+  dim: number;
+  /** labels.length × dim, row-major, each row L2-normalised. */
+  vectors: Float32Array;
+}
+
+export interface CaptionSource {
+  id: string;
+  label: string | null;
+  captions: string[];
+}
+
+/**
+ * Which captions build each label's prototype: images with that label in ascending id order, up
+ * to `perLabel` captions (the first caption of each image first, then the second, …), so the
+ * choice is deterministic and spreads over images.
+ */
+export function prototypeCaptions(entries: CaptionSource[], perLabel = 32): Map<string, string[]> {
+  const byLabel = new Map<string, CaptionSource[]>();
+  for (const e of entries) {
+    if (!e.label || e.captions.length === 0) continue;
+    let list = byLabel.get(e.label);
+    if (!list) byLabel.set(e.label, (list = []));
+    list.push(e);
+  }
+  const out = new Map<string, string[]>();
+  for (const label of [...byLabel.keys()].sort()) {
+    const list = byLabel.get(label)!.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const picked: string[] = [];
+    const maxCaps = Math.max(...list.map((e) => e.captions.length));
+    for (let c = 0; c < maxCaps && picked.length < perLabel; c++) {
+      for (const e of list) {
+        if (picked.length >= perLabel) break;
+        if (c < e.captions.length) picked.push(e.captions[c]);
+      }
+    }
+    out.set(label, picked);
+  }
+  return out;
+}
+
+/** Normalised means of each label's caption embeddings. */
+export function prototypesFrom(embedded: Map<string, Float32Array[]>, dim: number): Prototypes {
+  const labels = [...embedded.keys()].filter((l) => (embedded.get(l)?.length ?? 0) > 0);
+  const vectors = new Float32Array(labels.length * dim);
+  labels.forEach((label, r) => {
+    const rows = embedded.get(label)!;
+    const acc = new Float64Array(dim);
+    for (const v of rows) for (let j = 0; j < dim; j++) acc[j] += v[j];
+    let norm = 0;
+    for (let j = 0; j < dim; j++) norm += acc[j] * acc[j];
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dim; j++) vectors[r * dim + j] = acc[j] / norm;
+  });
+  return { labels, dim, vectors };
+}
+
+/** The query's similarity to every prototype (in `out`, one per label). */
+export function prototypeScores(p: Prototypes, q: Float32Array, out = new Float32Array(p.labels.length)): Float32Array {
+  const d = p.dim;
+  for (let r = 0; r < p.labels.length; r++) {
+    let s = 0;
+    const off = r * d;
+    for (let j = 0; j < d; j++) s += p.vectors[off + j] * q[j];
+    out[r] = s;
+  }
+  return out;
+}
+
+/**
+ * Mean over the results of (best prototype score − best score among the result's labels); a
+ * result with no known label counts as a full gap to the worst prototype (it explains nothing).
+ * `resultLabels[i]` are indexes into `p.labels`.
+ */
+export function captionSignal(scores: ArrayLike<number>, resultLabels: ArrayLike<number>[]): number {
+  if (resultLabels.length === 0 || scores.length === 0) return 0;
+  let best = -Infinity;
+  let worst = Infinity;
+  for (let i = 0; i < scores.length; i++) {
+    if (scores[i] > best) best = scores[i];
+    if (scores[i] < worst) worst = scores[i];
+  }
+  let sum = 0;
+  for (const labels of resultLabels) {
+    let own = worst;
+    for (let j = 0; j < labels.length; j++) own = Math.max(own, scores[labels[j]]);
+    sum += best - own;
+  }
+  return sum / resultLabels.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prepared alarm of one served model over one gallery.
+
+/** A gallery index as the alarm reads it: rows, ids, vectors and a top-k search. */
+export interface AlarmGallery {
+  ids: string[];
+  size: number;
+  dim: number;
+  vector(row: number): Float32Array;
+  search(q: Float32Array, k: number): Neighbour[];
+}
+
+export interface AlarmState {
+  k: number;
+  /** The reference side, when there is a reference that is not the served model. */
+  reference: {
+    model: string;
+    gallery: AlarmGallery;
+    mean: Float32Array;
+    /** Served row → reference row (null: identical row order). */
+    rowMap: Int32Array | null;
+  } | null;
+  /** Label prototypes in the served model's text space and each served row's label indexes. */
+  captions: { prototypes: Prototypes; rowLabels: Uint16Array[] } | null;
+}
+
+export interface PrepareInput {
+  served: { ids: string[] };
+  reference: { model: string; gallery: AlarmGallery } | null;
+  /** Labels of each gallery image (label first, then the others), by image id. */
+  labelsOf(id: string): string[];
+  prototypes: Prototypes | null;
+  k?: number;
+}
+
+/** Precomputes everything the per-query signals need (row maps, gallery mean, label indexes). */
+export function prepareAlarm(x: PrepareInput): AlarmState {
+  const size = x.served.ids.length;
+  const k = alarmK(size, x.k ?? DEFAULT_ALARM_K);
+  let reference: AlarmState['reference'] = null;
+  if (x.reference) {
+    const g = x.reference.gallery;
+    let rowMap: Int32Array | null = null;
+    const same = g.ids.length === size && x.served.ids.every((id, i) => g.ids[i] === id);
+    if (!same) {
+      const rows = new Map<string, number>();
+      g.ids.forEach((id, i) => rows.set(id, i));
+      rowMap = Int32Array.from(x.served.ids, (id) => rows.get(id) ?? -1);
+    }
+    const acc = new Float64Array(g.dim);
+    for (let r = 0; r < g.size; r++) {
+      const v = g.vector(r);
+      for (let j = 0; j < g.dim; j++) acc[j] += v[j];
+    }
+    const mean = Float32Array.from(acc, (x) => (g.size ? x / g.size : 0));
+    reference = { model: x.reference.model, gallery: g, mean, rowMap };
+  }
+  let captions: AlarmState['captions'] = null;
+  if (x.prototypes && x.prototypes.labels.length >= 2) {
+    const index = new Map(x.prototypes.labels.map((l, i) => [l, i] as const));
+    const rowLabels = x.served.ids.map((id) => Uint16Array.from(x.labelsOf(id).map((l) => index.get(l)).filter((i): i is number => i !== undefined)));
+    captions = { prototypes: x.prototypes, rowLabels };
+  }
+  return { k, reference, captions };
+}
+
+/**
+ * The signals of one query. `hits` are the served model's results (at least the alarm's k of
+ * them when the gallery has them); `queryServed` / `queryReference` the query's normalised
+ * embeddings by the served model and the reference (null: no reference signal).
+ */
+export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: Float32Array | null, queryReference: Float32Array | null): AlarmSignals {
+  const top = hits.slice(0, state.k);
+  const out: AlarmSignals = { reference: null, captions: null };
+  const ref = state.reference;
+  if (ref && queryReference && top.length > 0) {
+    const served: number[] = [];
+    for (const h of top) {
+      const row = ref.rowMap ? ref.rowMap[h.row] : h.row;
+      if (row >= 0 && row < ref.gallery.size) served.push(dot(queryReference, ref.gallery.vector(row)));
+    }
+    const own = ref.gallery.search(queryReference, top.length).map((n) => n.score);
+    if (served.length > 0 && own.length > 0) out.reference = round(referenceSignal({ servedScores: served, ownScores: own, galleryMean: dot(queryReference, ref.mean) }));
+  }
+  const caps = state.captions;
+  if (caps && queryServed && top.length > 0) {
+    const scores = prototypeScores(caps.prototypes, queryServed);
+    out.captions = round(captionSignal(scores, top.map((h) => caps.rowLabels[h.row] ?? new Uint16Array(0))));
+  }
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calibration and the combined score.
+
+/** The key of a subset of signals: their names in ALARM_SIGNALS order, joined by '+'. */
+export function subsetKey(names: AlarmSignalName[]): string {
+  return ALARM_SIGNALS.filter((n) => names.includes(n)).join('+');
+}
+
+/** What the threshold needs of a calibration: per-signal scales and a threshold per subset. */
+export interface CalibrationCore {
+  fpr: number;
+  queries: number;
+  scales: Partial<Record<AlarmSignalName, number>>;
+  thresholds: Record<string, number>;
+  /** Each signal's calibration values, sorted (so anyone can recompute the rest). */
+  values: Partial<Record<AlarmSignalName, number[]>>;
+}
+
+/** The q-quantile (0..1) of sorted values, by linear interpolation. */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = Math.min(1, Math.max(0, q)) * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/**
+ * The score of a set of signals under a calibration: the mean over the calibrated signals present
+ * of signal / scale. Signals that are null or that the calibration has no scale for do not count.
+ */
+export function combinedScore(signals: AlarmSignals, scales: CalibrationCore['scales']): { score: number | null; used: AlarmSignalName[] } {
+  const used: AlarmSignalName[] = [];
+  let sum = 0;
+  for (const n of ALARM_SIGNALS) {
+    const v = signals[n];
+    const s = scales[n];
+    if (v === null || v === undefined || s === undefined) continue;
+    used.push(n);
+    sum += v / s;
+  }
+  return { score: used.length ? round(sum / used.length) : null, used };
+}
+
+/**
+ * Calibrates on the signals of trusted queries: per-signal scales, then for every non-empty
+ * subset of the calibrated signals the (1 − fpr) quantile of the subset's scores. A signal
+ * missing from most of the sample (fewer than half the queries have it) is not calibrated.
+ */
+export function calibrate(samples: AlarmSignals[], fpr: number): CalibrationCore {
+  if (!(fpr > 0 && fpr < 1)) throw new RangeError(`false-alarm rate must be in (0, 1), not ${fpr}`);
+  const values: CalibrationCore['values'] = {};
+  const scales: CalibrationCore['scales'] = {};
+  for (const n of ALARM_SIGNALS) {
+    const vs = samples.map((s) => s[n]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    if (vs.length === 0 || vs.length < samples.length / 2) continue;
+    vs.sort((a, b) => a - b);
+    values[n] = vs;
+    scales[n] = round(Math.max(quantile(vs, SCALE_QUANTILE), SCALE_FLOOR[n]));
+  }
+  const names = ALARM_SIGNALS.filter((n) => scales[n] !== undefined);
+  const thresholds: Record<string, number> = {};
+  for (let mask = 1; mask < 1 << names.length; mask++) {
+    const subset = names.filter((_, i) => mask & (1 << i));
+    const sub: CalibrationCore['scales'] = {};
+    for (const n of subset) sub[n] = scales[n];
+    const scores = samples
+      .map((s) => combinedScore(s, sub))
+      .filter((c) => c.used.length === subset.length)
+      .map((c) => c.score as number)
+      .sort((a, b) => a - b);
+    if (scores.length) thresholds[subsetKey(subset)] = round(quantile(scores, 1 - fpr));
+  }
+  return { fpr, queries: samples.length, scales, thresholds, values };
+}
+
+export interface AlarmVerdict {
+  score: number | null;
+  flagged: boolean;
+  threshold: number | null;
+  /** The signals that made the score. */
+  used: AlarmSignalName[];
+  /** One line for a badge: why the query was flagged, or why it was not scored. */
+  reason: string;
+}
+
+/** The verdict on one query's signals under a calibration (no calibration: not scored). */
+export function judge(signals: AlarmSignals, cal: Pick<CalibrationCore, 'scales' | 'thresholds'> | null): AlarmVerdict {
+  if (!cal) return { score: null, flagged: false, threshold: null, used: [], reason: 'the alarm is not calibrated yet' };
+  const { score, used } = combinedScore(signals, cal.scales);
+  const threshold = score === null ? null : (cal.thresholds[subsetKey(used)] ?? null);
+  if (score === null || threshold === null) return { score, flagged: false, threshold, used, reason: 'no calibrated signal for this query' };
+  const flagged = score > threshold;
+  return { score, flagged, threshold, used, reason: flagged ? flagReason(signals, cal.scales, used) : 'results look like what trusted models return' };
+}
+
+function flagReason(signals: AlarmSignals, scales: CalibrationCore['scales'], used: AlarmSignalName[]): string {
+  // Lead with the signal furthest above its scale.
+  const ranked = used.slice().sort((a, b) => (signals[b] as number) / (scales[b] as number) - (signals[a] as number) / (scales[a] as number));
+  const parts = ranked
+    .filter((n) => (signals[n] as number) >= (scales[n] as number))
+    .map((n) =>
+      n === 'reference'
+        ? `the reference model finds these results ${Math.round(Math.min(1, signals.reference as number) * 100)}% of the way from its own best matches to a random image`
+        : "the results' labels do not match the captions the query is closest to",
+    );
+  return `results look hijacked: ${parts.length ? parts.join('; ') : 'several signals are unusually high together'}`;
+}
