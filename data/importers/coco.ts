@@ -47,13 +47,18 @@ function findParts(root: string, year: string | undefined): Part[] {
   throw new UserError(`--src ${root}: annotations/ has no captions_train${y}.json or captions_val${y}.json${year ? '' : ' (nor 2017)'}`, 'bad_layout');
 }
 
+/** The paper's COCO choices (Yang et al. 2023, §5.1): 78 classes, 50 test images each (3,900). */
+export const PAPER_COCO = { dropClasses: ['toaster', 'hair drier'], testPerClass: 50 } as const;
+
 /** image id → category names, one entry per instance (so a draw from it is frequency-weighted). */
-function readInstances(path: string): Map<number, string[]> {
+function readInstances(path: string, drop: ReadonlySet<string> = new Set()): Map<number, string[]> {
   const data = readJsonFile(path, 'COCO instances file') as Partial<InstancesJson> | null;
   if (!data || !Array.isArray(data.categories) || !Array.isArray(data.annotations)) {
     throw new UserError(`${path} is not a COCO instances file (no categories[] or annotations[])`, 'bad_layout');
   }
-  const names = new Map(data.categories.map((c) => [c.id, c.name]));
+  // A dropped class is no class at all: its instances are removed before the label draw, so an
+  // image with a toaster and a person is a person image, and one with only a toaster is unlabelled.
+  const names = new Map(data.categories.filter((c) => !drop.has(c.name)).map((c) => [c.id, c.name]));
   const out = new Map<number, number[]>();
   for (const a of data.annotations) {
     if (!names.has(a?.category_id)) continue;
@@ -73,7 +78,7 @@ export function drawLabel(instances: string[], seed: number, id: string): string
   return new Rng(hashString(`${seed}:${id}`)).pick(instances);
 }
 
-function readPart(part: Part, seed: number, skipped: SkipLog): ImportRecord[] {
+function readPart(part: Part, seed: number, skipped: SkipLog, drop: ReadonlySet<string>): ImportRecord[] {
   const data = readJsonFile(part.captions, 'COCO captions file') as Partial<CaptionsJson> | null;
   if (!data || !Array.isArray(data.images) || !Array.isArray(data.annotations)) {
     throw new UserError(`${part.captions} is not a COCO captions file (no images[] or annotations[])`, 'bad_layout');
@@ -83,7 +88,7 @@ function readPart(part: Part, seed: number, skipped: SkipLog): ImportRecord[] {
     if (!captions.has(a?.image_id)) captions.set(a?.image_id, []);
     captions.get(a.image_id)!.push({ id: a.id ?? i, caption: a.caption });
   });
-  const instances = part.instances ? readInstances(part.instances) : null;
+  const instances = part.instances ? readInstances(part.instances, drop) : null;
   const folder = `${part.split}${part.year}`;
   const records: ImportRecord[] = [];
   for (const img of data.images) {
@@ -118,7 +123,11 @@ export async function planCoco(opts: ImportOptions): Promise<ImportPlan> {
   }
   const skipped = new SkipLog();
   const notes = parts.filter((p) => !p.instances).map((p) => `no instances_${p.split}${p.year}.json: ${p.split}${p.year} images have no labels`);
-  const records = parts.flatMap((p) => readPart(p, opts.seed, skipped));
+  const drop = new Set(opts.dropClasses ?? []);
+  if (drop.size && parts.every((p) => p.instances === null)) {
+    throw new UserError(`--drop-classes needs labels, but annotations/ has no instances_<split>${parts[0].year}.json`, 'bad_layout');
+  }
+  const records = parts.flatMap((p) => readPart(p, opts.seed, skipped, drop));
   const splitRule =
     perClass === undefined
       ? 'COCO train → train, COCO val → test'
@@ -136,6 +145,7 @@ export async function planCoco(opts: ImportOptions): Promise<ImportPlan> {
       label: 'one instance category per image, drawn with probability proportional to its instance count (seeded per image id)',
       split: splitRule,
       ...(perClass !== undefined ? { testPerClass: perClass } : {}),
+      ...(drop.size ? { dropClasses: [...drop].sort() } : {}),
     },
     seed: opts.seed,
     licence: 'COCO: annotations under CC BY 4.0; images are Flickr photographs under their own licences (each image\'s `license` id in meta). See the original dataset\'s terms.',

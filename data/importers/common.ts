@@ -51,6 +51,10 @@ export interface ImportOptions {
   karpathy?: string;
   year?: string;
   testPerClass?: number;
+  /** COCO: classes removed before labels are drawn (the paper drops toaster and hair drier). */
+  dropClasses?: string[];
+  /** flickr-pascal: the Flickr30k folder (--src is the PASCAL sentences folder). */
+  flickr30k?: string;
   valCount?: number;
   testCount?: number;
 }

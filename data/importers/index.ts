@@ -6,6 +6,7 @@ import { datasetDir, readDataset, registerDataset } from '../dataset.js';
 import { writeImport, type ImportOptions, type ImportPlan, type ImportResult, type WriteImportOptions } from './common.js';
 import { planCoco } from './coco.js';
 import { planFlickr30k } from './flickr30k.js';
+import { planFlickrPascal } from './flickr-pascal.js';
 import { planJsonl } from './jsonl.js';
 import { planKarpathy } from './karpathy.js';
 import { planPascal } from './pascal.js';
@@ -24,7 +25,18 @@ export interface Importer {
 export const IMPORTERS: Record<string, Importer> = {
   pascal: { name: 'pascal', summary: 'PASCAL sentences: dataset/<class>/*.jpg + sentence/<class>/*.txt; half train, half test per class', options: [], plan: planPascal },
   flickr30k: { name: 'flickr30k', summary: 'Flickr30k: flickr30k-images/ + results_20130124.token or results.csv; no labels', options: ['karpathy', 'valCount', 'testCount'], plan: planFlickr30k },
-  coco: { name: 'coco', summary: 'COCO: annotations/captions_*.json + instances_*.json, images in train2014/ val2014/ (or 2017)', options: ['year', 'testPerClass'], plan: planCoco },
+  'flickr-pascal': {
+    name: 'flickr-pascal',
+    summary: "the paper's Flickr-PASCAL: PASCAL sentences (--src) half train / half test per class + all of Flickr30k (--flickr30k DIR) as unlabelled train pairs",
+    options: ['flickr30k'],
+    plan: planFlickrPascal,
+  },
+  coco: {
+    name: 'coco',
+    summary: "COCO: annotations/captions_*.json + instances_*.json, images in train2014/ val2014/ (or 2017); --paper: the paper's choices (drop toaster and hair drier, 50 test images per class)",
+    options: ['year', 'testPerClass', 'dropClasses'],
+    plan: planCoco,
+  },
   karpathy: { name: 'karpathy', summary: 'Karpathy split file dataset_coco.json / dataset_flickr30k.json; images under --images', options: ['images'], plan: planKarpathy },
   jsonl: { name: 'jsonl', summary: 'generic manifest: one {image, caption|captions, label?, split?} per line', options: ['valCount', 'testCount'], plan: planJsonl },
 };
