@@ -166,6 +166,11 @@ export class ModelRegistry {
     return this.deps.models.list();
   }
 
+  /** Forgets the cached scan of the models folder: packages written since are seen by the next request, not within the scan's cache time. */
+  rescanModels(): void {
+    this.deps.models.refresh();
+  }
+
   /** The package by id, or a 404 naming it. */
   package(id: string): ModelPackage {
     const pkg = this.deps.models.get(id);

@@ -51,3 +51,15 @@ export async function samplePng(width = 40, height = 32): Promise<Buffer> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="rgb(40,150,50)"/><ellipse cx="${width / 2}" cy="${height / 2}" rx="${width / 4}" ry="${height / 5}" fill="rgb(235,235,225)"/></svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
+
+/**
+ * Waits until `ready()` holds (a state or an event the test can see), checking every few ms;
+ * throws naming `what` after `ms`. Tests wait on this rather than on a guessed sleep.
+ */
+export async function waitFor(ready: () => boolean, what: string, ms = 60_000): Promise<void> {
+  const t0 = performance.now();
+  while (!ready()) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

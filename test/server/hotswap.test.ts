@@ -7,9 +7,15 @@ import request from 'supertest';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
 import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
 import { serverWorld, serverWorkspace } from '../helpers/server-world.js';
-import { harness, skipReason, TOKEN, type Harness } from './harness.js';
+import { harness, skipReason, TOKEN, waitFor, type Harness } from './harness.js';
 
 const QUERIES = ['a sheep on the grass', 'a car on the road', 'a picture of a aeroplane with sky behind it'];
+
+function swapCount(metrics: { text: string }): number {
+  const m = /poisonlens_model_swaps_total (\d+)/.exec(metrics.text);
+  assert.ok(m, 'the swap counter is exported');
+  return Number(m[1]);
+}
 
 describe('model registry and hot swap', { skip: skipReason }, () => {
   let h: Harness;
@@ -58,7 +64,7 @@ describe('model registry and hot swap', { skip: skipReason }, () => {
     assert.equal(back.body.active, h.world.clean);
   });
 
-  test('hot swaps under concurrent searches: no failures, no mixed-model responses', async () => {
+  test('hot swaps under concurrent searches: no failures, no mixed-model responses, no stale model after a swap returns', async () => {
     const models = [h.world.clean, h.world.poisoned, h.world.base];
     // Reference answers per model, asked by name.
     const reference = new Map<string, unknown>();
@@ -71,53 +77,108 @@ describe('model registry and hot swap', { skip: skipReason }, () => {
     }
     // The models must answer differently, or the check below would prove nothing.
     assert.notDeepEqual(reference.get(`${models[0]}|${QUERIES[0]}`), reference.get(`${models[1]}|${QUERIES[0]}`));
+    const swapsBefore = swapCount(await agent.get('/metrics'));
 
     const failures: string[] = [];
-    const seen = new Map<string, number>();
+    // activeAfter[e]: the active model once e swaps have returned; pending: the target of the swap in flight.
+    const activeAfter: string[] = [(await agent.get('/api/models')).body.active];
+    let pending: string | null = null;
+    // Searches started after the latest swap returned and answered by its model.
+    let answeredSinceSwap = 0;
     let stop = false;
     const client = async (i: number) => {
-      let n = 0;
-      while (!stop || n < 5) {
+      for (let n = 0; !stop; n++) {
         const q = QUERIES[(i + n) % QUERIES.length];
-        n++;
+        const epoch = activeAfter.length - 1;
         const r = await agent.get('/api/search').query({ q, k: 9 });
         if (r.status !== 200) {
           failures.push(`${r.status} ${r.text.slice(0, 200)}`);
           continue;
         }
-        seen.set(r.body.model, (seen.get(r.body.model) ?? 0) + 1);
         if (JSON.stringify(r.body.results) !== JSON.stringify(reference.get(`${r.body.model}|${q}`))) {
           failures.push(`mixed response: model ${r.body.model} for ${q}`);
         }
+        // The answering model was active at some moment while the search ran: from the last swap
+        // that had returned when it started to the swap in flight when it ended.
+        const allowed = new Set([...activeAfter.slice(epoch), ...(pending ? [pending] : [])]);
+        if (!allowed.has(r.body.model)) failures.push(`stale: ${r.body.model} answered a search sent after the swap to ${activeAfter[epoch]} returned`);
+        else if (epoch === activeAfter.length - 1 && r.body.model === activeAfter[epoch]) answeredSinceSwap++;
       }
-      return n;
     };
     const clients = Array.from({ length: 8 }, (_, i) => client(i));
-    const swaps: string[] = [];
-    for (let s = 0; s < 10; s++) {
-      const target = models[(s + 1) % models.length];
-      const r = await agent.post('/api/models/active').set(auth).send({ model: target });
-      assert.equal(r.status, 200, r.text);
-      swaps.push(r.body.active);
-      await new Promise((res) => setTimeout(res, 15));
+    try {
+      for (let s = 0; s < 10; s++) {
+        const target = models[(s + 1) % models.length];
+        pending = target;
+        const r = await agent.post('/api/models/active').set(auth).send({ model: target });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.body.active, target);
+        activeAfter.push(r.body.active);
+        pending = null;
+        answeredSinceSwap = 0;
+        // Searches run between swaps: the next swap waits until the new model has answered one sent after this swap returned.
+        await waitFor(() => answeredSinceSwap > 0 || failures.length > 0, `a search answered by ${target} after swap ${s + 1}`);
+      }
+    } finally {
+      stop = true;
+      await Promise.all(clients);
     }
-    stop = true;
-    const counts = await Promise.all(clients);
     assert.deepEqual(failures, []);
-    const total = counts.reduce((a, b) => a + b, 0);
-    assert.ok(total >= 40, `only ${total} searches ran`);
-    assert.ok(seen.size >= 2, `responses came from ${[...seen.keys()]}`);
-    assert.equal((await agent.get('/api/models')).body.active, swaps.at(-1));
-    const metrics = (await agent.get('/metrics')).text;
-    assert.match(metrics, /poisonlens_model_swaps_total (\d+)/);
-    assert.ok(Number(/poisonlens_model_swaps_total (\d+)/.exec(metrics)![1]) >= 10);
+    assert.equal((await agent.get('/api/models')).body.active, activeAfter.at(-1));
+    assert.equal(swapCount(await agent.get('/metrics')) - swapsBefore, 10, 'every swap changed the model and was counted');
   });
 
-  test('concurrent swap requests are applied one at a time, the last one wins', async () => {
-    const order = [h.world.base, h.world.poisoned, h.world.clean];
-    const results = await Promise.all(order.map((model) => agent.post('/api/models/active').set(auth).send({ model })));
-    assert.ok(results.every((r) => r.status === 200));
-    assert.equal((await agent.get('/api/models')).body.active, h.world.clean);
+  test('concurrent swap requests are applied one at a time, in the order they arrive: the last one wins', async () => {
+    const world = h.world;
+    // A private app whose index opening for the poisoned model waits on a gate, so the first swap
+    // holds the queue while the next two arrive; arrival is observed, not assumed.
+    const { ws, dispose } = serverWorkspace(world);
+    const real = indexerRuntime(ws, { threads: 1 });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let held = false;
+    const runtime = {
+      ...real,
+      openIndex: async (...a: Parameters<typeof real.openIndex>) => {
+        if (a[0].id === world.poisoned) {
+          held = true;
+          await gate;
+        }
+        return real.openIndex(...a);
+      },
+    };
+    const pl = createApp({ workspace: ws, runtime, config: { adminToken: TOKEN, activeModel: world.clean }, log: () => undefined });
+    try {
+      await pl.ready();
+      const asked: string[] = [];
+      const activate = pl.registry.activate.bind(pl.registry);
+      pl.registry.activate = (id: string) => {
+        asked.push(id);
+        return activate(id);
+      };
+      const a = request(pl.app);
+      const swap = (model: string) => a.post('/api/models/active').set(auth).send({ model }).then((r) => r);
+      const first = swap(world.poisoned);
+      await waitFor(() => held, 'the first swap to reach the held index');
+      const second = swap(world.clean);
+      await waitFor(() => asked.length === 2, 'the second swap to arrive');
+      const third = swap(world.base);
+      await waitFor(() => asked.length === 3, 'the third swap to arrive');
+      assert.deepEqual(asked, [world.poisoned, world.clean, world.base]);
+      assert.equal(pl.registry.active, world.clean, 'nothing switched while the first swap is held');
+      open();
+      const done = await Promise.all([first, second, third]);
+      assert.deepEqual(
+        done.map((r) => [r.status, r.body.active, r.body.previous]),
+        [[200, world.poisoned, world.clean], [200, world.clean, world.poisoned], [200, world.base, world.clean]],
+        'each swap saw the one before it as the previous model',
+      );
+      assert.equal((await a.get('/api/models')).body.active, world.base);
+    } finally {
+      open();
+      await pl.close();
+      dispose();
+    }
   });
 
   test('at most maxLoaded models stay loaded; a model in use is closed only after its last request', async () => {
@@ -236,11 +297,10 @@ describe('requests for a model while its index is being built', { skip: skipReas
       const agent = request(pl.app);
       const swap = agent.post('/api/models/active').set('Authorization', `Bearer ${TOKEN}`).send({ model: world.poisoned }).then((r) => r);
       // Wait until the encoders are loaded and the (gated) index build has begun.
-      for (let i = 0; i < 600; i++) {
-        const st = (await agent.get(`/api/models/${world.poisoned}`)).body.status;
-        if (st.state === 'loading' && st.progress.phase === 'embed') break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(() => {
+        const st = pl.registry.status(world.poisoned);
+        return st.state === 'loading' && st.progress?.phase === 'embed';
+      }, 'the swap\'s gated index build to begin');
       const busy = await agent.get('/api/search').query({ q: 'a car', model: world.poisoned });
       assert.equal(busy.status, 503, busy.text);
       assert.equal(busy.body.error.code, 'model_loading');
@@ -279,7 +339,7 @@ describe('a server started before any model exists', { skip: skipReason }, () =>
       assert.ok(readdirSync(aside).includes(world.clean));
       renameSync(join(aside, world.clean), join(ws.models, world.clean));
       assert.ok(readlinkSync(join(ws.models, world.clean)));
-      await new Promise((r) => setTimeout(r, 1100)); // the package list is cached for a second
+      pl.registry.rescanModels(); // the package list is cached for a second: forget it rather than outwait it
       const found = await agent.get('/api/search').query({ q: 'a car' });
       assert.equal(found.status, 200, found.text);
       assert.equal(found.body.model, world.clean);
