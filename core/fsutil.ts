@@ -8,11 +8,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     writeFileSync(tmp, data);
+    holdFileForCrashTest(path, tmp);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** Crash tests only: as holdForCrashTest, for a single file (the marker is `<tmp>.held`). */
+function holdFileForCrashTest(path: string, tmp: string): void {
+  if (!process.env.POISONLENS_TEST_HOLD || process.env.POISONLENS_TEST_HOLD !== basename(path)) return;
+  writeFileSync(`${tmp}.held`, String(process.pid));
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(cell, 0, 0, 60_000);
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {

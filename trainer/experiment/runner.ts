@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nowIso, openCatalog } from '../../core/catalog.js';
+import { nowIso, openCatalog, type Catalog } from '../../core/catalog.js';
+import { startJob, type Job } from '../../core/jobs.js';
 import { UserError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import { formatSeconds } from '../../core/progress.js';
@@ -123,138 +124,48 @@ export async function runExperiment(ws: Workspace, file: string, opts: Experimen
 export async function runStudy(ws: Workspace, studyIn: StudySpec, opts: ExperimentOptions = {}): Promise<ExperimentResult> {
   const study = opts.seeds ? { ...studyIn, seeds: [...opts.seeds] } : studyIn;
   const t0 = performance.now();
-  const quiet = Boolean(opts.quiet);
   const log = opts.log ?? ((l: string) => console.error(l));
-  const dryRun = Boolean(opts.dryRun);
-  const summaries: StepSummary[] = [];
   const outDir = reportDir(ws, study.id);
+  const result = (steps: StepSummary[], report: Report | null, reportMissing: string | null): ExperimentResult => ({
+    id: study.id,
+    dryRun: Boolean(opts.dryRun),
+    steps,
+    report,
+    reportDir: outDir,
+    reportMissing,
+    wallSeconds: (performance.now() - t0) / 1000,
+  });
 
   // 1. Datasets (planning needs their manifests and classes).
-  const missing: DatasetSpec[] = [];
-  for (const d of study.datasets) {
-    const c = checkDataset(ws, d);
-    if (c.problem) throw new UserError(c.problem, 'dataset_mismatch');
-    if (!c.exists) {
-      if (!d.scenes) throw new UserError(`unknown dataset ${JSON.stringify(d.name)}: give it a scenes spec in the study to generate it, or create it first (poisonlens data …)`, 'dataset_not_found');
-      missing.push(d);
-    }
-  }
-  if (dryRun && missing.length) {
-    for (const d of missing) summaries.push({ id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name} (${d.scenes!.count} images)`, state: 'to build', why: 'missing' });
-    if (!quiet) {
-      for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}`);
-      log(`dry run: the rest of the study is planned once the dataset${missing.length > 1 ? 's exist' : ' exists'}`);
-    }
-    return { id: study.id, dryRun, steps: summaries, report: null, reportDir: outDir, reportMissing: 'dry run', wallSeconds: (performance.now() - t0) / 1000 };
-  }
+  const missing = missingDatasets(ws, study);
+  if (opts.dryRun && missing.length) return result(dryRunDatasets(missing, opts, log), null, 'dry run');
 
   const db = openCatalog(ws.catalogPath);
-  let jobId: number | null = null;
-  const setProgress = (done: number, total: number, current: string | null) => {
-    opts.onProgress?.({ done, total, current });
-    if (jobId !== null) db.prepare('UPDATE jobs SET progress = ? WHERE id = ?').run(JSON.stringify({ done, total, current }), jobId);
-  };
+  let job: Job | null = null;
   try {
-    for (const d of missing) {
-      if (!quiet) log(`[dataset] generating scenes dataset ${d.name} (${d.scenes!.count} images) …`);
-      const t = performance.now();
-      await generateDataset(ws, d, quiet);
-      summaries.push({ id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name}`, state: 'built', seconds: (performance.now() - t) / 1000 });
-    }
+    const summaries: StepSummary[] = [];
+    for (const d of missing) summaries.push(await buildDataset(ws, d, opts, log));
     const datasets = new Map<string, Dataset>(study.datasets.map((d) => [d.name, loadDataset(ws, d.name)]));
-    const train = datasets.get(study.dataset)!;
-    const variants = expandVariants(study, { classes: train.card.classes });
+    const variants = expandVariants(study, { classes: datasets.get(study.dataset)!.card.classes });
     const plan = planStudy(ws, study, variants, datasets);
     if (study.base.model && !readCard(ws, study.base.model)) throw new UserError(`base.model ${JSON.stringify(study.base.model)}: no such model (${modelDir(ws, study.base.model)})`, 'model_not_found');
-
     const selected = select(plan, opts.only);
+    if (opts.dryRun) return result(dryRunPlan(plan, selected, opts, log), null, 'dry run');
+
+    // The shared job lifecycle: dead jobs of killed runs are reaped first, this one records its process identity.
+    markExperiment(db, study.id, 'running', outDir, study.source.sha256);
     const todo = plan.steps.filter((s) => selected.has(s.id));
-    if (dryRun) {
-      let build = 0;
-      for (const s of plan.steps) {
-        const st = s.state();
-        const state: StepSummary['state'] = !selected.has(s.id) ? 'skipped' : st.done ? 'reused' : 'to build';
-        if (state === 'to build') build++;
-        summaries.push({ id: s.id, kind: s.kind, label: s.label, state, ...(st.why && !st.done ? { why: st.why } : {}) });
-      }
-      if (!quiet) {
-        for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}${s.why && s.why !== 'missing' ? ` (${s.why})` : ''}`);
-        log(`dry run: ${plan.steps.length} steps, ${build} to build, ${plan.steps.length - build} reused or skipped; ${plan.runs.length} runs (${plan.variants.length} variants × ${study.seeds.length} seeds)`);
-      }
-      return { id: study.id, dryRun, steps: summaries, report: null, reportDir: outDir, reportMissing: 'dry run', wallSeconds: (performance.now() - t0) / 1000 };
-    }
-
-    const started = nowIso();
-    db.prepare(
-      `INSERT INTO experiments (id, path, spec_sha256, status, report, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET path = excluded.path, spec_sha256 = excluded.spec_sha256, status = 'running', updated_at = excluded.updated_at`,
-    ).run(study.id, outDir, study.source.sha256, started, started);
-    jobId = Number(
-      db.prepare(`INSERT INTO jobs (type, target, state, pid, params, progress, started_at) VALUES ('experiment', ?, 'running', ?, ?, ?, ?)`).run(
-        study.id,
-        process.pid,
-        JSON.stringify({ file: study.source.file, only: opts.only ?? null }),
-        JSON.stringify({ done: 0, total: todo.length, current: null }),
-        started,
-      ).lastInsertRowid,
-    );
-
-    if (!quiet) log(`experiment ${study.id}: ${todo.length} steps (${plan.runs.length} runs: ${plan.variants.length} variants × ${study.seeds.length} seeds)`);
-    let i = 0;
-    for (const s of todo) {
-      i++;
-      const st = s.state();
-      if (st.done) {
-        summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'reused' });
-        if (!quiet) log(`[${i}/${todo.length}] ${s.label}: reused`);
-        setProgress(i, todo.length, null);
-        continue;
-      }
-      if (!quiet) log(`[${i}/${todo.length}] ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
-      setProgress(i - 1, todo.length, s.label);
-      const t = performance.now();
-      await s.run({ quiet, log, threads: opts.threads });
-      const after = s.state();
-      if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
-      const seconds = (performance.now() - t) / 1000;
-      summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'built', seconds });
-      if (!quiet) log(`[${i}/${todo.length}] done in ${formatSeconds(seconds)}`);
-      setProgress(i, todo.length, null);
-    }
-
-    // The report, when every evaluation is there.
-    const missingEvals = plan.steps.filter((s) => s.kind === 'eval' && !s.state().done);
-    let report: Report | null = null;
-    let reportMissing: string | null = null;
-    const wallSeconds = (performance.now() - t0) / 1000;
-    if (missingEvals.length) {
-      reportMissing = `${missingEvals.length} evaluation(s) not built yet (run without --only)`;
-      db.prepare(`UPDATE experiments SET status = 'partial', updated_at = ? WHERE id = ?`).run(nowIso(), study.id);
-      if (!quiet) log(`report not written: ${reportMissing}`);
-    } else {
-      const byKind: Record<string, { built: number; reused: number }> = {};
-      for (const s of summaries) {
-        const k = (byKind[s.kind] ??= { built: 0, reused: 0 });
-        if (s.state === 'built') k.built++;
-        else if (s.state === 'reused') k.reused++;
-      }
-      const built = summaries.filter((s) => s.state === 'built').length;
-      report = buildReport(ws, plan, {
-        wallSeconds,
-        steps: { total: summaries.length, built, reused: summaries.length - built, byKind },
-      });
-      writeJsonAtomic(join(outDir, 'report.json'), report);
-      writeFileAtomic(join(outDir, 'report.html'), renderReportHtml(report));
-      recordInCatalog(db, report);
-      if (!quiet) log(`report: ${join(outDir, 'report.json')} and report.html (${formatSeconds(wallSeconds)} in all)`);
-    }
-    db.prepare(`UPDATE jobs SET state = 'done', finished_at = ?, progress = ? WHERE id = ?`).run(nowIso(), JSON.stringify({ done: todo.length, total: todo.length, current: null }), jobId);
-    return { id: study.id, dryRun, steps: summaries, report, reportDir: outDir, reportMissing, wallSeconds };
+    job = startJob(db, 'experiment', study.id, { file: study.source.file, only: opts.only ?? null });
+    job.progress({ done: 0, total: todo.length, current: null }, true);
+    if (!opts.quiet) log(`experiment ${study.id}: ${todo.length} steps (${plan.runs.length} runs: ${plan.variants.length} variants × ${study.seeds.length} seeds)`);
+    summaries.push(...(await runSteps(todo, opts, log, (p) => (opts.onProgress?.(p), job!.progress(p, true)))));
+    const { report, reportMissing } = writeReport(ws, db, plan, summaries, (performance.now() - t0) / 1000, opts, log);
+    job.done({ done: todo.length, total: todo.length, current: null });
+    return result(summaries, report, reportMissing);
   } catch (err) {
-    const now = nowIso();
-    if (jobId !== null) {
-      db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, error = ? WHERE id = ?`).run(now, (err as Error).message.slice(0, 2000), jobId);
-      db.prepare(`UPDATE experiments SET status = 'failed', updated_at = ? WHERE id = ?`).run(now, study.id);
+    if (job) {
+      job.fail(err);
+      markExperiment(db, study.id, 'failed');
     }
     throw err;
   } finally {
@@ -262,7 +173,117 @@ export async function runStudy(ws: Workspace, studyIn: StudySpec, opts: Experime
   }
 }
 
-function recordInCatalog(db: ReturnType<typeof openCatalog>, report: Report): void {
+function missingDatasets(ws: Workspace, study: StudySpec): DatasetSpec[] {
+  const missing: DatasetSpec[] = [];
+  for (const d of study.datasets) {
+    const c = checkDataset(ws, d);
+    if (c.problem) throw new UserError(c.problem, 'dataset_mismatch');
+    if (c.exists) continue;
+    if (!d.scenes) throw new UserError(`unknown dataset ${JSON.stringify(d.name)}: give it a scenes spec in the study to generate it, or create it first (poisonlens data …)`, 'dataset_not_found');
+    missing.push(d);
+  }
+  return missing;
+}
+
+function dryRunDatasets(missing: DatasetSpec[], opts: ExperimentOptions, log: (l: string) => void): StepSummary[] {
+  const summaries: StepSummary[] = missing.map((d) => ({ id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name} (${d.scenes!.count} images)`, state: 'to build', why: 'missing' }));
+  if (!opts.quiet) {
+    for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}`);
+    log(`dry run: the rest of the study is planned once the dataset${missing.length > 1 ? 's exist' : ' exists'}`);
+  }
+  return summaries;
+}
+
+async function buildDataset(ws: Workspace, d: DatasetSpec, opts: ExperimentOptions, log: (l: string) => void): Promise<StepSummary> {
+  if (!opts.quiet) log(`[dataset] generating scenes dataset ${d.name} (${d.scenes!.count} images) …`);
+  const t = performance.now();
+  await generateDataset(ws, d, Boolean(opts.quiet));
+  return { id: d.name, kind: 'dataset', label: `generate scenes dataset ${d.name}`, state: 'built', seconds: (performance.now() - t) / 1000 };
+}
+
+function dryRunPlan(plan: Plan, selected: Set<string>, opts: ExperimentOptions, log: (l: string) => void): StepSummary[] {
+  const summaries: StepSummary[] = [];
+  let build = 0;
+  for (const s of plan.steps) {
+    const st = s.state();
+    const state: StepSummary['state'] = !selected.has(s.id) ? 'skipped' : st.done ? 'reused' : 'to build';
+    if (state === 'to build') build++;
+    summaries.push({ id: s.id, kind: s.kind, label: s.label, state, ...(st.why && !st.done ? { why: st.why } : {}) });
+  }
+  if (!opts.quiet) {
+    for (const s of summaries) log(`  ${s.state.padEnd(8)} ${s.kind.padEnd(8)} ${s.label}${s.why && s.why !== 'missing' ? ` (${s.why})` : ''}`);
+    log(`dry run: ${plan.steps.length} steps, ${build} to build, ${plan.steps.length - build} reused or skipped; ${plan.runs.length} runs (${plan.variants.length} variants × ${plan.study.seeds.length} seeds)`);
+  }
+  return summaries;
+}
+
+type StepProgress = { done: number; total: number; current: string | null };
+
+/** Builds each step that is not done, in plan order; a step whose artefact does not check out after it ran is an error. */
+async function runSteps(todo: Step[], opts: ExperimentOptions, log: (l: string) => void, progress: (p: StepProgress) => void): Promise<StepSummary[]> {
+  const summaries: StepSummary[] = [];
+  for (const [n, s] of todo.entries()) {
+    const i = n + 1;
+    const st = s.state();
+    if (st.done) {
+      summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'reused' });
+      if (!opts.quiet) log(`[${i}/${todo.length}] ${s.label}: reused`);
+      progress({ done: i, total: todo.length, current: null });
+      continue;
+    }
+    if (!opts.quiet) log(`[${i}/${todo.length}] ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
+    progress({ done: i - 1, total: todo.length, current: s.label });
+    const t = performance.now();
+    await s.run({ quiet: Boolean(opts.quiet), log, threads: opts.threads });
+    const after = s.state();
+    if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
+    const seconds = (performance.now() - t) / 1000;
+    summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'built', seconds });
+    if (!opts.quiet) log(`[${i}/${todo.length}] done in ${formatSeconds(seconds)}`);
+    progress({ done: i, total: todo.length, current: null });
+  }
+  return summaries;
+}
+
+/** The report, when every evaluation is there (else the study is marked partial). */
+function writeReport(ws: Workspace, db: Catalog, plan: Plan, summaries: StepSummary[], wallSeconds: number, opts: ExperimentOptions, log: (l: string) => void): { report: Report | null; reportMissing: string | null } {
+  const missingEvals = plan.steps.filter((s) => s.kind === 'eval' && !s.state().done);
+  if (missingEvals.length) {
+    const reportMissing = `${missingEvals.length} evaluation(s) not built yet (run without --only)`;
+    markExperiment(db, plan.study.id, 'partial');
+    if (!opts.quiet) log(`report not written: ${reportMissing}`);
+    return { report: null, reportMissing };
+  }
+  const byKind: Record<string, { built: number; reused: number }> = {};
+  for (const s of summaries) {
+    const k = (byKind[s.kind] ??= { built: 0, reused: 0 });
+    if (s.state === 'built') k.built++;
+    else if (s.state === 'reused') k.reused++;
+  }
+  const built = summaries.filter((s) => s.state === 'built').length;
+  const report = buildReport(ws, plan, { wallSeconds, steps: { total: summaries.length, built, reused: summaries.length - built, byKind } });
+  const outDir = reportDir(ws, plan.study.id);
+  writeJsonAtomic(join(outDir, 'report.json'), report);
+  writeFileAtomic(join(outDir, 'report.html'), renderReportHtml(report));
+  recordInCatalog(db, report);
+  if (!opts.quiet) log(`report: ${join(outDir, 'report.json')} and report.html (${formatSeconds(wallSeconds)} in all)`);
+  return { report, reportMissing: null };
+}
+
+/** The study's row in the catalog's experiments table. */
+function markExperiment(db: Catalog, id: string, status: 'running' | 'partial' | 'failed', path?: string, specSha?: string): void {
+  const now = nowIso();
+  if (status === 'running') {
+    db.prepare(
+      `INSERT INTO experiments (id, path, spec_sha256, status, report, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET path = excluded.path, spec_sha256 = excluded.spec_sha256, status = 'running', updated_at = excluded.updated_at`,
+    ).run(id, path, specSha, now, now);
+  } else {
+    db.prepare(`UPDATE experiments SET status = ?, updated_at = ? WHERE id = ?`).run(status, now, id);
+  }
+}
+
+function recordInCatalog(db: Catalog, report: Report): void {
   const now = nowIso();
   db.transaction(() => {
     db.prepare(`UPDATE experiments SET status = 'done', report = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(report), now, report.id);
