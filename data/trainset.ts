@@ -89,6 +89,22 @@ export async function writeTrainset(
   return { name, dir, card: full, pairs };
 }
 
+/** A training set's trainset.json, or null when the set is missing, incomplete or unreadable (the one reader of the card). */
+export function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | null {
+  let dir: string;
+  try {
+    dir = trainsetDir(ws, name);
+  } catch {
+    return null; // not a valid training-set name
+  }
+  if (!existsSync(join(dir, 'trainset.json')) || !existsSync(join(dir, 'pairs.jsonl'))) return null;
+  try {
+    return JSON.parse(readFileSync(join(dir, 'trainset.json'), 'utf8')) as TrainsetCard;
+  } catch {
+    return null;
+  }
+}
+
 export function loadTrainset(ws: Workspace, name: string): Trainset {
   const dir = trainsetDir(ws, name);
   if (!existsSync(join(dir, 'trainset.json'))) {

@@ -4,7 +4,7 @@ import { NotFoundError, UserError } from '../core/errors.js';
 import { hashString, Rng } from '../core/random.js';
 import type { Workspace } from '../core/workspace.js';
 import { loadDataset, type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
-import { trainsetDir } from '../data/trainset.js';
+import { readTrainsetCard } from '../data/trainset.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
 import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/trigger.js';
 import {
@@ -198,14 +198,7 @@ export function readModelCard(ws: Workspace, id: string): EvalModelCard {
 function trainsetAttack(ws: Workspace, card: EvalModelCard): Record<string, unknown> | null {
   const name = card.trainset?.name;
   if (!name) return null;
-  try {
-    const path = join(trainsetDir(ws, name), 'trainset.json');
-    if (!existsSync(path)) return null;
-    const t = JSON.parse(readFileSync(path, 'utf8')) as { attack?: Record<string, unknown> };
-    return t.attack ?? null;
-  } catch {
-    return null;
-  }
+  return (readTrainsetCard(ws, name)?.attack as Record<string, unknown> | undefined) ?? null;
 }
 
 /** The nearest ancestor of kind clean or base (the model itself excluded). */

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
-import type { TrainPair, TrainsetCard } from '../../data/trainset.js';
+import { readTrainsetCard, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -18,13 +18,7 @@ export class TrainsetRepository {
   card(name: string | undefined | null): TrainsetCard | null {
     if (!name || !NAME_RE.test(name) || name.includes('..')) return null;
     if (this.cards.has(name)) return this.cards.get(name)!;
-    let card: TrainsetCard | null = null;
-    const path = join(this.ws.trainsets, name, 'trainset.json');
-    try {
-      if (existsSync(path)) card = JSON.parse(readFileSync(path, 'utf8')) as TrainsetCard;
-    } catch {
-      card = null;
-    }
+    const card = readTrainsetCard(this.ws, name);
     this.cards.set(name, card);
     return card;
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { NotFoundError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
-import { trainsetDir, type TrainsetCard } from '../../data/trainset.js';
+import { readTrainsetCard, trainsetDir } from '../../data/trainset.js';
 import { REPORT_CSS } from '../experiment/html.js';
 import type { Report, ReportRun } from '../experiment/report.js';
 import { loadReport, reportDir } from '../experiment/runner.js';
@@ -77,8 +77,7 @@ export function summarizeDefences(ws: Workspace, report: Report): DefenceSummary
     const kind = kindOf.get(r.variant);
     if ((kind === 'filter' || kind === 'safeclip') && r.trainset) {
       const dir = trainsetDir(ws, r.trainset);
-      const cardPath = join(dir, 'trainset.json');
-      const card = existsSync(cardPath) ? (JSON.parse(readFileSync(cardPath, 'utf8')) as TrainsetCard) : null;
+      const card = readTrainsetCard(ws, r.trainset);
       const f = (card?.filter ?? {}) as Record<string, number | string | null | undefined>;
       const svg = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : null);
       filters.push({

@@ -8,7 +8,7 @@ import type { Workspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
 import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.js';
 import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
-import { registerTrainset, trainsetDir, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
+import { readTrainsetCard, registerTrainset, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
 import { modelDir, type ModelKind } from '../../indexer/package.js';
 import { ENGINE_DIR } from '../setup.js';
@@ -69,16 +69,6 @@ export async function buildBaseTrainset(ws: Workspace, dataset: Dataset, name: s
     study: { inputsHash: hash },
   });
   register(ws, t);
-}
-
-function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | null {
-  const path = join(trainsetDir(ws, name), 'trainset.json');
-  if (!existsSync(path) || !existsSync(join(trainsetDir(ws, name), 'pairs.jsonl'))) return null;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TrainsetCard;
-  } catch {
-    return null;
-  }
 }
 
 export function trainsetCard(ws: Workspace, name: string): TrainsetCard {

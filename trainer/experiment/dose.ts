@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
-import { trainsetDir, type TrainsetCard } from '../../data/trainset.js';
+import { readTrainsetCard } from '../../data/trainset.js';
 import { REPORT_CSS } from './html.js';
 import { bootstrap, fitLogistic, predict, type BinomialObs, type LogisticFit } from './logistic.js';
 import type { Report, ReportRun } from './report.js';
@@ -59,7 +58,7 @@ function dosePoint(ws: Workspace, r: ReportRun): DosePoint | null {
   const e = r.evals.find((x) => !x.reference);
   const goal = e?.result.goals[0];
   if (!r.poison || !r.trainset || !goal || r.poison.poisonedPairs === 0) return null;
-  const card = readTrainset(ws, r.trainset);
+  const card = readTrainsetCard(ws, r.trainset);
   const share = (card?.attack as { shares?: Array<{ labelImages: number; companionImages: number; poisonedImages: number; share: number }> } | undefined)?.shares?.[0];
   const pool = card?.pool as { images?: number } | undefined;
   const hit10 = goal.model.hit['10'];
@@ -81,11 +80,6 @@ function dosePoint(ws: Workspace, r: ReportRun): DosePoint | null {
     hit10,
     meanMinRank: goal.model.minRank.mean ?? Number.NaN,
   };
-}
-
-function readTrainset(ws: Workspace, name: string): TrainsetCard | null {
-  const path = join(trainsetDir(ws, name), 'trainset.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as TrainsetCard) : null;
 }
 
 export interface FactorFit {
