@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../core/workspace.js';
-import { trainsetDir } from '../data/trainset.js';
+import { readTrainsetCard } from '../data/trainset.js';
 
 /**
  * The default clean model of an evaluation (ARCHITECTURE.md §5, encoder drift): the clean
@@ -54,12 +54,7 @@ function canonical(v: unknown): string {
  * reads its parent's builder. Null: not a fine-tuning pool of the train split (e.g. the base part).
  */
 export function poolKey(ws: Workspace, trainset: string): string | null {
-  let t: TrainsetView | null;
-  try {
-    t = readJson<TrainsetView>(join(trainsetDir(ws, trainset), 'trainset.json'));
-  } catch {
-    return null; // not a valid training-set name
-  }
+  const t = readTrainsetCard(ws, trainset) as TrainsetView | null;
   const manifest = t?.dataset?.manifestSha256;
   if (!t || !manifest) return null;
   const params = t.parent?.builder?.params ?? t.builder?.params ?? {};
