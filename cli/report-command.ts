@@ -1,11 +1,15 @@
 import type { Command, CommandContext } from './command.js';
 import { numberFlag, parseFlags } from './args.js';
-import { UserError } from '../core/errors.js';
+import { NotFoundError, UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { writeDoseReport } from '../trainer/experiment/dose.js';
+import { tableMarkdown } from '../trainer/experiment/cells.js';
+import { loadReport } from '../trainer/experiment/runner.js';
+import { summaryRows, writePaperReport } from '../trainer/experiment/paper-report.js';
 
 const DOSE_USAGE = 'poisonlens report dose STUDY_ID [--pool-images N --epochs E] [--json]';
-const USAGE = 'poisonlens report dose …';
+const PAPER_USAGE = 'poisonlens report paper [--json]';
+const USAGE = 'poisonlens report dose|paper …';
 
 /** `report dose`: the dose–response analysis of a study that ran (trainer/experiment/dose.ts). */
 function runDose(argv: string[], ctx: CommandContext): number {
@@ -26,12 +30,30 @@ function runDose(argv: string[], ctx: CommandContext): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, Command['run']> = { dose: runDose };
+/** `report paper`: the paper's tables and figures beside the finished studies (trainer/experiment/paper-report.ts). */
+function runPaper(argv: string[], ctx: CommandContext): number {
+  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, PAPER_USAGE);
+  if (positionals.length) throw new UserError(`report paper takes no arguments\nusage: ${PAPER_USAGE}`, 'bad_flags');
+  const r = writePaperReport(resolveWorkspace(ctx.workspaceDir));
+  if (values.json) {
+    console.log(JSON.stringify({ html: r.html, json: r.json, counts: r.report.counts, items: summaryRows(r.report.items) }, null, 2));
+    return 0;
+  }
+  const c = r.report.counts;
+  console.log(`paper report: ${c.reproduced} reproduced, ${c['same direction']} same direction, ${c['not reproduced']} not reproduced, ${c.missing} missing, ${c['no verdict']} context`);
+  for (const row of summaryRows(r.report.items)) console.log(`  ${row.item.padEnd(60).slice(0, 60)}  ${row.verdict.padEnd(15)} ${row.verdict === 'reproduced' ? '' : row.reason}`);
+  const missing = r.report.studies.filter((s) => !s.present);
+  if (missing.length) console.log(`studies not run yet: ${missing.map((s) => s.id).join(', ')} (poisonlens experiment experiments/<id>.json)`);
+  console.log(r.html);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, Command['run']> = { dose: runDose, paper: runPaper };
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'analyses of finished studies: the dose–response fit (`report dose`)',
-  usage: `${USAGE}\n  ${DOSE_USAGE}`,
+  summary: 'analyses of finished studies: the dose–response fit (`report dose`), the paper report (`report paper`)',
+  usage: `${USAGE}\n  ${DOSE_USAGE}\n  ${PAPER_USAGE}`,
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     const run = sub ? SUBCOMMANDS[sub] : undefined;

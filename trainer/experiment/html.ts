@@ -1,3 +1,4 @@
+import { cellText, formatNumber } from './cells.js';
 import type { Interval } from './stats.js';
 import type { Report, ReportTable, TableCell, VariantAggregate } from './report.js';
 import { barChart, esc, fmtVal, heatmapSvg, linePlot, type BarGroup, type Series } from './svg.js';
@@ -26,12 +27,8 @@ export interface RenderOptions {
 
 function fmtCell(c: TableCell): string {
   const v = c.value;
-  if (v === null || v === undefined) return '–';
-  if (typeof v === 'string') return esc(v);
-  const f = (x: number) =>
-    c.format === 'rank' ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2)) : c.format === 'rate' ? x.toPrecision(3) : c.format === 'p' ? (x < 1e-4 ? x.toExponential(1) : x.toFixed(4)) : x.toFixed(3);
-  if (typeof v === 'number') return Number.isFinite(v) ? f(v) : '–';
-  return fmtInterval(v, f);
+  if (v === null || v === undefined || typeof v === 'string' || typeof v === 'number') return esc(cellText(c));
+  return fmtInterval(v, (x) => formatNumber(x, c.format));
 }
 
 function fmtInterval(v: Interval, f: (x: number) => string): string {
