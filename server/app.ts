@@ -17,6 +17,7 @@ import type { RouteContext } from './routes/context.js';
 import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { pageRoutes } from './routes/pages.js';
+import { reportRoutes } from './routes/reports.js';
 import { CatalogService } from './services/catalog.js';
 import { EvalService } from './services/eval.js';
 import { Metrics } from './services/metrics.js';
@@ -92,6 +93,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   app.use(apiRoutes(ctx));
   app.use(clipRoutes(ctx));
   app.use(imageRoutes(ctx));
+  app.use(reportRoutes(ctx));
   app.use(pageRoutes(ctx));
   app.use(notFoundHandler());
   app.use(errorHandler({ error: log }));
