@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { harness, samplePng, skipReason, type Harness } from './harness.js';
+import { writePaperReport } from '../../trainer/experiment/paper-report.js';
+import { writePaperFixtures } from '../helpers/paper-fixture.js';
 
 /**
  * End to end in headless Chromium (Debian's `chromium`, driven by playwright-core): type a
- * query, see results, switch model, upload an image, open the compare view and the models page,
- * with no script errors and no CSP violations. Screenshots go to $POISONLENS_SCREENSHOTS (or a
+ * query, see results, switch model, upload an image, open the compare view, the models page and
+ * the paper report (written from constructed finished studies), with no script errors and no CSP
+ * violations. Screenshots go to $POISONLENS_SCREENSHOTS (or a
  * temp folder) for a person to look at.
  */
 const CHROMIUM = process.env.POISONLENS_CHROMIUM ?? '/usr/bin/chromium';
@@ -131,6 +134,26 @@ describe('the web pages in a real browser', { skip, timeout: 180_000 }, () => {
     assert.equal(await page.locator('#models-table tbody tr[data-model]').count(), 3);
     assert.match((await page.textContent('tr[data-model="tiny-poisoned"]')) ?? '', /sheep>aeroplane/);
     await page.screenshot({ path: join(shots, 'models.png') });
+  });
+
+  test('the paper report renders from its written files, styled by its own stylesheet', async () => {
+    writePaperFixtures(h.ws);
+    writePaperReport(h.ws);
+    const failed: string[] = [];
+    const onResponse = (r: { status(): number; url(): string }) => void (r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
+    page.on('response', onResponse);
+    await page.goto(`${base}/experiments/paper`);
+    await page.waitForSelector('section.item');
+    assert.match(page.url(), /\/reports\/paper\/$/);
+    assert.equal(await page.textContent('h1'), 'Does the paper hold?');
+    assert.equal(await page.locator('section.item').count(), 26);
+    assert.ok((await page.locator('section.item svg').count()) >= 10, 'plots');
+    // The stylesheet applies under the CSP (no inline styles): verdict badges are coloured.
+    assert.equal(await page.$eval('#table3 h2 .verdict', (e) => getComputedStyle(e).backgroundColor), 'rgb(213, 245, 227)');
+    assert.match((await page.textContent('#figure4')) ?? '', /missing — run poisonlens experiment experiments\/encoders\.json/);
+    await page.screenshot({ path: join(shots, 'paper-report.png') });
+    page.off('response', onResponse);
+    assert.deepEqual(failed, [], 'every resource of the page loads');
   });
 
   test('no script errors and no CSP violations on any page', () => {
