@@ -5,6 +5,7 @@ import { hashString, Rng } from '../core/random.js';
 import type { Workspace } from '../core/workspace.js';
 import { loadDataset, type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
 import { readTrainsetCard } from '../data/trainset.js';
+import { cachedTextEmbeddings, textEncoderKey } from './text-cache.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
 import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/trigger.js';
 import {
@@ -271,15 +272,20 @@ interface Opened {
 
 const BATCH = 256;
 
-async function encodeTextsOnce(encoder: ClipEncoder, texts: string[], report: (done: number) => void): Promise<Float32Array[]> {
+/** Each distinct text encoded once (from the on-disk cache when the model's text graph and the texts match), one vector per text. */
+async function encodeTextsOnce(ws: Workspace, modelId: string, encoder: ClipEncoder, texts: string[], report: (done: number) => void): Promise<Float32Array[]> {
   const unique = [...new Set(texts)];
-  const vec = new Map<string, Float32Array>();
-  for (let i = 0; i < unique.length; i += BATCH) {
-    const chunk = unique.slice(i, i + BATCH);
-    const out = await encoder.encodeTexts(chunk);
-    chunk.forEach((t, j) => vec.set(t, out[j]));
-    report(Math.min(unique.length, i + BATCH));
-  }
+  const encode = async (batch: string[]) => {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < batch.length; i += BATCH) {
+      out.push(...(await encoder.encodeTexts(batch.slice(i, i + BATCH))));
+      report(Math.min(batch.length, i + BATCH));
+    }
+    return out;
+  };
+  const key = textEncoderKey(ws, modelId);
+  const vectors = key ? await cachedTextEmbeddings(ws, { encoder: key, texts: unique }, encode) : await encode(unique);
+  const vec = new Map(unique.map((t, i) => [t, vectors[i]]));
   return texts.map((t) => vec.get(t)!);
 }
 
@@ -365,7 +371,7 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
       const extra = added.length ? await m.encoder.encodeImages(added.map((e) => join(dataset.dir, e.file))) : [];
       const ids = [...m.ids, ...added.map((e) => e.id)];
       added.forEach((e, j) => rowOf.set(e.id, m.ids.length + j));
-      const texts = await encodeTextsOnce(m.encoder, captions.map((c) => c.text), (done) => progress({ phase: `encoding test captions (${id})`, done, total: new Set(captions.map((c) => c.text)).size }));
+      const texts = await encodeTextsOnce(ws, id, m.encoder, captions.map((c) => c.text), (done) => progress({ phase: `encoding test captions (${id})`, done, total: new Set(captions.map((c) => c.text)).size }));
       return { m, rowOf, ids, vectors: [...m.vectors, ...extra], baseSize: m.ids.length, texts };
     } catch (err) {
       await m.close();
