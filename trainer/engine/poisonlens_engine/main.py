@@ -28,7 +28,13 @@ def _claim_stdout() -> None:
 
 
 def emit(event: str, **fields: Any) -> None:
+    """One event on the event stream. Under torchrun only rank 0 speaks; another rank's error goes
+    to stderr (rank 0 reports the same bad input itself)."""
     line = json.dumps({"event": event, **fields}, default=str)
+    if os.environ.get("RANK", "0") != "0":
+        if event == "error":
+            print(f"rank {os.environ['RANK']}: {line}", file=sys.stderr)
+        return
     (_EVENTS or sys.stdout).write(line + "\n")
     (_EVENTS or sys.stdout).flush()
 
@@ -65,6 +71,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     import torch
 
     from . import data as D
+    from . import device as V
     from . import export as X
     from . import model as M
     from . import package as P
@@ -79,8 +86,22 @@ def run(argv: list[str]) -> dict[str, Any]:
     except RuntimeError:
         pass
     torch.manual_seed(cfg["seed"])
-    if cfg["bf16"] is None:
-        cfg["bf16"] = T.bf16_supported()
+    # Where the run computes: the device, torchrun's process group (if any), the precision.
+    device_type = V.resolve_device(cfg["device"])
+    world, device = V.init_world(device_type)
+    try:
+        return _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch)
+    finally:
+        world.close()
+
+
+def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch) -> dict[str, Any]:
+    from .errors import EngineError
+
+    V.configure_backend(device.type)
+    cfg["precision"] = V.resolve_precision(device.type, cfg["precision"])
+    cfg["bf16"] = cfg["precision"] == "bf16"
+    cfg.update(V.describe(device, cfg["precision"], world))
 
     out = Path(args.out).resolve()
     model_id = args.id or out.name
@@ -109,12 +130,16 @@ def run(argv: list[str]) -> dict[str, Any]:
         if cfg["pretrained"]:
             parent = f"open_clip:{arch}:{cfg['pretrained']}"
     M.freeze(model, cfg["freeze"])
+    if device.type != "cpu":
+        # channels-last weights for the convolutions (the images come channels-last too).
+        model.to(device, memory_format=torch.channels_last)
     # A run resumes only into the same architecture (a config file may change under its name).
     cfg["modelConfigSha256"] = __import__("hashlib").sha256(json.dumps(mcfg, sort_keys=True).encode()).hexdigest()
     image = M.image_settings(model, mcfg)
     ctx = M.context_length(mcfg)
     emit("model", arch=arch, params=M.count_params(model), image=image, contextLength=ctx, embedDim=M.embed_dim(mcfg),
-         bf16=cfg["bf16"], threads=cfg["threads"], parent=parent)
+         bf16=cfg["bf16"], threads=cfg["threads"], parent=parent, device=device.type, precision=cfg["precision"],
+         worldSize=world.size)
 
     # Validation split (optional) from the training set's dataset unless told otherwise.
     val = None
@@ -127,36 +152,56 @@ def run(argv: list[str]) -> dict[str, Any]:
             emit("note", message=f"no {cfg['valSplit']} images in {val_dir}: no validation")
 
     run_dir = Path(args.run_dir) if args.run_dir else out.parent / f".run-{out.name}"
-    run = T.RunDir(run_dir)
+    # Rank 0 alone owns the run folder (lock, params, metrics, checkpoints) and the package.
+    run = T.RunDir(run_dir) if world.is_main else None
     try:
-        state = run.start(cfg)
+        state = run.start(cfg) if run is not None else None
+        if world.distributed:
+            # The other ranks resume from the checkpoint rank 0 found (their optimiser state must
+            # match; DDP copies rank 0's weights at wrap time anyway).
+            flag = [state is not None]
+            torch.distributed.broadcast_object_list(flag, src=0)
+            if flag[0] and not world.is_main:
+                state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
 
         def progress(what):
             return lambda done, total: emit("phase", name=what, done=done, total=total)
 
         t_data = time.perf_counter()
-        pairs = D.pair_data(ts, image["size"], ctx, args.cache_dir, progress("decode train images"))
+        workers = cfg["workers"] if cfg["workers"] is not None else D.default_workers()
+        stream = D.stream_images(cfg["data"], len(D.unique_paths(ts)), image["size"], world.distributed)
+        cache_dir = args.cache_dir or (str(run_dir / "cache") if stream else None)
+        if world.distributed:
+            # Rank 0 decodes the images into the shared cache once; the others then read it.
+            if world.is_main:
+                D.build_cache(D.unique_paths(ts), image["size"], cache_dir, progress("decode train images"), workers)
+            world.barrier()
+        pairs = D.pair_data(ts, image["size"], ctx, cache_dir, progress("decode train images"), workers, stream)
         val_data = None
-        if val:
-            val_data = D.eval_data(val[0], image["size"], ctx, args.cache_dir, progress(f"decode {cfg['valSplit']} images"))
+        if val and world.is_main:
+            val_data = D.eval_data(val[0], image["size"], ctx, args.cache_dir, progress(f"decode {cfg['valSplit']} images"), workers)
         emit("data", pairs=len(pairs), images=len(pairs.images), seconds=round(time.perf_counter() - t_data, 2),
+             streamed=stream, workers=workers,
              val=None if val_data is None else {"images": len(val_data.images), "captions": len(val_data.tokens)})
-        normalize = D.Normalize(image["mean"], image["std"])
+        normalize = D.Normalize(image["mean"], image["std"], device)
 
         def evaluate(m):
             if val_data is None:
                 return None
-            img, txt = T.encode_all(m, val_data.images, val_data.tokens, normalize, cfg["bf16"])
+            img, txt = T.encode_all(m, val_data.images, val_data.tokens, normalize, cfg["bf16"], device=device,
+                                    precision=cfg["precision"])
             return {"split": cfg["valSplit"], **recall_at_k(img, txt, val_data.caption_image)}
 
-        summary = T.train(model, pairs, cfg, run, normalize, emit, evaluate, state)
+        summary = T.train(model, pairs, cfg, run, normalize, emit, evaluate, state, device=device, world=world)
+        if not world.is_main:
+            return {}
 
         # The package.
         emit("phase", name="export", done=0, total=1)
         poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
         kind = P.derive_kind(cfg["mode"], poisoned_pairs, args.kind)
         with P.building(out, overwrite=args.overwrite) as tmp:
-            model = model.float().eval()
+            model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
             X.export_onnx(model, image["size"], ctx, tmp)
             pixels, ids = X.check_inputs(image["size"], pairs.tokens, ctx)
             diffs = X.check_onnx(model, tmp, pixels, ids)
@@ -202,11 +247,12 @@ def run(argv: list[str]) -> dict[str, Any]:
             }
             P.write_json(tmp / "model.json", card)
     except BaseException:
-        if not run.checkpoint.is_file():  # nothing to resume: leave nothing behind
+        if run is not None and not run.checkpoint.is_file():  # nothing to resume: leave nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
-        run.close()
+        if run is not None:
+            run.close()
     shutil.rmtree(run_dir, ignore_errors=True)
     emit("done", package=str(out), id=model_id, kind=kind, steps=summary["steps"], wallSeconds=summary["wallSeconds"],
          val=summary["lastEval"])

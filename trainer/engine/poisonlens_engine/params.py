@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = t.add_mutually_exclusive_group()
     b.add_argument("--bf16", dest="bf16", action="store_const", const=True, help="bf16 autocast (default where the CPU supports it)")
     b.add_argument("--no-bf16", dest="bf16", action="store_const", const=False)
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="autocast precision (default auto: bf16 where the CPU/GPU supports it; on a GPU without it fp16 with a gradient scaler)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else MPS, else the CPU), cpu, cuda or mps")
+    t.add_argument("--local-loss", action="store_true",
+                   help="under torchrun: each rank scores its own rows against all gathered features (open_clip's local_loss)")
+    t.add_argument("--workers", type=int, help="processes that decode images into the uint8 cache (default: up to 8, by CPU count)")
+    t.add_argument("--data", choices=("auto", "memory", "stream"), default="auto",
+                   help="training images in memory, or streamed from the uint8 cache on disk in bounded memory (auto: stream above 4 GiB or under torchrun)")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between run checkpoints")
     t.add_argument("--eval-every", type=int, default=0, help="extra validation every N steps (0: per epoch only)")
 
@@ -92,7 +100,14 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
     a = build_parser().parse_args(argv)
     for name in ("epochs", "batch", "lr", "threads", "checkpoint_every"):
         _positive(name.replace("_", "-"), getattr(a, name))
-    _positive("steps", a.steps, integer=True)
+    if a.steps == 0 and (a.pretrained or a.from_):
+        pass  # --steps 0: package the starting weights as they are (e.g. a pretrained CLIP as a base)
+    else:
+        _positive("steps", a.steps, integer=True)
+    if a.workers is not None and a.workers < 0:
+        raise EngineError("--workers must be ≥ 0", "bad_flags")
+    if a.precision is not None and a.bf16 is not None:
+        raise EngineError("give --precision or --bf16/--no-bf16, not both", "bad_flags")
     if a.val_images < 0 or a.eval_every < 0:
         raise EngineError("--val-images and --eval-every must be ≥ 0", "bad_flags")
     if a.from_ and (a.arch or a.pretrained):
@@ -121,12 +136,19 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         "warmupSteps": pick(a.warmup_steps, "warmupSteps") or 0,
         "batch": int(pick(a.batch, "batch")),
         # A length given as a flag (steps or epochs) wins over the recipe's (steps before epochs).
-        "epochs": None if (a.steps or (a.epochs is None and recipe.get("steps"))) else pick(a.epochs, "epochs"),
-        "steps": a.steps or (recipe.get("steps") if a.epochs is None else None),
+        "epochs": None if (a.steps is not None or (a.epochs is None and recipe.get("steps"))) else pick(a.epochs, "epochs"),
+        "steps": a.steps if a.steps is not None else (recipe.get("steps") if a.epochs is None else None),
         "augScale": None if a.no_augment else recipe.get("augScale", [0.9, 1.0]),
         "freeze": a.freeze,
         "seed": a.seed,
-        "bf16": a.bf16,  # None: decided by the CPU in main
+        "bf16": a.bf16,  # None: decided by the device in main (precision == "bf16")
+        # Where and how the run computes (device.py); recorded, left out of the resume hash.
+        "precision": a.precision or {True: "bf16", False: "fp32"}.get(a.bf16, "auto"),
+        "device": a.device,
+        "worldSize": 1,
+        "localLoss": bool(a.local_loss),
+        "data": a.data,
+        "workers": a.workers,
         "threads": a.threads,
         "checkpointEvery": a.checkpoint_every,
         "evalEvery": a.eval_every,
@@ -139,6 +161,6 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         cfg["minLr"] = 0.0
     if cfg["minLr"] > cfg["lr"]:
         raise EngineError(f"--min-lr {cfg['minLr']} is above --lr {cfg['lr']}", "bad_flags")
-    if not cfg["steps"] and not cfg["epochs"]:
+    if cfg["steps"] is None and not cfg["epochs"]:
         raise EngineError("pass --epochs or --steps (the recipe has neither)", "bad_flags")
     return a, cfg
