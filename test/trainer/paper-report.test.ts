@@ -7,7 +7,7 @@
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -89,6 +89,8 @@ describe('verdict rules', () => {
     assert.equal(judgeRow({ metric: 'rank', claim: level('lower'), paper: paper(2.0), ours: ours([2.4], [40]) }).status, 'reproduced');
     assert.equal(judgeRow({ metric: 'rank', claim: level('lower'), paper: paper(2.0), ours: ours([2.6], [40]) }).status, 'same direction');
     assert.equal(judgeRow({ metric: 'fraction', claim: level('higher'), paper: paper(0.9), ours: null, missing: 'missing — run x' }).status, 'missing');
+    // Nothing to measure when the reference is already at the ceiling (Hit@50 of a 20-class gallery).
+    assert.deepEqual(judgeRow({ metric: 'fraction', claim: level('higher'), paper: paper(1, 0.568), ours: ours([1, 1], [1, 1]) }), { status: 'no verdict', reason: 'ceiling: our reference is already 1.000, nothing to measure' });
   });
 
   test('contrast: the sign and a 95% interval that excludes 0 (or p < 0.05)', () => {
@@ -240,4 +242,31 @@ describe('the report on finished studies', () => {
       await pl.close();
     }
   });
+});
+
+test('a report of an unexpected shape makes its items missing, not the whole page', () => {
+  const bad = mkdtempSync(join(tmpdir(), 'pl-paper-bad-'));
+  try {
+    const w = resolveWorkspace(bad);
+    writePaperFixtures(w);
+    const path = join(w.reports, 'headline', 'report.json');
+    const r = JSON.parse(readFileSync(path, 'utf8'));
+    for (const v of r.variants) v.goals = [{ goal: 'sheep>aeroplane' }];
+    writeFileSync(path, JSON.stringify(r));
+    writeFileSync(join(w.reports, 'freeze', 'report.json'), '{ not json');
+    const dpath = join(w.reports, 'drift', 'report.json');
+    writeFileSync(dpath, JSON.stringify({ ...JSON.parse(readFileSync(dpath, 'utf8')), study: null }));
+    const { items } = buildPaperReport(w);
+    const t3 = items.find((x) => x.id === 'table3')!;
+    assert.equal(t3.verdict, 'missing');
+    const t5 = items.find((x) => x.id === 'table5')!;
+    assert.equal(t5.verdict, 'missing');
+    assert.match(t5.reason, /missing — run `poisonlens experiment experiments\/freeze.json`/);
+    const t11 = items.find((x) => x.id === 'table11')!;
+    assert.equal(t11.verdict, 'missing');
+    assert.match(t11.reason, /cannot read reports\/drift\/report.json/);
+    assert.equal(items.find((x) => x.id === 'figure5b')!.verdict, 'reproduced', 'the other studies still count');
+  } finally {
+    rmSync(bad, { recursive: true, force: true });
+  }
 });

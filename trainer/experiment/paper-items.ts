@@ -1428,11 +1428,18 @@ export const ITEMS: ItemDef[] = [
   FIGURE9,
 ];
 
-export function buildItems(ws: Workspace): ItemResult[] {
-  const studies = new Studies(ws);
+/** Every item, built from the finished studies (each report.json read once, through `studies`). */
+export function buildItems(ws: Workspace, studies = new Studies(ws)): ItemResult[] {
   const ctx: Ctx = { ws, studies };
   return ITEMS.map((def) => {
-    const b = def.build(ctx);
+    let b: Built;
+    try {
+      b = def.build(ctx);
+    } catch (err) {
+      // A report of another shape (a study changed under us) must not take the whole page down.
+      const why = `cannot read ${def.studies.map((id) => `reports/${id}/report.json`).join(' / ')}: ${(err as Error).message}`;
+      b = { rows: [mkRow({ label: `${def.label}: the study's report`, metric: 'fraction', claim: { kind: 'level', direction: 'higher' }, key: true, paper: { value: null, reference: null, ids: [] }, ours: null, missing: why })], ours: null };
+    }
     const used = new Set(b.rows.flatMap((r) => r.paper.ids));
     const own = PAPER_NUMBERS.filter((n) => def.numbers.some((p) => n.id.startsWith(p)));
     const v = def.kind === 'context' ? { status: 'no verdict' as RowStatus, reason: 'context, not a finding' } : itemVerdict(b.rows);

@@ -39,9 +39,9 @@ export interface PaperReport {
 
 
 export function buildPaperReport(ws: Workspace): { report: PaperReport; items: ItemResult[] } {
-  const items = buildItems(ws);
-  const studyIds = [...new Set(ITEMS.flatMap((d) => d.studies))];
   const studies = new Studies(ws);
+  const items = buildItems(ws, studies);
+  const studyIds = [...new Set(ITEMS.flatMap((d) => d.studies))];
   const counts = { reproduced: 0, 'same direction': 0, 'not reproduced': 0, missing: 0, 'no verdict': 0 } as Record<RowStatus, number>;
   for (const it of items) counts[it.verdict]++;
   const report: PaperReport = {
