@@ -26,7 +26,7 @@ import { sha256 } from '../../core/fsutil.js';
 import { basePart } from '../../data/pool.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
-import { getVariantKind, type VariantOutcome, type VariantPlanContext } from './variants.js';
+import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './variants.js';
 import { UserError } from '../../core/errors.js';
 import { basename } from 'node:path';
 
@@ -94,259 +94,258 @@ function settingKey(v: VariantSpec): string {
 /** Builds the plan; `datasets` must hold every dataset of the study (generated already). */
 export function planStudy(ws: Workspace, study: StudySpec, variants: VariantSpec[], datasets: Map<string, Dataset>): Plan {
   try {
-    return planInner(ws, study, variants, datasets);
+    return new Planner(ws, study, variants, datasets).plan();
   } catch (err) {
     if (err instanceof SpecError) throw new UserError(`study ${study.source.file ? basename(study.source.file) : study.id}: ${err.message}`, 'bad_study');
     throw err;
   }
 }
 
-function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], datasets: Map<string, Dataset>): Plan {
-  const dataset = datasets.get(study.dataset)!;
-  const steps = new Map<string, Step>();
-  const order: Step[] = [];
-  const add = (s: Omit<Step, 'variants'>, users: string[]): string => {
-    let step = steps.get(s.id);
+/** Builds one plan: steps keyed by id (added once, in dependency order) and the planned runs. */
+class Planner {
+  private readonly steps = new Map<string, Step>();
+  private readonly order: Step[] = [];
+  private readonly dataset: Dataset;
+  private readonly manifest: string;
+  private readonly jobs = new Map<string, ModelJob>();
+  private readonly outcomes = new Map<string, VariantOutcome>();
+  private readonly planning = new Set<string>();
+  private readonly byName: Map<string, VariantSpec>;
+  private base!: Plan['base'];
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly study: StudySpec,
+    private readonly variants: VariantSpec[],
+    private readonly datasets: Map<string, Dataset>,
+  ) {
+    this.dataset = datasets.get(study.dataset)!;
+    this.manifest = this.dataset.card.manifestSha256;
+    this.byName = new Map(variants.map((v) => [v.name, v]));
+  }
+
+  plan(): Plan {
+    for (const v of this.variants) getVariantKind(v.kind, `${v.path}.kind`).validate?.(v, this.dataset);
+    this.base = this.planBase();
+    const refGoals = referenceGoals(this.variants);
+    const runs: PlannedRun[] = [];
+    for (const seed of this.study.seeds) for (const v of this.variants) runs.push(this.planRun(v, seed, refGoals));
+    return { study: this.study, variants: this.variants, dataset: this.dataset, datasets: this.datasets, base: this.base, steps: this.order, runs };
+  }
+
+  private add(s: Omit<Step, 'variants'>, users: string[]): string {
+    let step = this.steps.get(s.id);
     if (!step) {
       step = { ...s, variants: new Set() };
-      steps.set(s.id, step);
-      order.push(step);
+      this.steps.set(s.id, step);
+      this.order.push(step);
     }
     for (const u of users) step.variants.add(u);
     return s.id;
-  };
-  const manifest = dataset.card.manifestSha256;
-  for (const v of variants) getVariantKind(v.kind, `${v.path}.kind`).validate?.(v, dataset);
-
-  // The base model.
-  let base: Plan['base'];
-  if (study.base.model) {
-    base = { model: study.base.model, trainset: null, job: null };
-  } else {
-    const b = study.base;
-    // Where the dataset reserves a base part, the base trains on it alone (data/pool.ts).
-    const part = dataset.card.params?.baseImages ? { part: 'base' } : {};
-    const tsInputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: null, ...part };
-    const tsHash = inputsHash(tsInputs);
-    const ts = add(
-      {
-        id: contentId('ts', tsInputs),
-        kind: 'trainset',
-        label: `clean training set of ${dataset.name} (${'part' in part ? 'the base part of the train split' : 'whole train split'})`,
-        deps: [],
-        inputs: tsInputs,
-        state: () => trainsetState(ws, contentId('ts', tsInputs), tsHash),
-        run: () => buildBaseTrainset(ws, dataset, contentId('ts', tsInputs), tsHash),
-      },
-      ['base'],
-    );
-    const recipe = recipeInfo(b.recipe);
-    const arch = b.arch ?? (typeof recipe.recipe.arch === 'string' ? recipe.recipe.arch : null);
-    const inputs = {
-      v: 1,
-      kind: 'base',
-      trainset: ts,
-      recipe: { name: recipe.name, sha256: recipe.sha256 },
-      arch: arch ? archInfo(arch) : null,
-      epochs: b.epochs,
-      steps: b.steps,
-      lr: b.lr,
-      batch: b.batch,
-      seed: b.seed,
-    };
-    const id = contentId('base', inputs);
-    const job: ModelJob = {
-      id,
-      kind: 'base',
-      trainset: ts,
-      from: null,
-      arch: b.arch,
-      recipe: b.recipe,
-      epochs: b.epochs,
-      steps: b.steps,
-      lr: b.lr,
-      batch: b.batch,
-      freeze: null,
-      seed: b.seed,
-      valImages: null,
-    };
-    // A base package trained from the same pairs with the same settings under another name (the
-    // main job's, `poisonlens train`'s) is the same artefact: adopt it rather than train again.
-    const adopted = modelState(ws, job).done ? null : findEquivalentBase(ws, dataset, job, recipe.recipe);
-    if (adopted) {
-      base = { model: adopted, trainset: ts, job: null };
-    } else {
-      add(
-        {
-          id,
-          kind: 'model',
-          label: `train the base model ${id} from scratch (recipe ${b.recipe})`,
-          deps: [ts],
-          inputs,
-          state: () => modelState(ws, job),
-          run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }),
-        },
-        ['base'],
-      );
-      base = { model: id, trainset: ts, job };
-    }
   }
 
-  const jobs = new Map<string, ModelJob>();
-  const outcomes = new Map<string, VariantOutcome>();
-  const planning = new Set<string>();
-  const runs: PlannedRun[] = [];
-  const byName = new Map(variants.map((v) => [v.name, v]));
+  /** A training-set step named by its inputs. */
+  private trainsetStep(inputs: Record<string, unknown>, label: (id: string) => string, deps: string[], users: string[], build: (id: string, hash: string, ctx: RunContext) => Promise<void>): string {
+    const id = contentId('ts', inputs);
+    const h = inputsHash(inputs);
+    return this.add({ id, kind: 'trainset', label: label(id), deps, inputs, state: () => trainsetState(this.ws, id, h), run: (rc) => build(id, h, rc) }, users);
+  }
+
+  // ---------------------------------------------------------------------------- the base model
+
+  private planBase(): Plan['base'] {
+    const b = this.study.base;
+    if (b.model) return { model: b.model, trainset: null, job: null };
+    const ts = this.baseTrainset();
+    const recipe = recipeInfo(b.recipe);
+    const arch = b.arch ?? (typeof recipe.recipe.arch === 'string' ? recipe.recipe.arch : null);
+    const inputs = { v: 1, kind: 'base', trainset: ts, recipe: { name: recipe.name, sha256: recipe.sha256 }, arch: arch ? archInfo(arch) : null, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, seed: b.seed };
+    const id = contentId('base', inputs);
+    const job: ModelJob = { id, kind: 'base', trainset: ts, from: null, arch: b.arch, recipe: b.recipe, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, freeze: null, seed: b.seed, valImages: null };
+    // A base package trained from the same pairs with the same settings under another name (the
+    // main job's, `poisonlens train`'s) is the same artefact: adopt it rather than train again.
+    const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.dataset, job, recipe.recipe);
+    if (adopted) return { model: adopted, trainset: ts, job: null };
+    const ws = this.ws;
+    this.add(
+      { id, kind: 'model', label: `train the base model ${id} from scratch (recipe ${b.recipe})`, deps: [ts], inputs, state: () => modelState(ws, job), run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }) },
+      ['base'],
+    );
+    return { model: id, trainset: ts, job };
+  }
+
+  /** The base's clean pairs: where the dataset reserves a base part, that part alone (data/pool.ts). */
+  private baseTrainset(): string {
+    const part = this.dataset.card.params?.baseImages ? { part: 'base' } : {};
+    const inputs = { v: 1, builder: 'clean', dataset: this.manifest, split: 'train', images: null, ...part };
+    const where = 'part' in part ? 'the base part of the train split' : 'whole train split';
+    return this.trainsetStep(inputs, () => `clean training set of ${this.dataset.name} (${where})`, [], ['base'], (id, h) => buildBaseTrainset(this.ws, this.dataset, id, h));
+  }
+
+  // ---------------------------------------------------------------------------- variants
 
   /** The variant of group `group` at the same setting as `v` (else the unswept one). */
-  const sibling = (group: string, v: VariantSpec): VariantSpec | undefined =>
-    variants.find((x) => x.group === group && settingKey(x) === settingKey(v)) ?? variants.find((x) => x.group === group && x.setting === null) ?? byName.get(group);
+  private sibling(group: string, v: VariantSpec): VariantSpec | undefined {
+    return this.variants.find((x) => x.group === group && settingKey(x) === settingKey(v)) ?? this.variants.find((x) => x.group === group && x.setting === null) ?? this.byName.get(group);
+  }
 
-  const planVariant = (v: VariantSpec, seed: number): VariantOutcome => {
+  private planVariant(v: VariantSpec, seed: number): VariantOutcome {
     const key = `${v.name}\u0000${seed}`;
-    const known = outcomes.get(key);
+    const known = this.outcomes.get(key);
     if (known) return known;
-    if (planning.has(key)) fail(v.path, 'variants refer to each other in a circle');
-    planning.add(key);
+    if (this.planning.has(key)) fail(v.path, 'variants refer to each other in a circle');
+    this.planning.add(key);
+    const outcome = getVariantKind(v.kind, `${v.path}.kind`).plan(this.context(v, seed), v.fields);
+    this.planning.delete(key);
+    this.outcomes.set(key, outcome);
+    return outcome;
+  }
+
+  /** What a variant kind may ask of the plan for one seed. */
+  private context(v: VariantSpec, seed: number): VariantPlanContext {
     const users = [v.name, v.group];
-    const cleanTs = (s: TrainSettings = v.finetune): string => {
-      const inputs = { v: 1, builder: 'clean', dataset: manifest, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed, ...poolClassInputs(s) };
-      const id = contentId('ts', inputs);
-      const h = inputsHash(inputs);
-      return add(
-        {
-          id,
-          kind: 'trainset',
-          label: `clean fine-tuning set ${id} (${s.images ?? 'all'} train images)`,
-          deps: [],
-          inputs,
-          state: () => trainsetState(ws, id, h),
-          run: () => buildCleanTrainset(ws, dataset, s, id, h),
-        },
-        users,
-      );
-    };
-    const ctx: VariantPlanContext = {
-      ws,
-      study,
-      dataset,
+    return {
+      ws: this.ws,
+      study: this.study,
+      dataset: this.dataset,
       variant: v,
       seed,
-      base: base.model,
+      base: this.base.model,
       settings: v.finetune,
-      cleanTrainset: cleanTs,
-      poisonedTrainset(p, s = v.finetune, poisonSeed = seed) {
-        const inputs = {
-          v: 1,
-          builder: 'poison',
-          dataset: manifest,
-          split: 'train',
-          images: s.images,
-          subsetSeed: s.images === null ? 0 : s.subsetSeed,
-          ...poolClassInputs(s),
-          attack: p.attack,
-          goal: p.goal,
-          budget: p.budget,
-          keepClean: p.keepClean,
-          targetImage: p.targetImage ?? null,
-          seed: poisonSeed,
-        };
-        const id = contentId('ts', inputs);
-        const h = inputsHash(inputs);
-        return add(
-          {
-            id,
-            kind: 'trainset',
-            label: `poisoned set ${id}: attack ${p.attack} ${p.goal}, ${'images' in p.budget ? `${p.budget.images} images/goal` : `rate ${p.budget.rate}`}, seed ${poisonSeed}`,
-            deps: [],
-            inputs,
-            state: () => trainsetState(ws, id, h),
-            run: (rc) => buildPoisonedTrainset(ws, dataset, s, p, poisonSeed, id, h, rc.quiet),
-          },
-          users,
-        );
-      },
-      trainset(inputs, label, deps, build) {
-        const full = { v: 1, builder: 'custom', kind: v.kind, dataset: manifest, inputs };
-        const id = contentId('ts', full);
-        const h = inputsHash(full);
-        return add(
-          {
-            id,
-            kind: 'trainset',
-            label,
-            deps,
-            inputs: full,
-            state: () => trainsetState(ws, id, h),
-            run: () => build(id),
-          },
-          users,
-        );
-      },
-      finetune(from, trainset, s = v.finetune, extra = {}) {
-        if (s.steps === null && s.epochs === 0) return from;
-        const recipe = recipeInfo(s.recipe);
-        const kind: ModelKind = extra.kind ?? (trainset.startsWith('ts-') && isPoisonedInputs(steps.get(trainset)?.inputs) ? 'poisoned' : 'clean');
-        const inputs = {
-          v: 1,
-          kind,
-          from,
-          trainset,
-          recipe: { name: recipe.name, sha256: recipe.sha256 },
-          epochs: s.epochs,
-          steps: s.steps,
-          lr: s.lr,
-          batch: s.batch,
-          freeze: s.freeze,
-          seed,
-          defence: extra.defence ?? null,
-        };
-        const id = contentId(kind, inputs);
-        const job: ModelJob = {
-          id,
-          kind,
-          trainset,
-          from,
-          arch: null,
-          recipe: s.recipe,
-          epochs: s.epochs,
-          steps: s.steps,
-          lr: s.lr,
-          batch: s.batch,
-          freeze: s.freeze,
-          seed,
-          valImages: s.valImages,
-          ...(extra.defence ? { defence: extra.defence } : {}),
-        };
-        jobs.set(id, job);
-        return add(
-          {
-            id,
-            kind: 'model',
-            label: `fine-tune ${id} (${v.name}, seed ${seed}${s.freeze ? `, freeze ${s.freeze}` : ''})`,
-            deps: [from, trainset].filter((d) => steps.has(d)),
-            inputs,
-            state: () => modelState(ws, job),
-            run: (rc) => buildModel(ws, job, { quiet: rc.quiet, threads: rc.threads }),
-          },
-          users,
-        );
-      },
-      other(name) {
-        const o = sibling(name, v);
+      cleanTrainset: (s = v.finetune) => this.cleanTrainset(s, users),
+      poisonedTrainset: (p, s = v.finetune, poisonSeed = seed) => this.poisonedTrainset(p, s, poisonSeed, users),
+      trainset: (inputs, label, deps, build) =>
+        this.trainsetStep({ v: 1, builder: 'custom', kind: v.kind, dataset: this.manifest, inputs }, () => label, deps, users, (id) => build(id)),
+      finetune: (from, trainset, s = v.finetune, extra = {}) => this.finetune(v, seed, from, trainset, s, extra),
+      other: (name) => {
+        const o = this.sibling(name, v);
         if (!o) fail(v.path, `refers to an unknown variant ${JSON.stringify(name)}`);
-        return planVariant(o, seed);
+        return this.planVariant(o, seed);
       },
     };
-    const kind = getVariantKind(v.kind, `${v.path}.kind`);
-    const outcome = kind.plan(ctx, v.fields);
-    planning.delete(key);
-    outcomes.set(key, outcome);
-    return outcome;
-  };
+  }
 
-  // The goals reference (clean/base) models are evaluated on: one per attack group.
-  const referenceGoals: Array<{ attack: EvalAttack; goal: string }> = [];
+  private cleanTrainset(s: TrainSettings, users: string[]): string {
+    const inputs = { v: 1, builder: 'clean', dataset: this.manifest, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed, ...poolClassInputs(s) };
+    return this.trainsetStep(inputs, (id) => `clean fine-tuning set ${id} (${s.images ?? 'all'} train images)`, [], users, (id, h) => buildCleanTrainset(this.ws, this.dataset, s, id, h));
+  }
+
+  private poisonedTrainset(p: PoisonSpec, s: TrainSettings, poisonSeed: number, users: string[]): string {
+    const inputs = {
+      v: 1,
+      builder: 'poison',
+      dataset: this.manifest,
+      split: 'train',
+      images: s.images,
+      subsetSeed: s.images === null ? 0 : s.subsetSeed,
+      ...poolClassInputs(s),
+      attack: p.attack,
+      goal: p.goal,
+      budget: p.budget,
+      keepClean: p.keepClean,
+      targetImage: p.targetImage ?? null,
+      seed: poisonSeed,
+    };
+    const budget = 'images' in p.budget ? `${p.budget.images} images/goal` : `rate ${p.budget.rate}`;
+    return this.trainsetStep(inputs, (id) => `poisoned set ${id}: attack ${p.attack} ${p.goal}, ${budget}, seed ${poisonSeed}`, [], users, (id, h, rc) =>
+      buildPoisonedTrainset(this.ws, this.dataset, s, p, poisonSeed, id, h, rc.quiet),
+    );
+  }
+
+  private finetune(v: VariantSpec, seed: number, from: string, trainset: string, s: TrainSettings, extra: { kind?: ModelKind; defence?: Record<string, unknown> }): string {
+    if (s.steps === null && s.epochs === 0) return from;
+    const recipe = recipeInfo(s.recipe);
+    const kind: ModelKind = extra.kind ?? (trainset.startsWith('ts-') && isPoisonedInputs(this.steps.get(trainset)?.inputs) ? 'poisoned' : 'clean');
+    const inputs = { v: 1, kind, from, trainset, recipe: { name: recipe.name, sha256: recipe.sha256 }, epochs: s.epochs, steps: s.steps, lr: s.lr, batch: s.batch, freeze: s.freeze, seed, defence: extra.defence ?? null };
+    const id = contentId(kind, inputs);
+    const job: ModelJob = {
+      id,
+      kind,
+      trainset,
+      from,
+      arch: null,
+      recipe: s.recipe,
+      epochs: s.epochs,
+      steps: s.steps,
+      lr: s.lr,
+      batch: s.batch,
+      freeze: s.freeze,
+      seed,
+      valImages: s.valImages,
+      ...(extra.defence ? { defence: extra.defence } : {}),
+    };
+    this.jobs.set(id, job);
+    const ws = this.ws;
+    return this.add(
+      {
+        id,
+        kind: 'model',
+        label: `fine-tune ${id} (${v.name}, seed ${seed}${s.freeze ? `, freeze ${s.freeze}` : ''})`,
+        deps: [from, trainset].filter((d) => this.steps.has(d)),
+        inputs,
+        state: () => modelState(ws, job),
+        run: (rc) => buildModel(ws, job, { quiet: rc.quiet, threads: rc.threads }),
+      },
+      [v.name, v.group],
+    );
+  }
+
+  // ---------------------------------------------------------------------------- evaluations
+
+  /** One variant at one seed: its model, and its evaluations on every evaluation dataset. */
+  private planRun(v: VariantSpec, seed: number, refGoals: Array<{ attack: EvalAttack; goal: string }>): PlannedRun {
+    const outcome = this.planVariant(v, seed);
+    const cleanVariant = v.clean !== null ? this.sibling(v.clean, v) : undefined;
+    const cleanModel = cleanVariant ? this.planVariant(cleanVariant, seed).model : undefined;
+    const targets = outcome.attack ? [{ attack: outcome.attack.type, goal: outcome.attack.goal, reference: false }] : refGoals.map((g) => ({ ...g, reference: true }));
+    const evals: PlannedEval[] = [];
+    for (const dsName of this.study.evaluation.datasets) {
+      targets.forEach((t, i) => evals.push(this.evalStep(v, seed, outcome, cleanModel, dsName, t, i === 0)));
+    }
+    return { variant: v, seed, outcome, modelJob: this.jobs.get(outcome.model) ?? null, evals };
+  }
+
+  private evalStep(v: VariantSpec, seed: number, outcome: VariantOutcome, cleanModel: string | undefined, dsName: string, t: { attack: EvalAttack; goal: string; reference: boolean }, utility: boolean): PlannedEval {
+    const ds = this.datasets.get(dsName)!;
+    const job: Omit<EvalJob, 'id'> = {
+      model: outcome.model,
+      dataset: dsName,
+      attack: t.attack,
+      goal: t.goal,
+      targetFrom: t.attack === 'I' ? outcome.trainset : null,
+      cleanModel,
+      settings: this.study.evaluation,
+      utility,
+    };
+    // v: the evaluation's result format (2: utility outside the source classes); a new one re-evaluates.
+    const inputs = { v: 2, ...job, manifest: ds.card.manifestSha256, settings: { ...this.study.evaluation, datasets: undefined } };
+    const id = contentId('eval', inputs);
+    const h = inputsHash(inputs);
+    const full: EvalJob = { ...job, id };
+    const ws = this.ws;
+    this.add(
+      {
+        id,
+        kind: 'eval',
+        label: `evaluate ${outcome.model} (${v.name}, seed ${seed}) on ${dsName}: ${t.attack === 'backdoor' ? 'backdoor' : `attack ${t.attack}`} ${t.goal}${t.reference ? ' (reference)' : ''}`,
+        deps: [outcome.model, cleanModel, outcome.trainset].filter((d): d is string => typeof d === 'string' && this.steps.has(d)),
+        inputs,
+        state: () => evalState(ws, full, h),
+        run: async (rc) => {
+          await runEval(ws, full, h, rc.quiet ? undefined : (p) => {
+            if (p.done === p.total && p.total > 0) rc.log(`  ${p.phase}: ${p.done}/${p.total}`);
+          });
+        },
+      },
+      [v.name, v.group],
+    );
+    return { id, dataset: dsName, attack: t.attack, goal: t.goal, cleanModel: cleanModel ?? null, reference: t.reference };
+  }
+}
+
+/** The goals reference (clean/base) models are evaluated on: one per attack group, at most four. */
+function referenceGoals(variants: VariantSpec[]): Array<{ attack: EvalAttack; goal: string }> {
+  const out: Array<{ attack: EvalAttack; goal: string }> = [];
   const seenGroups = new Set<string>();
   for (const v of variants) {
     if (v.kind !== 'attack' || seenGroups.has(v.group)) continue;
@@ -354,61 +353,9 @@ function planInner(ws: Workspace, study: StudySpec, variants: VariantSpec[], dat
     const goals = parseGoals(v.fields.goal as string, { allowAnySource: v.fields.attack === 'backdoor' });
     const attack: EvalAttack = v.fields.attack === 'backdoor' ? 'backdoor' : goals.length > 1 ? 'III' : 'II';
     const goal = goals.map(goalString).join(',');
-    if (!referenceGoals.some((g) => g.goal === goal && g.attack === attack)) referenceGoals.push({ attack, goal });
+    if (!out.some((g) => g.goal === goal && g.attack === attack)) out.push({ attack, goal });
   }
-  const refGoals = referenceGoals.slice(0, 4);
-
-  for (const seed of study.seeds) {
-    for (const v of variants) {
-      const outcome = planVariant(v, seed);
-      const users = [v.name, v.group];
-      const cleanVariant = v.clean !== null ? sibling(v.clean, v) : undefined;
-      const cleanModel = cleanVariant ? planVariant(cleanVariant, seed).model : undefined;
-      const evals: PlannedEval[] = [];
-      const targets: Array<{ attack: EvalAttack; goal: string; reference: boolean }> = outcome.attack
-        ? [{ attack: outcome.attack.type, goal: outcome.attack.goal, reference: false }]
-        : refGoals.map((g) => ({ ...g, reference: true }));
-      for (const dsName of study.evaluation.datasets) {
-        const ds = datasets.get(dsName)!;
-        targets.forEach((t, i) => {
-          const job: Omit<EvalJob, 'id'> = {
-            model: outcome.model,
-            dataset: dsName,
-            attack: t.attack,
-            goal: t.goal,
-            targetFrom: t.attack === 'I' ? outcome.trainset : null,
-            cleanModel,
-            settings: study.evaluation,
-            utility: i === 0,
-          };
-          // v: the evaluation's result format (2: utility outside the source classes); a new one re-evaluates.
-          const inputs = { v: 2, ...job, manifest: ds.card.manifestSha256, settings: { ...study.evaluation, datasets: undefined } };
-          const id = contentId('eval', inputs);
-          const h = inputsHash(inputs);
-          const full: EvalJob = { ...job, id };
-          add(
-            {
-              id,
-              kind: 'eval',
-              label: `evaluate ${outcome.model} (${v.name}, seed ${seed}) on ${dsName}: ${t.attack === 'backdoor' ? 'backdoor' : `attack ${t.attack}`} ${t.goal}${t.reference ? ' (reference)' : ''}`,
-              deps: [outcome.model, cleanModel, outcome.trainset].filter((d): d is string => typeof d === 'string' && steps.has(d)),
-              inputs,
-              state: () => evalState(ws, full, h),
-              run: async (rc) => {
-                await runEval(ws, full, h, rc.quiet ? undefined : (p) => {
-                  if (p.done === p.total && p.total > 0) rc.log(`  ${p.phase}: ${p.done}/${p.total}`);
-                });
-              },
-            },
-            users,
-          );
-          evals.push({ id, dataset: dsName, attack: t.attack, goal: t.goal, cleanModel: cleanModel ?? null, reference: t.reference });
-        });
-      }
-      runs.push({ variant: v, seed, outcome, modelJob: jobs.get(outcome.model) ?? null, evals });
-    }
-  }
-  return { study, variants, dataset, datasets, base, steps: order, runs };
+  return out.slice(0, 4);
 }
 
 /** A pool's class spec as step inputs: absent when unset, so older studies keep their ids. */
