@@ -5,6 +5,8 @@ import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { EVAL_ATTACKS, type EvalAttack } from '../indexer/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
+import { DEVICES } from '../trainer/train.js';
+import { oneOfFlag } from './train.js';
 import { writeDefenceReport } from '../trainer/defend/report.js';
 // Registers the defence variant kinds (filter, sterilize, safeclip) with the studies runner.
 import '../trainer/defend/variants.js';
@@ -14,7 +16,7 @@ const FILTER_USAGE =
 const SAFECLIP_USAGE = 'poisonlens defend safeclip --trainset T --reference MODEL --name T2 [--safe-probability P] [--overwrite] [--json]';
 const STERILIZE_USAGE =
   'poisonlens defend sterilize --model M --trainset CLEAN_T --steps N --name M2 [--lr LR] [--eval-every K] [--batch B] [--seed S] [--recipe R] ' +
-  '[--threads N] [--no-bf16] [--dataset D] [--attack I|II|III|backdoor] [--goal A>B] [--no-eval] [--overwrite] [--json]';
+  '[--threads N] [--no-bf16] [--device auto|cpu|cuda|mps] [--nproc N] [--dataset D] [--attack I|II|III|backdoor] [--goal A>B] [--no-eval] [--overwrite] [--json]';
 const REPORT_USAGE = 'poisonlens defend report STUDY_ID [--json]';
 const USAGE = 'poisonlens defend filter|safeclip|sterilize|report …';
 
@@ -113,6 +115,8 @@ async function runSterilize(argv: string[], ctx: CommandContext): Promise<number
       recipe: { type: 'string' },
       threads: { type: 'string' },
       'no-bf16': { type: 'boolean' },
+      device: { type: 'string' },
+      nproc: { type: 'string' },
       dataset: { type: 'string' },
       attack: { type: 'string' },
       goal: { type: 'string' },
@@ -139,6 +143,8 @@ async function runSterilize(argv: string[], ctx: CommandContext): Promise<number
     threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
     recipe: values.recipe as string | undefined,
     ...(values['no-bf16'] ? { bf16: false } : {}),
+    device: oneOfFlag(values, 'device', DEVICES),
+    nproc: numberFlag(values, 'nproc', { min: 1, max: 1024, integer: true }),
     dataset: values.dataset as string | undefined,
     attack: attack as EvalAttack | undefined,
     goal: values.goal as string | undefined,

@@ -3,8 +3,9 @@ import { numberFlag, parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { runExperiment } from '../trainer/experiment/index.js';
+import { applyDeviceFlags } from './train.js';
 
-const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--quiet] [--json]';
+const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--device auto|cpu|cuda|mps] [--nproc N] [--quiet] [--json]';
 
 export const experimentCommand: Command = {
   name: 'experiment',
@@ -13,10 +14,11 @@ export const experimentCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(
       argv,
-      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
+      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, device: { type: 'string' }, nproc: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
     if (positionals.length !== 1) throw new UserError(`${positionals.length ? 'one study file at a time' : 'missing the study file'}\nusage: ${USAGE}`, 'bad_flags');
+    applyDeviceFlags(values);
     let seeds: number[] | undefined;
     if (values.seeds !== undefined) {
       seeds = String(values.seeds).split(',').map((x) => Number(x.trim()));

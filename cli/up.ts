@@ -5,8 +5,9 @@ import { resolveWorkspace } from '../core/workspace.js';
 import { ensureVenv } from '../trainer/setup.js';
 import { buildWorld, loadWorldSpec } from '../trainer/world.js';
 import { serveCommand } from './serve.js';
+import { applyDeviceFlags } from './train.js';
 
-const USAGE = 'poisonlens up [--port 3000] [--host 127.0.0.1] [--no-serve]';
+const USAGE = 'poisonlens up [--port 3000] [--host 127.0.0.1] [--no-serve] [--device auto|cpu|cuda|mps] [--nproc N]';
 
 /**
  * The main job (`npm start`): builds what is missing of the default world (trainer/world.json:
@@ -18,7 +19,12 @@ export const upCommand: Command = {
   summary: 'the main job: build the default world if missing (with progress) and serve the search page',
   usage: USAGE,
   async run(argv, ctx) {
-    const { values, positionals } = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' }, 'no-serve': { type: 'boolean' } }, USAGE);
+    const { values, positionals } = parseFlags(
+      argv,
+      { port: { type: 'string' }, host: { type: 'string' }, 'no-serve': { type: 'boolean' }, device: { type: 'string' }, nproc: { type: 'string' } },
+      USAGE,
+    );
+    applyDeviceFlags(values);
     if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const ws = resolveWorkspace(ctx.workspaceDir);
     const spec = loadWorldSpec();

@@ -17,6 +17,8 @@ export interface EngineEvent {
 
 export interface EngineRunOptions {
   onEvent?: (e: EngineEvent) => void;
+  /** Processes: above 1 the engine runs under torchrun (torch.distributed.run) with DDP. */
+  nproc?: number;
   /** Forward SIGINT/SIGTERM of this process to the engine (it checkpoints and stops). Default true. */
   forwardSignals?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -27,10 +29,16 @@ export interface EngineResult {
   done: EngineEvent;
 }
 
-export function engineCommand(args: string[]): { command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+/**
+ * The engine's command line. With `nproc` > 1 it is torchrun (`python -m torch.distributed.run
+ * --standalone --nproc-per-node N -m poisonlens_engine.main …`, from the venv): one process per
+ * rank, gloo on the CPU, NCCL on GPUs; only rank 0 writes events, checkpoints and the package.
+ */
+export function engineCommand(args: string[], nproc = 1): { command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  const launch = nproc > 1 ? ['-m', 'torch.distributed.run', '--standalone', `--nproc-per-node=${nproc}`] : [];
   return {
     command: VENV_PYTHON,
-    args: ['-m', 'poisonlens_engine.main', ...args],
+    args: [...launch, '-m', 'poisonlens_engine.main', ...args],
     cwd: ENGINE_DIR,
     env: {
       ...process.env,
@@ -48,7 +56,8 @@ export function runEngine(args: string[], opts: EngineRunOptions = {}): Promise<
   if (!existsSync(VENV_PYTHON)) {
     throw new UserError('the Python training engine is not set up: run `poisonlens setup` first', 'engine_missing');
   }
-  const cmd = engineCommand(args);
+  const nproc = opts.nproc ?? 1;
+  const cmd = engineCommand(args, nproc);
   const child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env: { ...cmd.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const events: EngineEvent[] = [];
   const stderrTail: string[] = [];
@@ -83,8 +92,13 @@ export function runEngine(args: string[], opts: EngineRunOptions = {}): Promise<
       await linesClosed;
       const last = [...events].reverse().find((e) => e.event === 'error' || e.event === 'stopped' || e.event === 'done');
       if (code === 0 && last?.event === 'done') return resolve({ events, done: last });
-      if (code === 2 && last?.event === 'error') return reject(new UserError(String(last.message), String(last.code ?? 'engine_input')));
-      if (code === 130 && last?.event === 'stopped') return reject(new UserError(String(last.message), 'train_stopped'));
+      // Under torchrun a failed rank makes torchrun exit 1 whatever the rank's own status was:
+      // rank 0's last event tells the caller's mistake (any code but engine_failed) or a stop.
+      const viaTorchrun = nproc > 1 && code !== 0;
+      if ((code === 2 || (viaTorchrun && last?.code !== 'engine_failed')) && last?.event === 'error') {
+        return reject(new UserError(String(last.message), String(last.code ?? 'engine_input')));
+      }
+      if ((code === 130 || viaTorchrun) && last?.event === 'stopped') return reject(new UserError(String(last.message), 'train_stopped'));
       const tail = stderrTail.join('').trim().split('\n').slice(-15).join('\n');
       reject(new Error(`the training engine failed (${signal ? `signal ${signal}` : `exit ${code}`})` +
         (last?.event === 'error' ? `: ${String(last.message)}` : '') + (tail ? `\n${tail}` : '')));

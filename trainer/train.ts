@@ -38,6 +38,18 @@ export interface TrainOptions {
   threads?: number;
   /** undefined: on where the CPU supports it. */
   bf16?: boolean;
+  /** auto (default: CUDA when torch sees a GPU, else MPS, else the CPU), cpu, cuda or mps. */
+  device?: Device;
+  /** Autocast precision (default auto: bf16 where supported; fp16 with a gradient scaler on older GPUs). */
+  precision?: Precision;
+  /** Processes under torchrun (DDP; default 1: no torchrun). The batch is the global batch. */
+  nproc?: number;
+  /** Under torchrun: open_clip's local-loss variant of the gathered contrastive loss. */
+  localLoss?: boolean;
+  /** Training images held in memory or streamed from the decoded cache (default auto). */
+  data?: 'auto' | 'memory' | 'stream';
+  /** Processes that decode images into the cache (default: the engine's, up to 8). */
+  workers?: number;
   /** false: no random resized crop (the recipe's augmentation); default on. */
   augment?: boolean;
   freeze?: FreezeMode;
@@ -53,6 +65,32 @@ export interface TrainOptions {
   register?: boolean;
   quiet?: boolean;
   onEvent?: (e: EngineEvent) => void;
+}
+
+export const DEVICES = ['auto', 'cpu', 'cuda', 'mps'] as const;
+export type Device = (typeof DEVICES)[number];
+export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * Where trainings run when the caller does not say: POISONLENS_DEVICE and POISONLENS_NPROC (set by
+ * `experiment`/`up --device/--nproc`, or in the environment of a GPU box), else the engine's
+ * default (auto, one process).
+ */
+export function deviceDefaults(env: NodeJS.ProcessEnv = process.env): { device?: Device; nproc?: number } {
+  const out: { device?: Device; nproc?: number } = {};
+  const d = env.POISONLENS_DEVICE;
+  if (d !== undefined && d !== '') {
+    if (!(DEVICES as readonly string[]).includes(d)) throw new UserError(`POISONLENS_DEVICE must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(d)}`, 'bad_flags');
+    out.device = d as Device;
+  }
+  const n = env.POISONLENS_NPROC;
+  if (n !== undefined && n !== '') {
+    const v = Number(n);
+    if (!Number.isInteger(v) || v < 1 || v > 1024) throw new UserError(`POISONLENS_NPROC must be a whole number ≥ 1, got ${JSON.stringify(n)}`, 'bad_flags');
+    out.nproc = v;
+  }
+  return out;
 }
 
 export function runDir(ws: Workspace, name: string): string {
@@ -102,7 +140,14 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
   opt('--val-images', o.valImages);
   opt('--checkpoint-every', o.checkpointEvery);
   opt('--eval-every', o.evalEvery);
+  if (o.bf16 !== undefined && o.precision !== undefined) throw new UserError('give --precision or --bf16/--no-bf16, not both', 'bad_flags');
   if (o.bf16 !== undefined) a.push(o.bf16 ? '--bf16' : '--no-bf16');
+  const where = deviceDefaults();
+  opt('--device', o.device ?? where.device);
+  opt('--precision', o.precision);
+  opt('--data', o.data);
+  opt('--workers', o.workers);
+  if (o.localLoss) a.push('--local-loss');
   if (o.augment === false) a.push('--no-augment');
   if (o.defence) a.push('--defence', JSON.stringify(o.defence));
   if (o.overwrite) a.push('--overwrite');
@@ -117,6 +162,7 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
  */
 export async function trainModel(ws: Workspace, o: TrainOptions): Promise<ModelPackage> {
   const args = engineArgs(ws, o);
+  const nproc = o.nproc ?? deviceDefaults().nproc ?? 1;
   // Temp folders of packages whose writer was killed (kill -9 during export) go first.
   removeStaleTempDirs(modelDir(ws, o.name));
   const view = new TrainView(o.name, Boolean(o.quiet));
@@ -129,11 +175,13 @@ export async function trainModel(ws: Workspace, o: TrainOptions): Promise<ModelP
           trainset: o.trainset, from: o.from ?? null, arch: o.arch ?? null, pretrained: o.pretrained ?? null,
           epochs: o.epochs ?? null, steps: o.steps ?? null, batch: o.batch ?? null, lr: o.lr ?? null, seed: o.seed ?? null,
           freeze: o.freeze ?? null, kind: o.kind ?? null, runDir: runDir(ws, o.name),
+          device: o.device ?? deviceDefaults().device ?? 'auto', nproc,
         })
       : null;
     let total = 0;
     try {
       await runEngine(args, {
+        nproc,
         onEvent: (e) => {
           view.on(e);
           if (e.event === 'plan') total = Number(e.totalSteps);
@@ -179,8 +227,10 @@ class TrainView {
       case 'model': {
         const p = e.params as { total: number; tokenEmbedding: number };
         const img = e.image as { size: number };
+        const where = e.device && e.device !== 'cpu' ? `${e.device}` : `${e.threads} thread(s)`;
+        const procs = Number(e.worldSize ?? 1) > 1 ? ` × ${e.worldSize} processes (torchrun)` : '';
         this.line(`train ${this.name}: ${e.arch}, ${(p.total / 1e6).toFixed(1)}M params (${(p.tokenEmbedding / 1e6).toFixed(1)}M token table), ` +
-          `${img.size}px, context ${e.contextLength}, ${e.bf16 ? 'bf16' : 'fp32'}, ${e.threads} thread(s)${e.parent ? `, from ${e.parent}` : ''}`);
+          `${img.size}px, context ${e.contextLength}, ${e.precision ?? (e.bf16 ? 'bf16' : 'fp32')}, ${where}${procs}${e.parent ? `, from ${e.parent}` : ''}`);
         break;
       }
       case 'phase':

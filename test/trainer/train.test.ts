@@ -20,7 +20,8 @@ import { DatasetWriter, loadDataset, type Split } from '../../data/dataset.js';
 import { loadTrainset, writeTrainset } from '../../data/trainset.js';
 import { readModelPackage } from '../../indexer/package.js';
 import { VENV_PYTHON, REPO_ROOT } from '../../trainer/setup.js';
-import { engineArgs } from '../../trainer/train.js';
+import { deviceDefaults, engineArgs } from '../../trainer/train.js';
+import { engineCommand } from '../../trainer/engine.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
 const TINY = ['--arch', 'pl-tiny-test', '--batch', '8', '--threads', '1'];
@@ -225,6 +226,42 @@ test('engine flags: --no-augment and the bf16 choice reach the engine only when 
     const blocks = engineArgs(w, { trainset: 't', name: 'm', freeze: 'text-blocks' });
     assert.deepEqual(blocks.slice(blocks.indexOf('--freeze'), blocks.indexOf('--freeze') + 2), ['--freeze', 'text-blocks']);
   } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('devices: --device/--precision reach the engine when asked for; POISONLENS_DEVICE/NPROC are the defaults; --nproc runs torchrun', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pl-args-'));
+  const saved = { d: process.env.POISONLENS_DEVICE, n: process.env.POISONLENS_NPROC };
+  try {
+    const w = resolveWorkspace(root);
+    mkdirSync(join(w.trainsets, 't'), { recursive: true });
+    writeFileSync(join(w.trainsets, 't', 'trainset.json'), '{}');
+    delete process.env.POISONLENS_DEVICE;
+    delete process.env.POISONLENS_NPROC;
+    const plain = engineArgs(w, { trainset: 't', name: 'm' });
+    assert.ok(!plain.includes('--device') && !plain.includes('--precision') && !plain.includes('--local-loss'), plain.join(' '));
+    const cuda = engineArgs(w, { trainset: 't', name: 'm', device: 'cuda', precision: 'fp16', localLoss: true, data: 'stream', workers: 4 });
+    for (const [flag, v] of [['--device', 'cuda'], ['--precision', 'fp16'], ['--data', 'stream'], ['--workers', '4']]) assert.equal(cuda[cuda.indexOf(flag) + 1], v, flag);
+    assert.ok(cuda.includes('--local-loss'));
+    assert.throws(() => engineArgs(w, { trainset: 't', name: 'm', bf16: false, precision: 'bf16' }), /not both/);
+    process.env.POISONLENS_DEVICE = 'cpu';
+    process.env.POISONLENS_NPROC = '2';
+    const env = engineArgs(w, { trainset: 't', name: 'm' });
+    assert.equal(env[env.indexOf('--device') + 1], 'cpu');
+    assert.deepEqual(deviceDefaults(), { device: 'cpu', nproc: 2 });
+    process.env.POISONLENS_DEVICE = 'tpu';
+    assert.throws(() => deviceDefaults(), /POISONLENS_DEVICE must be one of/);
+    const one = engineCommand(['--x'], 1);
+    assert.deepEqual(one.args, ['-m', 'poisonlens_engine.main', '--x']);
+    const two = engineCommand(['--x'], 2);
+    assert.deepEqual(two.args, ['-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', '-m', 'poisonlens_engine.main', '--x']);
+    assert.equal(two.command, VENV_PYTHON);
+  } finally {
+    if (saved.d === undefined) delete process.env.POISONLENS_DEVICE;
+    else process.env.POISONLENS_DEVICE = saved.d;
+    if (saved.n === undefined) delete process.env.POISONLENS_NPROC;
+    else process.env.POISONLENS_NPROC = saved.n;
     rmSync(root, { recursive: true, force: true });
   }
 });

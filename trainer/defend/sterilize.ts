@@ -8,7 +8,7 @@ import { loadTrainset } from '../../data/trainset.js';
 import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../indexer/evaluate.js';
 import { loadModelPackage, modelDir, readModelPackage, type ModelPackage } from '../../indexer/package.js';
 import { registerModel } from '../models.js';
-import { trainModel } from '../train.js';
+import { trainModel, type Device } from '../train.js';
 
 /**
  * The paper's post-training defence (Yang et al. 2023, §6.2): fine-tune the poisoned model on
@@ -41,6 +41,9 @@ export interface SterilizeOptions {
   recipe?: string;
   threads?: number;
   bf16?: boolean;
+  /** Where the fine-tuning segments run (trainModel's device/nproc; default: POISONLENS_DEVICE/NPROC, else auto). */
+  device?: Device;
+  nproc?: number;
   /** Evaluation: dataset (default the model's), attack type and goal (default the model's attack). */
   dataset?: string;
   attack?: EvalAttack;
@@ -173,6 +176,8 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
         ...(o.batch !== undefined ? { batch: o.batch } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
         ...(o.bf16 !== undefined ? { bf16: o.bf16 } : {}),
+        ...(o.device !== undefined ? { device: o.device } : {}),
+        ...(o.nproc !== undefined ? { nproc: o.nproc } : {}),
         seed: baseSeed + j,
         valImages: 0,
         kind: 'defended',
