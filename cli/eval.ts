@@ -9,7 +9,7 @@ import { EVAL_ATTACKS, evaluate, type EvalAttack, type EvalResult, type RankBloc
 import type { Split } from '../data/dataset.js';
 
 const USAGE =
-  'poisonlens eval --model M --dataset N --attack I|II|III|backdoor [--goal A>B[,A2>B2…]] [--target-image ID] [--exact|--ann] [--clean-model C|--no-clean] [--k 1,5,10,20,30,50] [--seed S] [--ann-k K] [--split test] [--no-utility] [--no-drift] [--json] [--out FILE]';
+  'poisonlens eval --model M --dataset N --attack I|II|III|backdoor [--goal A>B[,A2>B2…]] [--target-image ID] [--exact|--ann] [--clean-model C|--no-clean] [--k 1,5,10,20,30,50] [--seed S] [--ann-k K] [--split test] [--no-utility] [--no-drift] [--query-repeat N] [--json] [--out FILE]';
 
 /** The result without per-query lists (what stdout and the catalog get when the file has them). */
 export function withoutPerQuery(r: EvalResult): EvalResult {
@@ -85,6 +85,7 @@ export const evalCommand: Command = {
         split: { type: 'string' },
         'no-utility': { type: 'boolean' },
         'no-drift': { type: 'boolean' },
+        'query-repeat': { type: 'string' },
         json: { type: 'boolean' },
         out: { type: 'string' },
       },
@@ -122,6 +123,7 @@ export const evalCommand: Command = {
         split,
         utility: !values['no-utility'],
         drift: !values['no-drift'],
+        queryRepeat: numberFlag(values, 'query-repeat', { integer: true, min: 1, max: 10 }),
       },
       {
         onProgress: (p) => {

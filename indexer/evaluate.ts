@@ -25,6 +25,8 @@ import {
 } from './metrics.js';
 import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
 import { samePoolClean } from './clean-model.js';
+import { loadModelPackage } from './package.js';
+import { ClipTokenizer } from './tokenizer.js';
 
 /**
  * Attack evaluation (ARCHITECTURE.md §5) through the search path the server uses: query texts go
@@ -91,6 +93,11 @@ export interface EvalRequest {
   /** Per-query ranks in the result (default true). */
   perQuery?: boolean;
   split?: Split;
+  /**
+   * Query texts (the goal's and the baseline's captions) repeated this many times, joined by a
+   * space (the paper's Table 15: longer texts); default 1. Utility and drift keep the captions.
+   */
+  queryRepeat?: number;
 }
 
 /** A model opened for evaluation: its encoder and its gallery index over one split. */
@@ -268,6 +275,8 @@ interface Opened {
   vectors: Float32Array[];
   baseSize: number;
   texts: Float32Array[];
+  /** The query texts' vectors (the captions repeated `queryRepeat` times; else `texts`). */
+  queryTexts: Float32Array[];
 }
 
 const BATCH = 256;
@@ -293,6 +302,35 @@ async function encodeImagesBatched(encoder: ClipEncoder, images: Array<Uint8Arra
   const out: Float32Array[] = [];
   for (let i = 0; i < images.length; i += BATCH) out.push(...(await encoder.encodeImages(images.slice(i, i + BATCH))));
   return out;
+}
+
+/** A query text repeated `n` times (the paper's Table 15 lengthens test texts this way). */
+export function repeatText(text: string, n: number): string {
+  return Array.from({ length: n }, () => text).join(' ');
+}
+
+function checkRepeat(n: number | undefined): number {
+  const r = n ?? 1;
+  if (!Number.isInteger(r) || r < 1 || r > 10) throw new UserError(`queryRepeat must be a whole number from 1 to 10, got ${JSON.stringify(n)}`, 'bad_query_repeat');
+  return r;
+}
+
+/** How long the repeated queries are, and how many the text context truncates (it keeps the first tokens, <end> last). */
+function queryRepeatNote(ws: Workspace, modelId: string, captions: Caption[], repeat: number): string {
+  const words = captions.reduce((s, c) => s + repeatText(c.text, repeat).split(/\s+/).length, 0) / Math.max(1, captions.length);
+  const head = `queries are the test captions repeated ×${repeat} (mean ${words.toFixed(2)} words`;
+  let pkg;
+  try {
+    pkg = loadModelPackage(ws, modelId);
+  } catch {
+    return `${head})`;
+  }
+  const ctx = pkg.card.text.contextLength;
+  const tok = ClipTokenizer.fromFile(pkg.vocabPath, { contextLength: ctx });
+  const lengths = captions.map((c) => tok.encode(repeatText(c.text, repeat)).length + 2);
+  const cut = lengths.filter((n) => n > ctx).length;
+  const meanTokens = lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length);
+  return `${head}, ${meanTokens.toFixed(1)} tokens with <start>/<end>); ${cut} of ${captions.length} exceed the ${ctx}-token context and are cut to its first tokens`;
 }
 
 /** Validates `--ks`-style lists. */
@@ -360,6 +398,8 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   const backend = opts.backend ?? (await backendFor(ws));
   const progress = opts.onProgress ?? (() => {});
   const captions: Caption[] = entries.flatMap((e, i) => e.captions.map((text) => ({ text, imageId: e.id, entry: i })));
+  const repeat = checkRepeat(req.queryRepeat);
+  if (repeat > 1) notes.push(queryRepeatNote(ws, req.model, captions, repeat));
 
   const open = async (id: string): Promise<Opened> => {
     const m = await backend.openModel(id, dataset, split, { mode, onProgress: progress });
@@ -371,8 +411,11 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
       const extra = added.length ? await m.encoder.encodeImages(added.map((e) => join(dataset.dir, e.file))) : [];
       const ids = [...m.ids, ...added.map((e) => e.id)];
       added.forEach((e, j) => rowOf.set(e.id, m.ids.length + j));
-      const texts = await encodeTextsOnce(ws, id, m.encoder, captions.map((c) => c.text), (done) => progress({ phase: `encoding test captions (${id})`, done, total: new Set(captions.map((c) => c.text)).size }));
-      return { m, rowOf, ids, vectors: [...m.vectors, ...extra], baseSize: m.ids.length, texts };
+      const encodeAll = (list: string[], what: string) =>
+        encodeTextsOnce(ws, id, m.encoder, list, (done) => progress({ phase: `encoding ${what} (${id})`, done, total: new Set(list).size }));
+      const texts = await encodeAll(captions.map((c) => c.text), 'test captions');
+      const queryTexts = repeat === 1 ? texts : await encodeAll(captions.map((c) => repeatText(c.text, repeat)), `test captions ×${repeat}`);
+      return { m, rowOf, ids, vectors: [...m.vectors, ...extra], baseSize: m.ids.length, texts, queryTexts };
     } catch (err) {
       await m.close();
       throw err;
@@ -473,12 +516,12 @@ function rankGoal(goal: Goal, ctx: GoalContext): GoalResult {
 
   const run = (o: Opened, qs: number[], withAnn: boolean) => {
     const targetRows = targetIds.map((id) => o.rowOf.get(id)!);
-    const exact = attackRanks(qs.map((q) => o.texts[q]), o.vectors, o.ids, targetRows);
+    const exact = attackRanks(qs.map((q) => o.queryTexts[q]), o.vectors, o.ids, targetRows);
     if (!withAnn) return { ranks: exact, fallbacks: 0, agree: qs.length };
     let fallbacks = 0;
     let agree = 0;
     const ranks = qs.map((q, i) => {
-      const r = annRank(o, o.texts[q], new Set(targetRows), ctx.annK);
+      const r = annRank(o, o.queryTexts[q], new Set(targetRows), ctx.annK);
       const rank = r ?? exact[i];
       if (r === null) fallbacks++;
       if (rank === exact[i]) agree++;

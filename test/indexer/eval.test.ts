@@ -292,3 +292,25 @@ test('`poisonlens eval` without --clean-model uses the clean fine-tune of the sa
     setDefaultEvalBackend(null);
   }
 });
+
+test('queryRepeat: the goal and baseline queries are the captions repeated, utility keeps the captions (Table 15)', async () => {
+  const b = backend();
+  const seen: string[] = [];
+  const spy = {
+    ...b,
+    async openModel(...args: Parameters<typeof b.openModel>) {
+      const m = await b.openModel(...args);
+      const encodeTexts = m.encoder.encodeTexts.bind(m.encoder);
+      m.encoder.encodeTexts = async (texts: string[]) => (seen.push(...texts), encodeTexts(texts));
+      return m;
+    },
+  };
+  const once = await evaluate(fx.ws, { model: 'pois', dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', cleanModel: null }, { backend: b });
+  const twice = await evaluate(fx.ws, { model: 'pois', dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', cleanModel: null, queryRepeat: 2 }, { backend: spy });
+  assert.ok(seen.includes('sheep-te-0 caption 0 sheep-te-0 caption 0'), 'repeated queries are encoded');
+  assert.ok(seen.includes('sheep-te-0 caption 0'), 'the captions themselves too (utility)');
+  assert.ok(twice.notes.some((n) => /repeated ×2/.test(n)), twice.notes.join('; '));
+  // this fake embeds a text by its first word, so the ranks are the same: only the texts changed
+  assert.deepEqual(twice.goals[0].model.hit, once.goals[0].model.hit);
+  await assert.rejects(evaluate(fx.ws, { model: 'pois', dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', queryRepeat: 0 }, { backend: b }), /queryRepeat must be/);
+});

@@ -286,6 +286,7 @@ export async function runEval(ws: Workspace, job: EvalJob, hash: string, onProgr
       split: s.split,
       utility: job.utility && s.utility,
       drift: s.drift,
+      ...(s.queryRepeat !== undefined ? { queryRepeat: s.queryRepeat } : {}),
     },
     { onProgress },
   );

@@ -93,6 +93,8 @@ export interface EvalSettings {
   drift: boolean;
   /** Datasets every model is evaluated on (default: the training dataset). */
   datasets: string[];
+  /** Query captions repeated this many times (the paper's Table 15); absent: 1 (and older evaluations keep their ids). */
+  queryRepeat?: number;
 }
 
 export interface VariantSpec {
@@ -421,6 +423,8 @@ function parseEvaluation(v: unknown, p: string, dataset: string, datasets: Datas
     drift: f.get('drift', bool, true),
     datasets: f.get('datasets', arrayOf(str, { min: 1 }), [dataset]),
   };
+  const repeat = f.get('queryRepeat', num({ integer: true, min: 1, max: 10 }));
+  if (repeat !== undefined && repeat !== 1) e.queryRepeat = repeat;
   f.done();
   e.datasets.forEach((d, i) => {
     if (!datasets.some((x) => x.name === d)) fail(`${p}.datasets[${i}]`, `${JSON.stringify(d)} is not among datasets (${datasets.map((x) => x.name).join(', ')})`);
