@@ -1,4 +1,4 @@
-import { fail, nullable, num, str, type Check } from '../experiment/check.js';
+import { fail, Fields, nullable, num, str, type Check } from '../experiment/check.js';
 import { inputsHash } from '../experiment/hash.js';
 import { registerVariantKind, type VariantPlanContext } from '../experiment/variants.js';
 import { filterTrainset } from './filter.js';
@@ -6,14 +6,14 @@ import { filterTrainset } from './filter.js';
 /**
  * The defences as study variant kinds (the studies runner's registry, trainer/experiment/variants.ts):
  *
- * - `filter`    {"of": "<attack variant>", "gamma": 0.8 | "auto", "reference": "base"|"<variant>"|"<model id>",
+ * - `filter`    {"of": "<attack variant>", "gamma": 0.8 | "auto", "reference": "base"|"<variant>"|"<model id>"|{"arch": A, "seed": S},
  *                "calibrationSample": 200, "quantile": 0.99}
  *               the attack variant's poisoned training set filtered by the reference model, then the
  *               base fine-tuned on what is left (kind `defended`); evaluated on the attack's goal.
  * - `safeclip`  {"of": …, "reference": …, "safeProbability": 0.5} — the SafeCLIP-style split
  *               (./safeclip.ts): the risky pairs dropped, the base fine-tuned on the safe ones.
- * - `sterilize` {"of": "<attack variant>"} — the attack variant's poisoned model fine-tuned on the
- *               clean fine-tuning set with the variant's `finetune` settings (steps, lr): sweep
+ * - `sterilize` {"of": "<attack variant>", "dataset": null} — the attack variant's poisoned model fine-tuned on the
+ *               clean fine-tuning set (of the study's dataset, or of `dataset`) with the variant's `finetune` settings (steps, lr): sweep
  *               `finetune.steps` for the sterilisation curve and `finetune.lr` for the lr sweep.
  *
  * Importing this module registers them (cli/defend.ts does, so every `poisonlens` run has them).
@@ -21,8 +21,21 @@ import { filterTrainset } from './filter.js';
 
 const gammaCheck: Check<number | 'auto'> = (v, p) => (v === 'auto' ? 'auto' : num({ min: 0, max: 2 })(v, p));
 
-/** The reference model's id: the study's base, another variant's model, or an existing model id. */
-function referenceModel(ctx: VariantPlanContext, ref: string): string {
+/** A filter's reference: "base", a variant, a model id, or {arch, seed} of an independently pre-trained model. */
+type ReferenceSpec = string | { arch: string | null; seed: number | null };
+
+const referenceCheck: Check<ReferenceSpec> = (v, p) => {
+  if (typeof v === 'string') return str(v, p);
+  const f = new Fields(v, p);
+  const out = { arch: f.get('arch', nullable(str), null), seed: f.get('seed', nullable(num({ integer: true, min: 0, max: 0xffffffff })), null) };
+  f.done();
+  if (out.arch === null && out.seed === null) fail(p, 'an independent reference needs another arch or seed than the base');
+  return out;
+};
+
+/** The reference model's id: the study's base, another variant's model, an existing model id, or a model pre-trained with another arch/seed. */
+function referenceModel(ctx: VariantPlanContext, ref: ReferenceSpec): string {
+  if (typeof ref !== 'string') return ctx.pretrain({ arch: ref.arch, ...(ref.seed !== null ? { seed: ref.seed } : {}) });
   if (ref === 'base') return ctx.base;
   if (ctx.study.variants.some((v) => v.group === ref || v.name === ref)) return ctx.other(ref).model;
   return ref;
@@ -36,7 +49,7 @@ function customHash(ctx: VariantPlanContext, inputs: unknown): string {
 function planFiltered(ctx: VariantPlanContext, f: Record<string, unknown>, method: 'filter' | 'safeclip') {
   const poisoned = ctx.other(f.of as string);
   if (!poisoned.trainset) fail(`${ctx.variant.path}.of`, `variant ${JSON.stringify(f.of)} trains on no training set to filter`);
-  const reference = referenceModel(ctx, f.reference as string);
+  const reference = referenceModel(ctx, f.reference as ReferenceSpec);
   const params =
     method === 'filter'
       ? { gamma: f.gamma, ...(f.gamma === 'auto' ? { calibrationSample: f.calibrationSample, quantile: f.quantile, seed: ctx.seed } : {}) }
@@ -71,7 +84,7 @@ registerVariantKind({
   fields: (f) => ({
     of: f.need('of', str),
     gamma: f.need('gamma', gammaCheck),
-    reference: f.get('reference', str, 'base'),
+    reference: f.get('reference', referenceCheck, 'base'),
     calibrationSample: f.get('calibrationSample', num({ integer: true, min: 1 }), 200),
     quantile: f.get('quantile', num({ min: 0, max: 1, exclusiveMin: true }), 0.99),
   }),
@@ -83,7 +96,7 @@ registerVariantKind({
   summary: 'SafeCLIP-style split: a two-Gaussian mixture on reference-model similarities keeps the safe pairs, the base is fine-tuned on them',
   fields: (f) => ({
     of: f.need('of', str),
-    reference: f.get('reference', str, 'base'),
+    reference: f.get('reference', referenceCheck, 'base'),
     safeProbability: f.get('safeProbability', num({ min: 0, max: 1, exclusiveMin: true }), 0.5),
   }),
   plan: (ctx, f) => planFiltered(ctx, f, 'safeclip'),
@@ -92,10 +105,11 @@ registerVariantKind({
 registerVariantKind({
   name: 'sterilize',
   summary: 'post-training sterilisation: the attack variant’s poisoned model fine-tuned on clean pairs (finetune.steps, finetune.lr)',
-  fields: (f) => ({ of: f.need('of', str), note: f.get('note', nullable(str), null) }),
+  fields: (f) => ({ of: f.need('of', str), note: f.get('note', nullable(str), null), dataset: f.get('dataset', nullable(str), null) }),
   plan(ctx, f) {
     const poisoned = ctx.other(f.of as string);
-    const clean = ctx.cleanTrainset();
+    // `dataset`: sterilise on another dataset's clean pool (the paper used Visual Genome for Flickr-PASCAL)
+    const clean = ctx.cleanTrainset(ctx.settings, (f.dataset as string | null) ?? undefined);
     const s = ctx.settings;
     const model = ctx.finetune(poisoned.model, clean, s, {
       kind: 'defended',

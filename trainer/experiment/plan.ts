@@ -156,30 +156,43 @@ class Planner {
   private planBase(): Plan['base'] {
     const b = this.study.base;
     if (b.model) return { model: b.model, trainset: null, job: null };
+    return this.pretrained(b, ['base']);
+  }
+
+  /**
+   * A model trained from scratch on the base's pairs with settings `b` (the study's base, or an
+   * independent reference of another architecture or seed); an equivalent package trained under
+   * another name (the main job's, `poisonlens train`'s) is adopted rather than trained again.
+   */
+  private pretrained(b: StudySpec['base'], users: string[]): Plan['base'] {
     const ts = this.baseTrainset();
     const recipe = recipeInfo(b.recipe);
     const arch = b.arch ?? (typeof recipe.recipe.arch === 'string' ? recipe.recipe.arch : null);
     const inputs = { v: 1, kind: 'base', trainset: ts, recipe: { name: recipe.name, sha256: recipe.sha256 }, arch: arch ? archInfo(arch) : null, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, seed: b.seed };
     const id = contentId('base', inputs);
     const job: ModelJob = { id, kind: 'base', trainset: ts, from: null, arch: b.arch, recipe: b.recipe, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, freeze: null, seed: b.seed, valImages: null };
-    // A base package trained from the same pairs with the same settings under another name (the
-    // main job's, `poisonlens train`'s) is the same artefact: adopt it rather than train again.
-    const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.dataset, job, recipe.recipe);
+    const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.baseDataset(), job, recipe.recipe);
     if (adopted) return { model: adopted, trainset: ts, job: null };
     const ws = this.ws;
     this.add(
-      { id, kind: 'model', label: `train the base model ${id} from scratch (recipe ${b.recipe})`, deps: [ts], inputs, state: () => modelState(ws, job), run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }) },
-      ['base'],
+      { id, kind: 'model', label: `train the base model ${id} from scratch (recipe ${b.recipe}${b.arch ? `, ${b.arch}` : ''})`, deps: [ts], inputs, state: () => modelState(ws, job), run: (ctx) => buildModel(ws, job, { quiet: ctx.quiet, threads: ctx.threads }) },
+      users,
     );
     return { model: id, trainset: ts, job };
   }
 
+  /** The dataset the base pre-trains on: base.dataset, else the study's. */
+  private baseDataset(): Dataset {
+    return this.datasets.get(this.study.base.dataset ?? this.study.dataset)!;
+  }
+
   /** The base's clean pairs: where the dataset reserves a base part, that part alone (data/pool.ts). */
   private baseTrainset(): string {
-    const part = this.dataset.card.params?.baseImages ? { part: 'base' } : {};
-    const inputs = { v: 1, builder: 'clean', dataset: this.manifest, split: 'train', images: null, ...part };
+    const ds = this.baseDataset();
+    const part = ds.card.params?.baseImages ? { part: 'base' } : {};
+    const inputs = { v: 1, builder: 'clean', dataset: ds.card.manifestSha256, split: 'train', images: null, ...part };
     const where = 'part' in part ? 'the base part of the train split' : 'whole train split';
-    return this.trainsetStep(inputs, () => `clean training set of ${this.dataset.name} (${where})`, [], ['base'], (id, h) => buildBaseTrainset(this.ws, this.dataset, id, h));
+    return this.trainsetStep(inputs, () => `clean training set of ${ds.name} (${where})`, [], ['base'], (id, h) => buildBaseTrainset(this.ws, ds, id, h));
   }
 
   // ---------------------------------------------------------------------------- variants
@@ -212,7 +225,11 @@ class Planner {
       seed,
       base: this.base.model,
       settings: v.finetune,
-      cleanTrainset: (s = v.finetune) => this.cleanTrainset(s, users),
+      cleanTrainset: (s = v.finetune, dataset) => this.cleanTrainset(s, users, dataset),
+      pretrain: (o) => {
+        if (this.study.base.model) fail(`${v.path}`, 'pre-training a reference needs a base trained by the study (base.model names an existing one)');
+        return this.pretrained({ ...this.study.base, arch: o.arch ?? this.study.base.arch, seed: o.seed ?? this.study.base.seed }, users).model;
+      },
       poisonedTrainset: (p, s = v.finetune, poisonSeed = seed) => this.poisonedTrainset(p, s, poisonSeed, users),
       trainset: (inputs, label, deps, build) =>
         this.trainsetStep({ v: 1, builder: 'custom', kind: v.kind, dataset: this.manifest, inputs }, () => label, deps, users, (id) => build(id)),
@@ -225,9 +242,12 @@ class Planner {
     };
   }
 
-  private cleanTrainset(s: TrainSettings, users: string[]): string {
-    const inputs = { v: 1, builder: 'clean', dataset: this.manifest, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed, ...poolClassInputs(s) };
-    return this.trainsetStep(inputs, (id) => `clean fine-tuning set ${id} (${s.images ?? 'all'} train images)`, [], users, (id, h) => buildCleanTrainset(this.ws, this.dataset, s, id, h));
+  private cleanTrainset(s: TrainSettings, users: string[], datasetName?: string): string {
+    const ds = datasetName ? this.datasets.get(datasetName) : this.dataset;
+    if (!ds) return fail('datasets', `no dataset ${JSON.stringify(datasetName)} among the study's datasets`);
+    const inputs = { v: 1, builder: 'clean', dataset: ds.card.manifestSha256, split: 'train', images: s.images, subsetSeed: s.images === null ? 0 : s.subsetSeed, ...poolClassInputs(s) };
+    const of = ds === this.dataset ? '' : ` of ${ds.name}`;
+    return this.trainsetStep(inputs, (id) => `clean fine-tuning set ${id}${of} (${s.images ?? 'all'} train images)`, [], users, (id, h) => buildCleanTrainset(this.ws, ds, s, id, h));
   }
 
   private poisonedTrainset(p: PoisonSpec, s: TrainSettings, poisonSeed: number, users: string[]): string {

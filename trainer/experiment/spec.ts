@@ -60,6 +60,8 @@ export interface BaseSpec {
   batch: number | null;
   lr: number | null;
   seed: number;
+  /** The dataset whose base part trains the base (default: the study's dataset; e.g. a transfer study fine-tunes on another). */
+  dataset: string | null;
 }
 
 /** Fine-tuning settings (study defaults, overridable per variant). */
@@ -230,10 +232,11 @@ function parseBase(v: unknown, p: string): BaseSpec {
     batch: f.get('batch', num({ integer: true, min: 1 })) ?? null,
     lr: f.get('lr', num({ min: 0, exclusiveMin: true })) ?? null,
     seed: f.get('seed', num({ integer: true, min: 0, max: 0xffffffff }), 0),
+    dataset: f.get('dataset', nameCheck('dataset name')) ?? null,
   };
   f.done();
   if (b.epochs !== null && b.steps !== null) fail(`${p}.steps`, 'give epochs or steps, not both');
-  if (model && ['recipe', 'arch', 'epochs', 'steps', 'batch', 'lr'].some((k) => f.has(k))) fail(`${p}.model`, 'an existing base model takes no training settings');
+  if (model && ['recipe', 'arch', 'epochs', 'steps', 'batch', 'lr', 'dataset'].some((k) => f.has(k))) fail(`${p}.model`, 'an existing base model takes no training settings');
   return b;
 }
 
@@ -330,6 +333,7 @@ function parseStudyInner(value: unknown, file: string | null, text?: string): St
   const dataset = f.get('dataset', str, datasets[0].name);
   if (!datasets.some((d) => d.name === dataset)) fail('dataset', `${JSON.stringify(dataset)} is not among datasets (${datasets.map((d) => d.name).join(', ')})`);
   const base = f.get('base', parseBase) ?? parseBase({}, 'base');
+  if (base.dataset !== null && !datasets.some((d) => d.name === base.dataset)) fail('base.dataset', `${JSON.stringify(base.dataset)} is not among datasets (${datasets.map((d) => d.name).join(', ')})`);
   const finetune = f.has('finetune') ? parseTrainSettings(f.o.finetune, 'finetune', DEFAULT_FINETUNE) : { ...DEFAULT_FINETUNE };
   f.skip('finetune');
   const seeds = f.get(

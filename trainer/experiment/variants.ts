@@ -56,8 +56,13 @@ export interface VariantPlanContext {
   base: string;
   /** The variant's fine-tuning settings (study defaults merged with its own). */
   settings: TrainSettings;
-  /** The clean fine-tuning set (the pool of training images the settings select). */
-  cleanTrainset(settings?: TrainSettings): string;
+  /** The clean fine-tuning set (the pool of training images the settings select), of the study's dataset or of `dataset`. */
+  cleanTrainset(settings?: TrainSettings, dataset?: string): string;
+  /**
+   * A model pre-trained from scratch like the study's base (same recipe and pairs) but with
+   * another architecture and/or seed: an independent reference for the defences. Returns its id.
+   */
+  pretrain(opts: { arch?: string | null; seed?: number }): string;
   /** A poisoned fine-tuning set: the attack applied to the pool, seeded by `seed` (default: ctx.seed). */
   poisonedTrainset(p: PoisonSpec, settings?: TrainSettings, seed?: number): string;
   /**
