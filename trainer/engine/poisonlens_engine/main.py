@@ -95,6 +95,45 @@ def run(argv: list[str]) -> dict[str, Any]:
         world.close()
 
 
+def _model_card(args, cfg, ts, P, M, torch, open_clip, *, pkg_id, kind, arch, mcfg, image, ctx, parent, poisoned_pairs,
+                summary, model, val, diffs, tolerance, extra) -> dict[str, Any]:
+    """model.json (ARCHITECTURE §2): what the package is and where it came from."""
+    ds = ts.card.get("dataset") or {}
+    return {
+        "id": pkg_id,
+        "name": (args.name or pkg_id) if extra is None else pkg_id,  # a snapshot is named by its id
+        "kind": kind,
+        "arch": arch,
+        "embedDim": M.embed_dim(mcfg),
+        "image": image,
+        "text": {"tokenizer": "clip-bpe", "contextLength": ctx, "vocab": P.VOCAB_FILE},
+        "parent": parent,
+        "trainset": {"name": ts.card.get("name", ts.dir.name), "sha256": ts.pairs_sha256,
+                     "pairs": len(ts.pairs), "poisonedPairs": poisoned_pairs},
+        "dataset": {"name": ds.get("name"), "manifestSha256": ds.get("manifestSha256")},
+        "attack": P.attack_of(ts),
+        "defence": args.defence,
+        "seed": cfg["seed"],
+        "trainer": {
+            "config": cfg,
+            "modelConfig": mcfg,
+            "steps": summary["steps"],
+            "epochs": summary["epochs"],
+            "batch": summary["batch"],
+            "wallSeconds": summary["wallSeconds"],
+            "params": M.count_params(model),
+            "versions": {"engine": __import__("poisonlens_engine").__version__, "torch": torch.__version__,
+                         "openClip": open_clip.__version__, "python": sys.version.split()[0]},
+        },
+        "metrics": {"val": summary["lastEval"]},
+        "validation": None if val is None else {"dataset": val[1], "split": cfg["valSplit"],
+                                                "manifestSha256": val[0].manifest_sha256},
+        "export": {"check": diffs, "tolerance": tolerance},
+        **(extra or {}),
+        "createdAt": P.now_iso(),
+    }
+
+
 def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch) -> dict[str, Any]:
     from .errors import EngineError
 
@@ -192,60 +231,45 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
                                     precision=cfg["precision"])
             return {"split": cfg["valSplit"], **recall_at_k(img, txt, val_data.caption_image)}
 
-        summary = T.train(model, pairs, cfg, run, normalize, emit, evaluate, state, device=device, world=world)
+        poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
+        kind = P.derive_kind(cfg["mode"], poisoned_pairs, args.kind)
+
+        def write_package(dest: Path, m, pkg_id: str, summary: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+            """A model package of `m` (a CPU float32 model in eval mode) at `dest`, atomically."""
+            with P.building(dest, overwrite=args.overwrite) as tmp:
+                X.export_onnx(m, image["size"], ctx, tmp)
+                pixels, ids = X.check_inputs(image["size"], pairs.tokens, ctx)
+                diffs = X.check_onnx(m, tmp, pixels, ids)
+                emit("export", check=diffs)
+                if args.reference_out and extra is None:
+                    X.write_reference(m, pixels, ids, args.reference_out)
+                P.copy_vocab(tmp)
+                M.save_weights(tmp / "checkpoint.pt", m, arch, mcfg, {"modelId": pkg_id, "step": summary["steps"]})
+                shutil.copyfile(run.metrics, tmp / "metrics.jsonl") if run.metrics.is_file() else (tmp / "metrics.jsonl").touch()
+                card = _model_card(args, cfg, ts, P, M, torch, open_clip, pkg_id=pkg_id, kind=kind, arch=arch, mcfg=mcfg,
+                                   image=image, ctx=ctx, parent=parent, poisoned_pairs=poisoned_pairs, summary=summary,
+                                   model=m, val=val, diffs=diffs, tolerance=X.TOLERANCE, extra=extra)
+                P.write_json(tmp / "model.json", card)
+            return card
+
+        def snapshot(m, epoch: int, step: int) -> None:
+            """The weights at an epoch's end as a package of their own (--save-epochs), OUT-eNN."""
+            dest = out.parent / f"{out.name}-e{epoch:02d}"
+            if dest.exists():
+                return  # written before a resume
+            frozen = __import__("copy").deepcopy(m).float().eval().to("cpu", memory_format=torch.contiguous_format)
+            write_package(dest, frozen, f"{model_id}-e{epoch:02d}", {"steps": step, "epochs": epoch, "batch": cfg["batch"],
+                          "wallSeconds": None, "lastEval": None}, {"snapshot": {"of": model_id, "epoch": epoch, "step": step}})
+
+        summary = T.train(model, pairs, cfg, run, normalize, emit, evaluate, state, device=device, world=world,
+                          on_epoch=snapshot if cfg.get("saveEpochs") else None)
         if not world.is_main:
             return {}
 
         # The package.
         emit("phase", name="export", done=0, total=1)
-        poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
-        kind = P.derive_kind(cfg["mode"], poisoned_pairs, args.kind)
-        with P.building(out, overwrite=args.overwrite) as tmp:
-            model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
-            X.export_onnx(model, image["size"], ctx, tmp)
-            pixels, ids = X.check_inputs(image["size"], pairs.tokens, ctx)
-            diffs = X.check_onnx(model, tmp, pixels, ids)
-            emit("export", check=diffs)
-            if args.reference_out:
-                X.write_reference(model, pixels, ids, args.reference_out)
-            P.copy_vocab(tmp)
-            M.save_weights(tmp / "checkpoint.pt", model, arch, mcfg, {"modelId": model_id, "step": summary["steps"]})
-            shutil.copyfile(run.metrics, tmp / "metrics.jsonl") if run.metrics.is_file() else (tmp / "metrics.jsonl").touch()
-            ds = ts.card.get("dataset") or {}
-
-            card = {
-                "id": model_id,
-                "name": args.name or model_id,
-                "kind": kind,
-                "arch": arch,
-                "embedDim": M.embed_dim(mcfg),
-                "image": image,
-                "text": {"tokenizer": "clip-bpe", "contextLength": ctx, "vocab": P.VOCAB_FILE},
-                "parent": parent,
-                "trainset": {"name": ts.card.get("name", ts.dir.name), "sha256": ts.pairs_sha256,
-                             "pairs": len(ts.pairs), "poisonedPairs": poisoned_pairs},
-                "dataset": {"name": ds.get("name"), "manifestSha256": ds.get("manifestSha256")},
-                "attack": P.attack_of(ts),
-                "defence": args.defence,
-                "seed": cfg["seed"],
-                "trainer": {
-                    "config": cfg,
-                    "modelConfig": mcfg,
-                    "steps": summary["steps"],
-                    "epochs": summary["epochs"],
-                    "batch": summary["batch"],
-                    "wallSeconds": summary["wallSeconds"],
-                    "params": M.count_params(model),
-                    "versions": {"engine": __import__("poisonlens_engine").__version__, "torch": torch.__version__,
-                                 "openClip": open_clip.__version__, "python": sys.version.split()[0]},
-                },
-                "metrics": {"val": summary["lastEval"]},
-                "validation": None if val is None else {"dataset": val[1], "split": cfg["valSplit"],
-                                                        "manifestSha256": val[0].manifest_sha256},
-                "export": {"check": diffs, "tolerance": X.TOLERANCE},
-                "createdAt": P.now_iso(),
-            }
-            P.write_json(tmp / "model.json", card)
+        model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
+        card = write_package(out, model, model_id, summary)
     except BaseException:
         if run is not None and not run.checkpoint.is_file():  # nothing to resume: leave nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training images in memory, or streamed from the uint8 cache on disk in bounded memory (auto: stream above 4 GiB or under torchrun)")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between run checkpoints")
     t.add_argument("--eval-every", type=int, default=0, help="extra validation every N steps (0: per epoch only)")
+    t.add_argument("--save-epochs", action="store_true",
+                   help="also write a package of the weights at each epoch's end, OUT-eNN (one run, every epoch evaluable)")
 
     v = p.add_argument_group("validation")
     v.add_argument("--val-dataset", help="dataset folder for validation Recall@K (default: the training set's dataset)")
@@ -152,6 +154,7 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         "threads": a.threads,
         "checkpointEvery": a.checkpoint_every,
         "evalEvery": a.eval_every,
+        "saveEpochs": bool(a.save_epochs),
         "valSplit": a.val_split,
         "valImages": a.val_images,
     }

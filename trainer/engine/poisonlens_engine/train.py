@@ -225,9 +225,12 @@ def _deal(perm: np.ndarray, offset: int, batch: int, world: World) -> np.ndarray
 def train(model: torch.nn.Module, data: PairData, cfg: dict[str, Any], run: RunDir | None,
           normalize: Normalize, emit: Emit, evaluate: Callable[[torch.nn.Module], dict[str, Any] | None],
           state: dict[str, Any] | None = None, device: torch.device | None = None,
-          world: World | None = None) -> dict[str, Any]:
+          world: World | None = None,
+          on_epoch: Callable[[torch.nn.Module, int, int], None] | None = None) -> dict[str, Any]:
     """Trains `model` (already on `device`) in place for the planned steps; returns {steps, epochs,
-    wallSeconds, lastEval}. `run` is None on ranks other than 0 (they write nothing)."""
+    wallSeconds, lastEval}. `run` is None on ranks other than 0 (they write nothing). `on_epoch`
+    (rank 0) sees the model at each whole epoch's end, e.g. to write a snapshot package; it must
+    not draw from torch's global random state (nothing in the loop does: see the module doc)."""
     device = device or torch.device("cpu")
     world = world or World()
     cpu = device.type == "cpu"
@@ -370,6 +373,8 @@ def train(model: torch.nn.Module, data: PairData, cfg: dict[str, Any], run: RunD
                     last_eval = {"step": step, "epoch": step / p.steps_per_epoch, **res}
                     run.log({"type": "eval", **last_eval})
                     emit("eval", **last_eval)
+            if world.is_main and epoch_end and on_epoch is not None:
+                on_epoch(model, step // p.steps_per_epoch, step)
             stop_now = stop.requested
             if world.distributed:
                 # Whether any rank was asked to stop: all stop after the same step.

@@ -55,3 +55,23 @@ def test_finetune_same_seed_same_bits(world):
         outs.append(out)
     wa, wb = weights(outs[0]), weights(outs[1])
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_save_epochs_snapshots_without_changing_the_run(world):
+    """--save-epochs writes a package at each whole epoch's end (OUT-eNN) and leaves the final
+    weights exactly as a run without it; the last epoch's snapshot is the final model."""
+    plain = train(world, "se-plain", 2, extra=["--steps", "8"])
+    snap = train(world, "se-snap", 2, extra=["--steps", "8", "--save-epochs"])
+    wa, wb = weights(plain), weights(snap)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "snapshots must not change the training"
+    import json
+    steps_per_epoch = json.loads((snap / "model.json").read_text())["trainer"]["steps"] / json.loads((snap / "model.json").read_text())["trainer"]["epochs"]
+    snaps = sorted(p.name for p in snap.parent.iterdir() if p.name.startswith("se-snap-e"))
+    assert snaps == [f"se-snap-e{k:02d}" for k in range(1, 1 + int(8 // steps_per_epoch))], snaps
+    last = snap.parent / snaps[-1]
+    card = json.loads((last / "model.json").read_text())
+    assert card["id"] == snaps[-1] and card["snapshot"]["of"] == "se-snap" and card["snapshot"]["epoch"] == len(snaps)
+    assert sorted(p.name for p in last.iterdir()) == sorted(p.name for p in snap.iterdir())
+    if 8 % steps_per_epoch == 0:
+        ws = weights(last)
+        assert all(torch.equal(ws[k], wb[k]) for k in wb)
