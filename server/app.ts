@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { imageRoutes } from './routes/images.js';
 import { pageRoutes } from './routes/pages.js';
 import { reportRoutes } from './routes/reports.js';
+import { AlarmService } from './services/alarm.js';
 import { CatalogService } from './services/catalog.js';
 import { EvalService } from './services/eval.js';
 import { Metrics } from './services/metrics.js';
@@ -70,12 +71,24 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     log,
   });
   registry.setActiveId(config.activeModel ?? pickDefaultModel(models.list()));
-  const search = new SearchService(registry, datasets, trainsets);
-  const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const metrics = new Metrics();
+  const alarm = new AlarmService({
+    ws,
+    registry,
+    datasets,
+    runtime: deps.runtime,
+    settings: config.alarm,
+    split: config.split,
+    textCacheSize: config.textCacheSize,
+    buildOnDemand: config.buildOnDemand,
+    log,
+    onReport: (model, r) => metrics.alarm(model, r.state, r.flagged),
+  });
+  const search = new SearchService(registry, datasets, trainsets, alarm);
+  const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
   const evals = new EvalService(ws);
-  const ctx: RouteContext = { config, workspace: ws, registry, search, catalog, evals, metrics, datasets, thumbs, searchLimit: rateLimit(config.rateLimit) };
+  const ctx: RouteContext = { config, workspace: ws, registry, search, catalog, evals, metrics, datasets, thumbs, alarm, searchLimit: rateLimit(config.rateLimit) };
 
   const app = express();
   app.disable('x-powered-by');
@@ -106,9 +119,13 @@ export function createApp(deps: AppDeps): PoisonLensServer {
       const id = registry.active;
       if (!id) return null;
       await registry.activate(id);
+      alarm.warm(id); // in the background: reference model, prototypes, calibration
       return id;
     },
-    close: () => registry.close(),
+    close: async () => {
+      await registry.close();
+      await alarm.close();
+    },
   };
 }
 

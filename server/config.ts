@@ -1,7 +1,8 @@
 import { UserError } from '../core/errors.js';
 import type { RateLimitConfig } from './http/security.js';
 import { name } from './schemas/common.js';
-import { boolean, integer, object, oneOf, optional, string, type Check } from './schemas/validate.js';
+import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm.js';
+import { boolean, integer, number, object, oneOf, optional, string, type Check } from './schemas/validate.js';
 
 /** The server's settings, checked once at start-up (defaults here; overrides from env or the caller). */
 export interface AppConfig {
@@ -25,6 +26,8 @@ export interface AppConfig {
   textCacheSize: number;
   /** Honour X-Forwarded-For (only behind a proxy you run). */
   trustProxy: boolean;
+  /** The per-query poisoning alarm (services/alarm.ts). */
+  alarm: AlarmSettings;
 }
 
 export const DEFAULTS: Omit<AppConfig, 'adminToken'> = {
@@ -38,6 +41,7 @@ export const DEFAULTS: Omit<AppConfig, 'adminToken'> = {
   thumbSize: 256,
   textCacheSize: 1024,
   trustProxy: false,
+  alarm: ALARM_DEFAULTS,
 };
 
 const configSchema = object({
@@ -52,10 +56,25 @@ const configSchema = object({
   thumbSize: integer(16, 1024),
   textCacheSize: integer(0, 1_000_000),
   trustProxy: boolean(),
+  alarm: object({
+    enabled: boolean(),
+    reference: string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, patternText: '"auto", "none" or a model id' }),
+    trusted: string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, patternText: '"auto" or a model id' }),
+    fpr: number({ min: 0.0001, max: 0.5 }),
+    k: integer(1, 100),
+    queries: integer(10, 100_000),
+    waitMs: integer(0, 600_000),
+    build: boolean(),
+  }),
 });
 
 export function resolveConfig(partial: Partial<AppConfig> & { adminToken: string }): AppConfig {
-  const merged = { ...DEFAULTS, ...dropUndefined(partial), rateLimit: { ...DEFAULTS.rateLimit, ...(partial.rateLimit ?? {}) } };
+  const merged = {
+    ...DEFAULTS,
+    ...dropUndefined(partial),
+    rateLimit: { ...DEFAULTS.rateLimit, ...(partial.rateLimit ?? {}) },
+    alarm: { ...DEFAULTS.alarm, ...dropUndefined(partial.alarm ?? {}) },
+  };
   try {
     return (configSchema as Check<AppConfig>)(merged, 'config');
   } catch (err) {
@@ -66,7 +85,10 @@ export function resolveConfig(partial: Partial<AppConfig> & { adminToken: string
 /**
  * Overrides from the environment: POISONLENS_MAX_MODELS, POISONLENS_SPLIT, POISONLENS_MODEL,
  * POISONLENS_DATASET, POISONLENS_BUILD_ON_DEMAND (1/0), POISONLENS_RATE_LIMIT (searches per
- * second per client, 0 = off), POISONLENS_RATE_BURST, POISONLENS_TRUST_PROXY (1/0).
+ * second per client, 0 = off), POISONLENS_RATE_BURST, POISONLENS_TRUST_PROXY (1/0); the poisoning
+ * alarm: POISONLENS_ALARM (1/0), POISONLENS_ALARM_REFERENCE (auto, none or a model id),
+ * POISONLENS_ALARM_TRUSTED (auto or a model id), POISONLENS_ALARM_FPR, POISONLENS_ALARM_K,
+ * POISONLENS_ALARM_QUERIES, POISONLENS_ALARM_BUILD (1/0).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<AppConfig> {
   const out: Partial<AppConfig> = {};
@@ -99,6 +121,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<App
   if (perSecond !== undefined || burst !== undefined) {
     out.rateLimit = { perSecond: perSecond ?? DEFAULTS.rateLimit.perSecond, burst: burst ?? Math.max(1, (perSecond ?? DEFAULTS.rateLimit.perSecond) * 2) };
   }
+  const fpr = env.POISONLENS_ALARM_FPR;
+  const alarm: Partial<AlarmSettings> = dropUndefined({
+    enabled: bool('POISONLENS_ALARM'),
+    reference: env.POISONLENS_ALARM_REFERENCE || undefined,
+    trusted: env.POISONLENS_ALARM_TRUSTED || undefined,
+    fpr: fpr ? Number(fpr) : undefined,
+    k: int('POISONLENS_ALARM_K', 1, 100),
+    queries: int('POISONLENS_ALARM_QUERIES', 10, 100_000),
+    build: bool('POISONLENS_ALARM_BUILD'),
+  });
+  if (Object.keys(alarm).length) out.alarm = alarm as AlarmSettings;
   return dropUndefined(out);
 }
 

@@ -5,7 +5,7 @@ import { boundaryOf, imagePart, parseMultipart } from '../http/multipart.js';
 import { requireAdmin } from '../http/security.js';
 import { activateBody, modelParams, noQuery } from '../schemas/models.js';
 import { evalBody } from '../schemas/eval.js';
-import { IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search.js';
+import { alarmQuery, IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search.js';
 import { checkImage } from '../services/upload.js';
 import { check, tagModel, type RouteContext } from './context.js';
 
@@ -55,6 +55,7 @@ export function apiRoutes(ctx: RouteContext): Router {
   r.post('/api/models/active', requireAdmin(ctx.config.adminToken), json, async (req, res) => {
     const { model } = check(activateBody, req.body);
     const out = await ctx.registry.activate(model);
+    ctx.alarm.warm(out.model);
     tagModel(res, out.model);
     res.json({ active: out.model, previous: out.previous, loadMs: out.loadMs, swapMs: out.swapMs });
   });
@@ -65,6 +66,21 @@ export function apiRoutes(ctx: RouteContext): Router {
     const out = await ctx.evals.run(body);
     tagModel(res, out.model);
     res.json(out);
+  });
+
+  // The poisoning alarm of a model (default: the active one) over a gallery: reference, trusted
+  // model and the recorded calibration (prepared, and calibrated if need be, on first use).
+  r.get('/api/alarm', limit, async (req, res) => {
+    const q = check(alarmQuery, req.query);
+    const lease = await ctx.registry.acquire(q.model);
+    try {
+      const dataset = ctx.datasets.get(q.dataset ?? ctx.registry.defaultDatasetFor(lease.model.pkg));
+      const index = await ctx.registry.index(lease, dataset);
+      tagModel(res, lease.model.id);
+      res.json(await ctx.alarm.describe(lease.model, dataset, index));
+    } finally {
+      lease.release();
+    }
   });
 
   r.get('/api/datasets', (req, res) => {

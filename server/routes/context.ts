@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { ModelRegistry } from '../services/registry.js';
 import type { SearchService } from '../services/search.js';
+import type { AlarmService } from '../services/alarm.js';
 import type { CatalogService } from '../services/catalog.js';
 import type { EvalService } from '../services/eval.js';
 import type { Metrics } from '../services/metrics.js';
@@ -21,6 +22,7 @@ export interface RouteContext {
   metrics: Metrics;
   datasets: DatasetRepository;
   thumbs: ThumbnailStore;
+  alarm: AlarmService;
   /** The per-client rate limit shared by every route that runs searches. */
   searchLimit: RequestHandler;
 }

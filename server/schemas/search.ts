@@ -22,3 +22,9 @@ export type SearchImageQuery = Infer<typeof searchImageQuery>;
 
 /** Largest accepted query image and its pixel count (decompression-bomb guard). */
 export const IMAGE_LIMITS = { maxBytes: 8 * 1024 * 1024, maxPixels: 25_000_000 };
+
+/** GET /api/alarm?model=ID&dataset=N — the poisoning alarm of a model over a gallery. */
+export const alarmQuery = object({
+  model: optional(name()),
+  dataset: optional(name()),
+});

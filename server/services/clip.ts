@@ -3,6 +3,7 @@ import type { DatasetRepository, ServedDataset } from '../repositories/datasets.
 import type { GalleryIndex } from '../repositories/runtime.js';
 import type { KnnBody } from '../schemas/clip.js';
 import { IMAGE_LIMITS } from '../schemas/search.js';
+import type { AlarmReport } from './alarm.js';
 import type { ModelRegistry } from './registry.js';
 import { imageUrl, type SearchService } from './search.js';
 import { checkImage } from './upload.js';
@@ -15,6 +16,11 @@ export interface KnnResult {
   caption?: string;
   image_id?: string;
   label?: string | null;
+  /**
+   * The poisoning alarm's verdict (see AlarmReport), on the first result only: the response stays
+   * the list clip-retrieval's front end and ClipClient expect, and they ignore unknown fields.
+   */
+  alarm?: AlarmReport;
 }
 
 export interface Metadata {
@@ -62,8 +68,10 @@ export class ClipRetrievalService {
     const { model, dataset } = this.parseIndice(body.indice_name);
     const numIds = body.num_result_ids ?? body.num_images;
     let embed: Parameters<SearchService['run']>[1];
+    let queryText: string | null = null;
     if (body.text !== null && body.text.trim() !== '') {
       const text = body.text;
+      queryText = text;
       embed = (m) => m.queryVector(text);
     } else if (body.image !== null && body.image !== '') {
       const b64 = body.image.replace(/^data:[^,]*,/, '').replace(/\s+/g, '');
@@ -83,12 +91,13 @@ export class ClipRetrievalService {
     } else {
       throw new UserError('must fill one of text, image and embedding_input', 'missing_query');
     }
-    const raw = await this.search.run({ k: numIds, model, dataset }, embed);
+    const raw = await this.search.run({ k: numIds, model, dataset }, embed, queryText);
     let hits = raw.hits;
     if (body.deduplicate) hits = dedupe(raw.index, hits);
     const results: KnnResult[] = hits.map((h, i) => {
       const r: KnnResult = { id: h.row, similarity: h.score };
       if (i < body.num_images) Object.assign(r, this.meta(raw.dataset, h.id, base));
+      if (i === 0 && raw.alarm) r.alarm = raw.alarm;
       return r;
     });
     return { model: raw.model.id, results };

@@ -19,6 +19,18 @@ export class Metrics {
   private readonly requests = new Map<string, number>();
   private readonly latency = new Map<string, Histogram>();
   private readonly started = Date.now();
+  /** Alarm verdicts by model and state, and flagged queries by model (the poisoning alarm). */
+  private readonly alarmQueries = new Map<string, number>();
+  private readonly alarmFlagged = new Map<string, number>();
+
+  /** Counts one search's alarm verdict. */
+  alarm(model: string, state: string, flagged: boolean): void {
+    if (this.alarmQueries.size > 5000) return; // a bound, whatever happens to label values
+    const key = labels({ model, state });
+    this.alarmQueries.set(key, (this.alarmQueries.get(key) ?? 0) + 1);
+    const fKey = labels({ model });
+    this.alarmFlagged.set(fKey, (this.alarmFlagged.get(fKey) ?? 0) + (flagged ? 1 : 0));
+  }
 
   observe(route: string, method: string, status: number, model: string, seconds: number): void {
     const reqKey = labels({ route, method, status: String(status), model });
@@ -48,6 +60,12 @@ export class Metrics {
       out.push(`poisonlens_http_request_duration_seconds_sum{${h.labels}} ${h.sum}`);
       out.push(`poisonlens_http_request_duration_seconds_count{${h.labels}} ${h.count}`);
     }
+    out.push('# HELP poisonlens_alarm_queries_total Searches scored by the poisoning alarm, by model and alarm state (ready, preparing, off, unsupported, failed).');
+    out.push('# TYPE poisonlens_alarm_queries_total counter');
+    for (const [k, v] of this.alarmQueries) out.push(`poisonlens_alarm_queries_total{${k}} ${v}`);
+    out.push('# HELP poisonlens_alarm_flagged_total Searches the poisoning alarm flagged, by model.');
+    out.push('# TYPE poisonlens_alarm_flagged_total counter');
+    for (const [k, v] of this.alarmFlagged) out.push(`poisonlens_alarm_flagged_total{${k}} ${v}`);
     const loaded = registry.loadedModels();
     out.push('# HELP poisonlens_loaded_models Models whose encoders and indexes are in memory.');
     out.push('# TYPE poisonlens_loaded_models gauge');

@@ -4,6 +4,7 @@ import type { DatasetRepository, ServedDataset } from '../repositories/datasets.
 import type { GalleryIndex } from '../repositories/runtime.js';
 import type { TrainsetRepository } from '../repositories/trainsets.js';
 import { attackGoals } from '../repositories/models.js';
+import type { AlarmReport, AlarmService } from './alarm.js';
 import type { Lease, LoadedModel, ModelRegistry } from './registry.js';
 import type { CheckedImage } from './upload.js';
 
@@ -36,6 +37,8 @@ export interface SearchResponse {
   goal: string | null;
   tookMs: number;
   results: SearchResult[];
+  /** The poisoning alarm's verdict on this query (server/services/alarm.ts). */
+  alarm?: AlarmReport;
 }
 
 /** A raw search: the hits plus everything needed to describe them (clip-retrieval uses rows). */
@@ -45,6 +48,7 @@ export interface RawSearch {
   index: GalleryIndex;
   hits: Neighbour[];
   tookMs: number;
+  alarm?: AlarmReport;
 }
 
 /** Where images of a dataset are served (see routes/images.ts). */
@@ -62,10 +66,11 @@ export class SearchService {
     private readonly registry: ModelRegistry,
     private readonly datasets: DatasetRepository,
     private readonly trainsets: TrainsetRepository,
+    private readonly alarm?: AlarmService,
   ) {}
 
   async text(q: string, opts: SearchOptions): Promise<SearchResponse> {
-    const raw = await this.run(opts, (m) => m.queryVector(q));
+    const raw = await this.run(opts, (m) => m.queryVector(q), q);
     return this.describe(raw, q, opts);
   }
 
@@ -75,27 +80,33 @@ export class SearchService {
   }
 
   /**
-   * The shared path: lease the model, embed, search. `embed` runs on the leased model; `vector`
-   * queries (clip-retrieval's embedding_input) pass a function that ignores it.
+   * The shared path: lease the model, embed, search, score the alarm. `embed` runs on the leased
+   * model; `vector` queries (clip-retrieval's embedding_input) pass a function that ignores it.
+   * `text` is the query's text when it is one (the alarm scores text queries only).
    */
-  async run(opts: SearchOptions, embed: (m: LoadedModel) => Promise<Float32Array>): Promise<RawSearch> {
+  async run(opts: SearchOptions, embed: (m: LoadedModel) => Promise<Float32Array>, text: string | null = null): Promise<RawSearch> {
     const t0 = performance.now();
     const lease: Lease = await this.registry.acquire(opts.model);
     try {
       const m = lease.model;
       const dataset = this.datasets.get(opts.dataset ?? this.registry.defaultDatasetFor(m.pkg));
       const index = await this.registry.index(lease, dataset);
+      const alarm = this.alarm?.begin(m, dataset, index, text);
       const query = await embed(m);
       const k = Math.min(opts.k, index.search.size);
-      const hits = k > 0 ? index.search.search(query, k) : [];
-      return { model: m, dataset, index, hits, tookMs: performance.now() - t0 };
+      // The alarm looks at its own top-K whatever k the caller asked for.
+      const want = Math.min(Math.max(k, alarm?.k ?? 0), index.search.size);
+      const found = want > 0 ? index.search.search(query, want) : [];
+      const report = alarm ? await alarm.finish(query, found) : undefined;
+      const hits = found.length > k ? found.slice(0, k) : found;
+      return { model: m, dataset, index, hits, tookMs: performance.now() - t0, alarm: report };
     } finally {
       lease.release();
     }
   }
 
   describe(raw: RawSearch, query: string, opts: SearchOptions): SearchResponse {
-    const { model, dataset, index, hits } = raw;
+    const { model, dataset, index, hits, alarm } = raw;
     const pkg = model.pkg;
     const goal = opts.goal ?? (typeof pkg.card.attack?.goal === 'string' ? pkg.card.attack.goal : null);
     const marks = this.marker(model, goal);
@@ -113,6 +124,7 @@ export class SearchService {
       goal,
       tookMs: Math.round(raw.tookMs * 1000) / 1000,
       results,
+      ...(alarm ? { alarm } : {}),
     };
   }
 

@@ -16,6 +16,7 @@
   var results = document.getElementById('results');
   var modelLine = document.getElementById('model-line');
   var dropZone = document.getElementById('drop-zone');
+  var alarmSlot = document.getElementById('alarm-slot');
   var current = null; // the in-flight request, so a newer search cancels an older one
   var lastImage = null; // the last uploaded File, so switching model re-runs an image search
 
@@ -92,7 +93,40 @@
     return li;
   }
 
+  function num(v, digits) {
+    return v === null || v === undefined ? '—' : Number(v).toFixed(digits);
+  }
+
+  // The poisoning alarm's verdict: the same markup as views/partials/alarm.ejs.
+  function renderAlarm(a) {
+    if (!alarmSlot) return;
+    if (!a) {
+      alarmSlot.replaceChildren();
+      return;
+    }
+    var box = el('div', 'alarm alarm-' + a.state + (a.flagged ? ' flagged' : ''));
+    box.setAttribute('data-alarm-state', a.state);
+    box.setAttribute('data-alarm-flagged', a.flagged ? '1' : '0');
+    box.setAttribute('data-alarm-score', a.score === null ? '' : String(a.score));
+    var sig = a.signals || {};
+    box.title =
+      'poisoning alarm: score ' + num(a.score, 2) + ', threshold ' + num(a.threshold, 2) +
+      '; signals: reference ' + num(sig.reference, 3) + ', captions ' + num(sig.captions, 3) +
+      (a.reference ? '; reference model ' + a.reference : '');
+    if (a.flagged) {
+      var badge = el('span', 'alarm-badge', 'Poisoning alarm');
+      badge.setAttribute('role', 'alert');
+      box.append(badge, ' ', el('span', 'alarm-reason', a.reason));
+    } else if (a.state === 'ready' && a.score !== null) {
+      box.append(el('span', 'alarm-ok', 'alarm: not flagged'), ' ', el('span', 'muted', '(score ' + num(a.score, 2) + ' ≤ ' + num(a.threshold, 2) + ')'));
+    } else {
+      box.append(el('span', 'muted', 'alarm: ' + a.reason));
+    }
+    alarmSlot.replaceChildren(box);
+  }
+
   function render(data, label, preview) {
+    renderAlarm(data.alarm);
     var ol = el('ol', 'grid');
     data.results.forEach(function (r) {
       ol.append(card(r));
