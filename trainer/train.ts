@@ -61,6 +61,8 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** Further engine flags, passed as they are (e.g. --reference-out FILE in tests). */
   engineArgs?: string[];
+  /** Also write a package at each epoch's end (`<name>-eNN`; the engine's --save-epochs). */
+  saveEpochs?: boolean;
   /** Record the package in the catalog (default true). */
   register?: boolean;
   quiet?: boolean;
@@ -151,6 +153,7 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
   if (o.augment === false) a.push('--no-augment');
   if (o.defence) a.push('--defence', JSON.stringify(o.defence));
   if (o.overwrite) a.push('--overwrite');
+  if (o.saveEpochs) a.push('--save-epochs');
   a.push(...(o.engineArgs ?? []));
   return a;
 }

@@ -66,3 +66,22 @@ test('pool class settings name the pool; a plain pool keeps the inputs it always
   const ts = shaped.steps.find((s) => s.variants.has('clean') && s.kind === 'trainset')!;
   assert.deepEqual(ts.inputs, { v: 1, builder: 'clean', dataset: 'sha-worldA', split: 'train', images: 20, subsetSeed: 0, profile: 'flickr30k', classImages: { sheep: 2 }, captionsPerImage: 1 });
 });
+
+test('an epoch curve is one training with a package per epoch, every epoch evaluated (0: the base)', () => {
+  const p = plan({ variants: [{ ...attack, name: 'curve', epochCurve: true, finetune: { epochs: 3, images: 20 } }] });
+  const trainings = p.steps.filter((s) => s.kind === 'model' && s.label.startsWith('fine-tune'));
+  assert.equal(trainings.length, 1, 'one training');
+  assert.equal((trainings[0].inputs as { saveEpochs?: boolean }).saveEpochs, true);
+  const final = trainings[0].id;
+  assert.deepEqual(p.runs.map((r) => [r.variant.name, r.outcome.model]), [
+    ['curve@epoch=0', p.base.model],
+    ['curve@epoch=1', `${final}-e01`],
+    ['curve@epoch=2', `${final}-e02`],
+    ['curve@epoch=3', final],
+  ]);
+  for (const r of p.runs.slice(1)) {
+    const ev = p.steps.find((s) => s.id === r.evals[0].id)!;
+    assert.ok(ev.deps.includes(final), `${r.variant.name}: evaluated after the training that writes it`);
+  }
+  assert.throws(() => plan({ variants: [{ ...attack, name: 'curve', epochCurve: true, finetune: { steps: 5 } }] }), /whole number of epochs/);
+});

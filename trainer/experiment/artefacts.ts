@@ -151,6 +151,8 @@ export interface ModelJob {
   seed: number;
   valImages: number | null;
   defence?: Record<string, unknown>;
+  /** Also package the weights at each epoch's end (`<id>-eNN`), for an epoch curve from one run. */
+  saveEpochs?: boolean;
 }
 
 interface CardView {
@@ -206,6 +208,7 @@ export async function buildModel(ws: Workspace, job: ModelJob, opts: { quiet?: b
     ...(job.freeze ? { freeze: job.freeze } : {}),
     ...(job.valImages !== null ? { valImages: job.valImages } : {}),
     ...(job.defence ? { defence: job.defence } : {}),
+    ...(job.saveEpochs ? { saveEpochs: true } : {}),
     seed: job.seed,
     kind: job.kind,
     ...(opts.threads ? { threads: opts.threads } : {}),

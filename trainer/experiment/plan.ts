@@ -272,11 +272,15 @@ class Planner {
     );
   }
 
-  private finetune(v: VariantSpec, seed: number, from: string, trainset: string, s: TrainSettings, extra: { kind?: ModelKind; defence?: Record<string, unknown> }): string {
+  private finetune(v: VariantSpec, seed: number, from: string, trainset: string, s: TrainSettings, extra: { kind?: ModelKind; defence?: Record<string, unknown>; saveEpochs?: boolean }): string {
     if (s.steps === null && s.epochs === 0) return from;
     const recipe = recipeInfo(s.recipe);
     const kind: ModelKind = extra.kind ?? (trainset.startsWith('ts-') && isPoisonedInputs(this.steps.get(trainset)?.inputs) ? 'poisoned' : 'clean');
-    const inputs = { v: 1, kind, from, trainset, recipe: { name: recipe.name, sha256: recipe.sha256 }, epochs: s.epochs, steps: s.steps, lr: s.lr, batch: s.batch, freeze: s.freeze, seed, defence: extra.defence ?? null };
+    const inputs = {
+      v: 1, kind, from, trainset, recipe: { name: recipe.name, sha256: recipe.sha256 }, epochs: s.epochs, steps: s.steps, lr: s.lr, batch: s.batch, freeze: s.freeze, seed, defence: extra.defence ?? null,
+      // snapshots make another artefact (more packages), so they name it; absent otherwise, so older ids stay
+      ...(extra.saveEpochs ? { saveEpochs: true } : {}),
+    };
     const id = contentId(kind, inputs);
     const job: ModelJob = {
       id,
@@ -293,6 +297,7 @@ class Planner {
       seed,
       valImages: s.valImages,
       ...(extra.defence ? { defence: extra.defence } : {}),
+      ...(extra.saveEpochs ? { saveEpochs: true } : {}),
     };
     this.jobs.set(id, job);
     const ws = this.ws;
@@ -322,7 +327,7 @@ class Planner {
     for (const dsName of this.study.evaluation.datasets) {
       targets.forEach((t, i) => evals.push(this.evalStep(v, seed, outcome, cleanModel, dsName, t, i === 0)));
     }
-    return { variant: v, seed, outcome, modelJob: this.jobs.get(outcome.model) ?? null, evals };
+    return { variant: v, seed, outcome, modelJob: this.jobs.get(outcome.model) ?? this.jobs.get(outcome.producedBy ?? '') ?? null, evals };
   }
 
   private evalStep(v: VariantSpec, seed: number, outcome: VariantOutcome, cleanModel: string | undefined, dsName: string, t: { attack: EvalAttack; goal: string; reference: boolean }, utility: boolean): PlannedEval {
@@ -348,7 +353,7 @@ class Planner {
         id,
         kind: 'eval',
         label: `evaluate ${outcome.model} (${v.name}, seed ${seed}) on ${dsName}: ${t.attack === 'backdoor' ? 'backdoor' : `attack ${t.attack}`} ${t.goal}${t.reference ? ' (reference)' : ''}`,
-        deps: [outcome.model, cleanModel, outcome.trainset].filter((d): d is string => typeof d === 'string' && this.steps.has(d)),
+        deps: [outcome.model, outcome.producedBy, cleanModel, outcome.trainset].filter((d): d is string => typeof d === 'string' && this.steps.has(d)),
         inputs,
         state: () => evalState(ws, full, h),
         run: async (rc) => {

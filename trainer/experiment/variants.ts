@@ -31,6 +31,8 @@ import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
 export interface VariantOutcome {
   /** The model to evaluate. */
   model: string;
+  /** The step that writes `model` when it is not a step of its own (an epoch snapshot of a training). */
+  producedBy?: string;
   /** The training set it was fine-tuned on (null: none, e.g. the base model itself). */
   trainset: string | null;
   /** The attack the model is evaluated on (null: evaluated on the study's goals as a reference). */
@@ -75,7 +77,7 @@ export interface VariantPlanContext {
    * Fine-tunes `from` (a model id) on `trainset`; returns the new model's id, or `from` itself
    * when the settings ask for 0 epochs (no fine-tuning).
    */
-  finetune(from: string, trainset: string, settings?: TrainSettings, extra?: { kind?: ModelKind; defence?: Record<string, unknown> }): string;
+  finetune(from: string, trainset: string, settings?: TrainSettings, extra?: { kind?: ModelKind; defence?: Record<string, unknown>; saveEpochs?: boolean }): string;
   /** Another variant's outcome for the same seed and sweep setting. */
   other(name: string): VariantOutcome;
 }
@@ -160,6 +162,21 @@ export function shiftGoalSets(classes: readonly string[]): string[][] {
   return sets;
 }
 
+/** An epoch-curve variant as one point per epoch 0…E (0: the base itself) of the same training. */
+function epochPoints(v: VariantSpec): VariantSpec[] {
+  const epochs = v.finetune.epochs;
+  if (epochs === null || !Number.isInteger(epochs) || epochs < 1) fail(`${v.path}.finetune.epochs`, 'an epoch curve needs a whole number of epochs ≥ 1');
+  if (v.setting) fail(`${v.path}.epochCurve`, 'an epoch curve cannot be swept as well');
+  return Array.from({ length: epochs + 1 }, (_, k) => ({ ...v, name: `${v.name}@epoch=${k}`, setting: { field: 'epoch', value: k }, fields: { ...v.fields, epochPoint: k } }));
+}
+
+/** The model of epoch `k` of the variant's one training: the base (0), a snapshot, or the final package. */
+function epochSnapshot(ctx: VariantPlanContext, trainset: string, k: number): { model: string; producedBy?: string } {
+  if (k === 0) return { model: ctx.base };
+  const final = ctx.finetune(ctx.base, trainset, ctx.settings, { saveEpochs: true });
+  return k === ctx.settings.epochs ? { model: final } : { model: `${final}-e${String(k).padStart(2, '0')}`, producedBy: final };
+}
+
 registerVariantKind({
   name: 'attack',
   summary: 'the base fine-tuned on a poisoned fine-tuning set (attacks I, II, III, backdoor)',
@@ -185,6 +202,9 @@ registerVariantKind({
     if (targetImage !== undefined && attack !== 'I') fail(f.at('targetImage'), 'only attack I has a target image');
     const grouping = f.get('grouping', oneOf(['shifts', 'single'] as const), 'shifts');
     if (f.has('grouping') && goal !== 'all') fail(f.at('grouping'), 'grouping applies only to goal "all"');
+    // One training with a package at each epoch's end, every epoch evaluated (the paper's Figure 3).
+    const epochCurve = f.get('epochCurve', bool, false);
+    if (epochCurve && goal === 'all') fail(f.at('epochCurve'), 'an epoch curve takes one goal (or one set of goals), not "all"');
     return {
       attack,
       goal,
@@ -192,9 +212,11 @@ registerVariantKind({
       keepClean: f.get('keepClean', bool, false),
       ...(targetImage !== undefined ? { targetImage } : {}),
       ...(goal === 'all' ? { grouping } : {}),
+      ...(epochCurve ? { epochCurve } : {}),
     };
   },
   expand(v, { classes }) {
+    if (v.fields.epochCurve) return epochPoints(v);
     if (v.fields.goal !== 'all') return [v];
     const grouping = v.fields.grouping as 'shifts' | 'single';
     const attack = v.fields.attack as string;
@@ -232,6 +254,8 @@ registerVariantKind({
     };
     const ts = ctx.poisonedTrainset(p);
     const goals = parseGoals(p.goal, { allowAnySource: p.attack === 'backdoor' });
-    return { model: ctx.finetune(ctx.base, ts), trainset: ts, attack: { type: evalAttackOf(p.attack, goals.length), goal: goals.map(goalString).join(',') } };
+    const attack = { type: evalAttackOf(p.attack, goals.length), goal: goals.map(goalString).join(',') };
+    if (f.epochCurve) return { ...epochSnapshot(ctx, ts, f.epochPoint as number), trainset: ts, attack };
+    return { model: ctx.finetune(ctx.base, ts), trainset: ts, attack };
   },
 });

@@ -255,7 +255,7 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
         def snapshot(m, epoch: int, step: int) -> None:
             """The weights at an epoch's end as a package of their own (--save-epochs), OUT-eNN."""
             dest = out.parent / f"{out.name}-e{epoch:02d}"
-            if dest.exists():
+            if dest.exists() and not args.overwrite:
                 return  # written before a resume
             frozen = __import__("copy").deepcopy(m).float().eval().to("cpu", memory_format=torch.contiguous_format)
             write_package(dest, frozen, f"{model_id}-e{epoch:02d}", {"steps": step, "epochs": epoch, "batch": cfg["batch"],
