@@ -89,7 +89,7 @@ export async function writeTrainset(
   return { name, dir, card: full, pairs };
 }
 
-/** A training set's trainset.json, or null when the set is missing, incomplete or unreadable (the one reader of the card). */
+/** A training set's trainset.json, or null when it is missing or unreadable (the one reader of the card). */
 export function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | null {
   let dir: string;
   try {
@@ -97,7 +97,7 @@ export function readTrainsetCard(ws: Workspace, name: string): TrainsetCard | nu
   } catch {
     return null; // not a valid training-set name
   }
-  if (!existsSync(join(dir, 'trainset.json')) || !existsSync(join(dir, 'pairs.jsonl'))) return null;
+  if (!existsSync(join(dir, 'trainset.json'))) return null;
   try {
     return JSON.parse(readFileSync(join(dir, 'trainset.json'), 'utf8')) as TrainsetCard;
   } catch {
