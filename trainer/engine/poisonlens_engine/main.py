@@ -95,6 +95,17 @@ def run(argv: list[str]) -> dict[str, Any]:
         world.close()
 
 
+def _host(torch) -> dict[str, Any]:
+    """What decides the float results besides the seed: the CPU model and the kernels torch picks for it."""
+    model = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu": model, "cpuCapability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+
+
 def _model_card(args, cfg, ts, P, M, torch, open_clip, *, pkg_id, kind, arch, mcfg, image, ctx, parent, poisoned_pairs,
                 summary, model, val, diffs, tolerance, extra) -> dict[str, Any]:
     """model.json (ARCHITECTURE §2): what the package is and where it came from."""
@@ -124,6 +135,8 @@ def _model_card(args, cfg, ts, P, M, torch, open_clip, *, pkg_id, kind, arch, mc
             "params": M.count_params(model),
             "versions": {"engine": __import__("poisonlens_engine").__version__, "torch": torch.__version__,
                          "openClip": open_clip.__version__, "python": sys.version.split()[0]},
+            # Same seed, same bits only on the same kernels: the CPU's instruction set picks them (bf16 above all).
+            "host": _host(torch),
         },
         "metrics": {"val": summary["lastEval"]},
         "validation": None if val is None else {"dataset": val[1], "split": cfg["valSplit"],

@@ -44,6 +44,8 @@ def test_package_files_and_provenance(base, world):
     assert card["dataset"]["manifestSha256"] == ts["dataset"]["manifestSha256"]
     assert card["trainer"]["steps"] == 5 and card["trainer"]["wallSeconds"] > 0
     assert card["trainer"]["config"]["seed"] == 0 and card["seed"] == 0
+    host = card["trainer"]["host"]
+    assert host["threads"] == 1 and host["cpuCapability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "NEON", "SVE256")
     assert max(card["export"]["check"].values()) <= 1e-4
     assert card["metrics"]["val"]["ir"]["r1"] >= 0
     lines = [json.loads(l) for l in (base / "metrics.jsonl").read_text().splitlines()]
