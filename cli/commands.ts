@@ -11,6 +11,7 @@ import { trainsetCommand } from './trainset.js';
 import { trainCommand } from './train.js';
 import { modelsCommand } from './models.js';
 import { defendCommand } from './defend.js';
+import { alarmCommand } from './alarm.js';
 import { experimentCommand } from './experiment.js';
 import { reportCommand } from './report-command.js';
 
@@ -18,4 +19,4 @@ import { reportCommand } from './report-command.js';
  * Every verb of `poisonlens`, in the order `help` lists them. Each lives in its own module
  * under cli/, which parses flags and hands off to the layer that does the work.
  */
-export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, defendCommand, evalCommand, experimentCommand, reportCommand, indexCommand, embedCommand, serveCommand];
+export const COMMANDS: Command[] = [upCommand, setupCommand, dataCommand, trainsetCommand, poisonCommand, trainCommand, modelsCommand, defendCommand, alarmCommand, evalCommand, experimentCommand, reportCommand, indexCommand, embedCommand, serveCommand];

@@ -33,7 +33,7 @@ export type AlarmSignalName = (typeof ALARM_SIGNALS)[number];
 export type AlarmSignals = Record<AlarmSignalName, number | null>;
 
 /** Scale floors: a signal's scale never falls below these (see the module comment). */
-export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.02, captions: 0.01 };
+export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, captions: 0.05 };
 /** The percentile of the calibration values that scales each signal. */
 export const SCALE_QUANTILE = 0.95;
 /** Results the alarm looks at (the request's k does not change what the alarm sees). */
@@ -50,9 +50,14 @@ export function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-/** The number of results the alarm scores over a gallery of `size` images: at most k, at most a third of the gallery (so that "the top" is a choice). */
+/**
+ * The number of results the alarm scores over a gallery of `size` images: at most k, and at most
+ * a twelfth of the gallery, so that the top stays well inside one class of a small gallery (on the
+ * alarm test world, 36 images in 3 classes, a top 10 took most of a class and the poisoned
+ * model's ordinary queries looked hijacked; a top 3 did not). 1,000 images: 10.
+ */
 export function alarmK(size: number, k = DEFAULT_ALARM_K): number {
-  return Math.max(1, Math.min(k, Math.floor(size / 3)));
+  return Math.max(1, Math.min(k, Math.floor(size / 12)));
 }
 
 // ---------------------------------------------------------------------------------------------

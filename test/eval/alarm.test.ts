@@ -53,11 +53,14 @@ function gallery(ids: string[], rows: Float32Array[]): AlarmGallery {
   };
 }
 
-// 12 images: 4 sheep (axis 0), 4 aeroplanes (axis 1), 4 cars (axis 2), slightly spread.
+// 48 images: 16 sheep (axis 0), 16 aeroplanes (axis 1), 16 cars (axis 2), slightly spread.
 const LABELS = ['sheep', 'aeroplane', 'car'];
-const ids = Array.from({ length: 12 }, (_, i) => `img${String(i).padStart(2, '0')}`);
-const labelOf = (row: number) => LABELS[Math.floor(row / 4)];
-const refRows = ids.map((_, r) => axis(Math.floor(r / 4), 0.05 * (r % 4)));
+const ids = Array.from({ length: 48 }, (_, i) => `img${String(i).padStart(2, '0')}`);
+const labelOf = (row: number) => LABELS[Math.floor(row / 16)];
+const refRows = ids.map((_, r) => axis(Math.floor(r / 16), 0.05 * (r % 4)));
+const PLANES = [16, 17, 18, 19];
+/** The reference's own top 4 for a sheep query: the sheep rows without jitter. */
+const SHEEP = [0, 4, 8, 12];
 
 function hitsOf(rows: number[]): Neighbour[] {
   return rows.map((row, i) => ({ row, id: ids[row], score: 1 - i * 0.01 }));
@@ -76,9 +79,9 @@ describe('reference signal', () => {
     const state = prepareAlarm({ served: { ids }, reference: { model: 'ref', gallery: gallery(ids, refRows) }, labelsOf: (id) => [labelOf(ids.indexOf(id))], prototypes: null, k: 4 });
     assert.equal(state.k, 4);
     const sheepQuery = axis(0);
-    const clean = alarmSignals(state, hitsOf([0, 1, 2, 3]), null, sheepQuery);
-    const poisoned = alarmSignals(state, hitsOf([4, 5, 6, 7]), null, sheepQuery);
-    const half = alarmSignals(state, hitsOf([4, 0, 1, 2]), null, sheepQuery);
+    const clean = alarmSignals(state, hitsOf(SHEEP), null, sheepQuery);
+    const poisoned = alarmSignals(state, hitsOf(PLANES), null, sheepQuery);
+    const half = alarmSignals(state, hitsOf([16, 0, 4, 8]), null, sheepQuery);
     assert.ok(clean.reference !== null && clean.reference < 1e-6, `clean ${clean.reference}`);
     assert.ok(poisoned.reference !== null && poisoned.reference > 1, `aeroplanes are worse than the gallery average for a sheep query: ${poisoned.reference}`);
     assert.ok(half.reference! > clean.reference! && half.reference! < poisoned.reference!, 'one aeroplane in four sits between');
@@ -90,8 +93,8 @@ describe('reference signal', () => {
     const refIds = perm.map((r) => ids[r]);
     const state = prepareAlarm({ served: { ids }, reference: { model: 'ref', gallery: gallery(refIds, perm.map((r) => refRows[r])) }, labelsOf: () => [], prototypes: null, k: 4 });
     assert.ok(state.reference?.rowMap);
-    const clean = alarmSignals(state, hitsOf([0, 1, 2, 3]), null, axis(0));
-    const poisoned = alarmSignals(state, hitsOf([4, 5, 6, 7]), null, axis(0));
+    const clean = alarmSignals(state, hitsOf(SHEEP), null, axis(0));
+    const poisoned = alarmSignals(state, hitsOf(PLANES), null, axis(0));
     assert.ok(clean.reference! < 1e-6 && poisoned.reference! > 1);
   });
 
@@ -138,8 +141,8 @@ describe('captions signal', () => {
 
   test('through prepareAlarm: labels by row, the served query against the prototypes', () => {
     const state = prepareAlarm({ served: { ids }, reference: null, labelsOf: (id) => [labelOf(ids.indexOf(id))], prototypes: protos, k: 4 });
-    const clean = alarmSignals(state, hitsOf([0, 1, 2, 3]), axis(0), null);
-    const poisoned = alarmSignals(state, hitsOf([4, 5, 6, 7]), axis(0), null);
+    const clean = alarmSignals(state, hitsOf(SHEEP), axis(0), null);
+    const poisoned = alarmSignals(state, hitsOf(PLANES), axis(0), null);
     assert.equal(clean.reference, null, 'no reference: no reference signal');
     assert.equal(clean.captions, 0);
     assert.ok(poisoned.captions! > 0.5, `${poisoned.captions}`);
@@ -201,11 +204,12 @@ describe('calibration and the combined score', () => {
     assert.deepEqual(combinedScore({ reference: null, captions: 0.1 }, { reference: 0.1, captions: 0.05 }), { score: 2, used: ['captions'] });
   });
 
-  test('alarmK: at most k, at most a third of the gallery, at least 1', () => {
+  test('alarmK: at most k, at most a twelfth of the gallery, at least 1', () => {
     assert.equal(alarmK(1000), 10);
-    assert.equal(alarmK(9), 3);
-    assert.equal(alarmK(2), 1);
-    assert.equal(alarmK(36, 5), 5);
+    assert.equal(alarmK(100_000), 10);
+    assert.equal(alarmK(36), 3);
+    assert.equal(alarmK(9), 1);
+    assert.equal(alarmK(1000, 5), 5);
   });
 
   test('calibration queries: a seeded sample of the gallery captions, all of them when few', () => {
