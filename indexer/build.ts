@@ -306,6 +306,8 @@ async function buildIndex(
         imagesPerSecond: +embedded.imagesPerSecond.toFixed(1),
         batchSize: opts.batchSize ?? 64,
         encoder: pixelEncoder.mode,
+        // onnxruntime intra-op threads of the image graph (null: an encoder loaded elsewhere, e.g. the server's).
+        threads: opts.encoder && pixelEncoder.mode === 'inline' ? null : (opts.threads ?? 2),
       },
     },
   });
