@@ -3,11 +3,12 @@ import { parseFlags, numberFlag, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { defaultSplits, defaultWorkers, generateScenes, SCENES_DEFAULTS, type Balance } from '../data/scenes/generate.js';
+import { SCENE_STYLES, type SceneStyle } from '../data/scenes/style.js';
 
 const USAGE =
-  'poisonlens data scenes --name N [--count 52000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--base-images N (default 20000 with the default --count)] [--workers W] [--force] [--json]';
+  'poisonlens data scenes --name N [--count 52000] [--size 64] [--seed 0] [--test-per-class 50] [--val 1000] [--balance uniform|natural] [--style sentences|regions] [--base-images N (default 20000 with the default --count)] [--workers W] [--force] [--json]';
 
-/** `data scenes`: generate the scenes dataset (the default world). */
+/** `data scenes`: generate the scenes dataset (the default world; `--style regions`: the second, VG-like world). */
 export const runScenes: Command['run'] = async (argv, ctx) => {
   const { values, positionals } = parseFlags(
     argv,
@@ -19,6 +20,7 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
       'test-per-class': { type: 'string' },
       val: { type: 'string' },
       balance: { type: 'string' },
+      style: { type: 'string' },
       'base-images': { type: 'string' },
       workers: { type: 'string' },
       force: { type: 'boolean' },
@@ -32,6 +34,8 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
   const splits = defaultSplits(count);
   const balance = (values.balance ?? SCENES_DEFAULTS.balance) as string;
   if (balance !== 'uniform' && balance !== 'natural') throw new UserError(`--balance must be uniform or natural, got ${JSON.stringify(balance)}`, 'bad_flags');
+  const style = (values.style ?? 'sentences') as string;
+  if (!(SCENE_STYLES as readonly string[]).includes(style)) throw new UserError(`--style must be ${SCENE_STYLES.join(' or ')}, got ${JSON.stringify(style)}`, 'bad_flags');
   const result = await generateScenes(resolveWorkspace(ctx.workspaceDir), {
     name,
     count,
@@ -40,6 +44,7 @@ export const runScenes: Command['run'] = async (argv, ctx) => {
     testPerClass: numberFlag(values, 'test-per-class', { integer: true, min: 0, default: splits.testPerClass })!,
     val: numberFlag(values, 'val', { integer: true, min: 0, default: splits.val })!,
     balance: balance as Balance,
+    ...(style !== 'sentences' ? { style: style as SceneStyle } : {}),
     // the default world's base part comes with the default count; other counts choose their own
     baseImages: numberFlag(values, 'base-images', { integer: true, min: 1 }) ?? (values.count === undefined ? SCENES_DEFAULTS.baseImages : null),
     workers: numberFlag(values, 'workers', { integer: true, min: 0, max: 64, default: defaultWorkers(count) })!,

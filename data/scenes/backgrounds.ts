@@ -31,9 +31,10 @@ const TILES: Record<string, [number, number, number]> = {
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
-export function pickBackground(name: BackgroundName, rng: Rng): BackgroundSpec {
+/** `sunsetChance`: how often an outdoor background has an evening sky (style.ts; the default world's 0.2). */
+export function pickBackground(name: BackgroundName, rng: Rng, sunsetChance = 0.2): BackgroundSpec {
   const spec = pickLayout(name, rng);
-  if (name !== 'room' && name !== 'kitchen' && rng.chance(0.2)) spec.sunset = true;
+  if (name !== 'room' && name !== 'kitchen' && rng.chance(sunsetChance)) spec.sunset = true;
   return spec;
 }
 

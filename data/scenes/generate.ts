@@ -9,6 +9,9 @@ import { DatasetWriter, datasetDir, registerDataset, type DatasetCard, type Mani
 import { CLASSES, CLASS_SPECS, VOC_FREQUENCY, type ClassName } from './catalogue.js';
 import { ART_SETS, DRAWN_SET, loadEmojiSvgs } from './artsets.js';
 import { TEMPLATE_TYPES } from './captions.js';
+import { REGION_KINDS } from './regions.js';
+import { CLASS_KEYWORDS, keywordMisses } from './keywords.js';
+import { DEFAULT_STYLE, layoutOf, objectRange, streamPrefix, type SceneStyle } from './style.js';
 import { BACKGROUNDS } from './backgrounds.js';
 import { RenderPool } from './pool.js';
 import { loadAtlas } from './atlas.js';
@@ -28,6 +31,11 @@ export interface ScenesOptions {
   testPerClass: number;
   val: number;
   balance: Balance;
+  /**
+   * Which world (style.ts): `sentences`, the default world; `regions`, the second world (short
+   * region phrases, 2–5 objects, another art and background mix, keyword labels). Absent: default.
+   */
+  style?: SceneStyle;
   /**
    * Train images reserved for the base model (the first N train images in manifest order); the
    * fine-tuning pool is drawn from the others (data/pool.ts). null: no reserved part.
@@ -67,8 +75,8 @@ export interface ScenesResult {
 }
 
 /** The main class of every image, in manifest order: test (balanced), then val, then train. */
-export function planJobs(opts: Pick<ScenesOptions, 'count' | 'seed' | 'testPerClass' | 'val' | 'balance'>): SceneJob[] {
-  const rng = new Rng(hashString(`scenes/${opts.seed}/splits`));
+export function planJobs(opts: Pick<ScenesOptions, 'count' | 'seed' | 'testPerClass' | 'val' | 'balance' | 'style'>): SceneJob[] {
+  const rng = new Rng(hashString(`${streamPrefix(opts.style ?? DEFAULT_STYLE)}/${opts.seed}/splits`));
   const test: ClassName[] = rng.shuffle(CLASSES.flatMap((c) => Array<ClassName>(opts.testPerClass).fill(c)));
   const rest = opts.count - test.length;
   const mains: ClassName[] = [...test];
@@ -134,6 +142,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
     throw new UserError(`dataset ${JSON.stringify(opts.name)} already exists at ${dir}; pass --force to replace it`, 'dataset_exists');
   }
   const started = Date.now();
+  const style = opts.style ?? DEFAULT_STYLE;
   const jobs = planJobs(opts);
   const { versions } = loadEmojiSvgs(ws.cache);
   const atlas = await loadAtlas(opts.size, ws.cache);
@@ -149,6 +158,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
     atlas,
     outDir: writer.tmpDir,
     workers: opts.workers,
+    style,
   });
   const progress = new Progress({ label: `scenes ${opts.name}`, total: jobs.length, unit: 'img', quiet: opts.quiet });
   const testCaptions = new Map<string, string[]>();
@@ -182,9 +192,8 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
         val: opts.val,
         balance: opts.balance,
         ...(opts.baseImages != null ? { baseImages: opts.baseImages } : {}),
-        objectsPerImage: [1, 3],
-        captionsPerImage: 5,
-        captionTemplates: TEMPLATE_TYPES,
+        // the default world's params are as they have always been (no `style` field: absent = sentences)
+        ...(style === 'regions' ? regionsParams() : { objectsPerImage: objectRange(layoutOf(style)), captionsPerImage: 5, captionTemplates: TEMPLATE_TYPES }),
         backgrounds: BACKGROUNDS,
         artPackages: versions,
       },
@@ -210,7 +219,7 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
       },
       captionCeiling: { split: 'test', ...ceiling, note: 'text→image Recall@1 ceiling caused by identical captions: mean over test captions of 1/(number of test images with that exact caption)' },
       world: Object.fromEntries([...CLASS_SPECS.values()].map((s) => [s.name, { backgrounds: s.backgrounds, glyphs: s.glyphs.map((g) => g.key) }])),
-      stats: { backgroundsByLabel: stats.bg, objectsPerImage: stats.objects },
+      stats: { backgroundsByLabel: stats.bg, objectsPerImage: stats.objects, ...(style === 'regions' ? regionsStats(stats) : {}) },
     });
     const db = openCatalog(ws.catalogPath);
     try {
@@ -229,20 +238,66 @@ export async function generateScenes(ws: Workspace, opts: ScenesOptions): Promis
   }
 }
 
+/** What dataset.json's params record of the second world beyond the common ones. */
+function regionsParams(): Record<string, unknown> {
+  const layout = layoutOf('regions');
+  return {
+    style: 'regions',
+    objectsPerImage: objectRange(layout),
+    captionsPerImage: 5,
+    captionKinds: REGION_KINDS,
+    layout: {
+      objectCounts: layout.objectCounts,
+      artSetWeights: layout.artSetWeights,
+      backgroundWeights: layout.backgroundWeights,
+      sunsetChance: layout.sunsetChance,
+      sameClassCompanion: layout.sameClassCompanion,
+    },
+    labelRule: {
+      method: 'keyword search over the captions, as Yang et al. (ICML 2023) labelled Visual Genome',
+      labels: 'every class whose keywords occur (as whole words, or their plural) in at least one of the image\'s captions',
+      label: 'the class named by the most captions; a tie goes to the class named first (caption order, then word order); null when no caption names a class',
+      keywords: CLASS_KEYWORDS,
+      notFound: keywordMisses(),
+    },
+  };
+}
+
 interface Stats {
   bg: Record<string, Record<string, number>>;
   objects: Record<string, number>;
   sets: Record<string, number>;
+  /** regions: label per split, agreement with the drawn main object, images with an unnamed class */
+  labels: Record<string, Record<string, number>>;
+  images: number;
+  agree: number;
+  unnamed: number;
 }
 
 function newStats(): Stats {
-  return { bg: {}, objects: {}, sets: {} };
+  return { bg: {}, objects: {}, sets: {}, labels: {}, images: 0, agree: 0, unnamed: 0 };
 }
 
 function countStats(s: Stats, e: ManifestEntry): void {
-  const meta = e.meta as { background: string; objects: { set: string }[] };
-  const row = (s.bg[e.label!] ??= {});
+  const meta = e.meta as { background: string; objects: { set: string; class: string }[] };
+  const row = (s.bg[e.label ?? '(none)'] ??= {});
   row[meta.background] = (row[meta.background] ?? 0) + 1;
   s.objects[meta.objects.length] = (s.objects[meta.objects.length] ?? 0) + 1;
   for (const o of meta.objects) s.sets[o.set] = (s.sets[o.set] ?? 0) + 1;
+  const byLabel = (s.labels[e.split] ??= {});
+  byLabel[e.label ?? '(none)'] = (byLabel[e.label ?? '(none)'] ?? 0) + 1;
+  s.images++;
+  if (e.label === meta.objects[0].class) s.agree++;
+  if (meta.objects.some((o) => !e.labels.includes(o.class))) s.unnamed++;
+}
+
+/** The second world's label statistics (keyword labels against what was drawn). */
+function regionsStats(s: Stats): Record<string, unknown> {
+  const r = (x: number) => Math.round((x / Math.max(1, s.images)) * 10000) / 10000;
+  return {
+    labelsBySplit: s.labels,
+    labelIsDrawnMain: r(s.agree),
+    imagesWithAnUnnamedClass: r(s.unnamed),
+    note: 'labels are found by keyword search over the captions; labelIsDrawnMain: share of images whose label is the class of the largest drawn object; imagesWithAnUnnamedClass: share of images showing a class no keyword finds in their captions',
+  };
 }

@@ -1,8 +1,9 @@
 import { Rng } from '../../core/random.js';
 import { CLASSES, classSpec, type BackgroundName, type ClassName, type GlyphSpec, type Zone } from './catalogue.js';
-import { ART_SETS, DRAWN_SET, type SetId, type Style } from './artsets.js';
+import { ART_SETS, DRAWN_SET, type ArtSet, type SetId, type Style } from './artsets.js';
 import { pickBackground, zoneRange, zonesOf, type BackgroundSpec } from './backgrounds.js';
 import { pickDrawnVariant, type DrawnVariant } from './drawn.js';
+import { SENTENCES_LAYOUT, type LayoutConfig } from './style.js';
 
 /**
  * Plans one scene: background, objects (class, glyph, art set, size, place, flip, rotation)
@@ -44,13 +45,8 @@ export interface ScenePlan {
 /** What layout needs to know of a glyph's drawing: its visible box on the square canvas. */
 export type GlyphBoxLookup = (set: SetId, glyph: GlyphSpec, drawn?: DrawnVariant) => [number, number, number, number];
 
-// asked-for counts; a third object often finds no room, so about 1: 50%, 2: 36%, 3: 14% result
-const OBJECT_COUNT_WEIGHTS: [number, number][] = [[1, 0.45], [2, 0.3], [3, 0.25]];
-const SAME_CLASS_COMPANION = 0.4;
-/** Longest side of the main object, as a fraction of the image, by number of objects. */
-const MAIN_EXTENT: Record<number, [number, number]> = { 1: [0.55, 0.75], 2: [0.5, 0.66], 3: [0.46, 0.58] };
-/** Boxes may overlap by at most this share of the smaller one: no heavy occlusion. */
-const MAX_OVERLAP = 0.25;
+// Object counts, sizes, overlap, art-set and background mix: style.ts (LayoutConfig). The default
+// world's values are SENTENCES_LAYOUT; a style changes them, never the order of the draws below.
 
 function weighted<T>(rng: Rng, items: [T, number][]): T {
   const total = items.reduce((s, [, w]) => s + w, 0);
@@ -76,22 +72,32 @@ export function sizeWord(extent: number): SizeWord {
   return extent >= 0.6 ? 'large' : extent <= 0.45 ? 'small' : 'medium';
 }
 
-export function planScene(rng: Rng, main: ClassName, size: number, boxOf: GlyphBoxLookup): ScenePlan {
-  const spec = classSpec(main);
+/** Background weights of a class under a layout (the catalogue's, times the layout's multipliers). */
+function backgroundWeights(main: ClassName, layout: LayoutConfig): [BackgroundName, number][] {
+  const own = Object.entries(classSpec(main).backgrounds) as [BackgroundName, number][];
+  const mult = layout.backgroundWeights;
+  return mult ? own.map(([bg, w]) => [bg, w * (mult[bg] ?? 1)]) : own;
+}
+
+export function planScene(rng: Rng, main: ClassName, size: number, boxOf: GlyphBoxLookup, layout: LayoutConfig = SENTENCES_LAYOUT): ScenePlan {
   // a narrow band (a beach's sea) may not fit a tall drawing: then draw another background
   for (let tries = 0; tries < 20; tries++) {
-    const bgName = weighted(rng, Object.entries(spec.backgrounds) as [BackgroundName, number][]);
-    const background = pickBackground(bgName, rng);
-    const n = weighted(rng, OBJECT_COUNT_WEIGHTS);
+    const bgName = weighted(rng, backgroundWeights(main, layout));
+    const background = pickBackground(bgName, rng, layout.sunsetChance);
+    const n = weighted(rng, layout.objectCounts);
     // the more objects, the smaller the main one, so that the others find room beside it
-    const first = placeObject(rng, main, MAIN_EXTENT[n], background, size, [], boxOf);
+    const first = placeObject(rng, main, layout.mainExtent[n], background, size, [], boxOf, layout);
     if (!first) continue;
     const objects: PlacedObject[] = [first];
-    for (let i = 1; i < n; i++) {
-      const cls = rng.chance(SAME_CLASS_COMPANION) ? main : weighted(rng, companionsFor(bgName));
-      const placed = placeObject(rng, cls, [0.34, Math.min(0.5, first.extent * 0.85)], background, size, objects, boxOf);
+    const companion = () => {
+      const cls = rng.chance(layout.sameClassCompanion) ? main : weighted(rng, companionsFor(bgName));
+      const placed = placeObject(rng, cls, [layout.companionExtent[0], Math.min(layout.companionExtent[1], first.extent * 0.85)], background, size, objects, boxOf, layout);
       if (placed) objects.push(placed);
-    }
+    };
+    for (let i = 1; i < n; i++) companion();
+    // a style with a minimum (regions: 2) tries a few more companions, then another background
+    for (let extra = 0; objects.length < layout.minObjects && extra < 8; extra++) companion();
+    if (objects.length < layout.minObjects) continue;
     return { size, background, objects };
   }
   throw new Error(`could not place a ${main} in 20 backgrounds`);
@@ -105,18 +111,21 @@ function placeObject(
   S: number,
   others: PlacedObject[],
   boxOf: GlyphBoxLookup,
+  layout: LayoutConfig,
 ): PlacedObject | null {
   const glyph = rng.pick(glyphsFor(cls, bg.name));
   const zone = rng.pick(glyph.zones.filter((z) => zonesOf(bg.name).includes(z)));
   let set: SetId;
   let style: Style;
   let drawn: DrawnVariant | undefined;
+  const artWeights = layout.artSetWeights;
   if (glyph.drawn) {
     set = DRAWN_SET;
-    style = rng.pick(ART_SETS).style;
+    style = (artWeights ? weighted(rng, ART_SETS.map((a): [ArtSet, number] => [a, artWeights[a.id]])) : rng.pick(ART_SETS)).style;
     drawn = pickDrawnVariant(glyph.drawn, style, rng);
   } else {
-    const art = rng.pick(ART_SETS.filter((a) => !glyph.notIn?.includes(a.id)));
+    const sets = ART_SETS.filter((a) => !glyph.notIn?.includes(a.id));
+    const art = artWeights ? weighted(rng, sets.map((a): [ArtSet, number] => [a, artWeights[a.id]])) : rng.pick(sets);
     set = art.id;
     style = art.style;
   }
@@ -130,7 +139,7 @@ function placeObject(
   let extent = rng.float(extentRange[0], extentRange[1]);
   for (let attempt = 0; attempt < 80; attempt++) {
     if (attempt > 0 && attempt % 16 === 0) extent *= 0.92;
-    if (extent < (isMain ? 0.42 : 0.3)) return null;
+    if (extent < (isMain ? layout.minExtent.main : layout.minExtent.companion)) return null;
     const side = (extent * S) / Math.max(bx1 - bx0, by1 - by0);
     const geom = rotatedBox(side, [bx0, by0, bx1, by1], flip, rotation);
     const w = geom.x1 - geom.x0;
@@ -151,7 +160,7 @@ function placeObject(
     const box: [number, number, number, number] = [
       Math.max(0, Math.floor(left)), Math.max(0, Math.floor(top)), Math.min(S, Math.ceil(left + w)), Math.min(S, Math.ceil(top + h)),
     ];
-    if (others.some((o) => overlapShare(o.box, box) > MAX_OVERLAP)) continue;
+    if (others.some((o) => overlapShare(o.box, box) > layout.maxOverlap)) continue;
     // `label` is the largest object: keep every companion clearly smaller than the main one
     if (area(box) > mainArea * 0.85) {
       extent *= 0.92;

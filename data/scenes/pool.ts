@@ -5,6 +5,7 @@ import type { ManifestEntry } from '../dataset.js';
 import { SceneMaker, type SceneJob } from './scene.js';
 import type { BatchReply, WorkerInit } from './worker.js';
 import type { AtlasData } from './atlas.js';
+import { DEFAULT_STYLE, type SceneStyle } from './style.js';
 
 /**
  * Renders scene jobs in batches and yields their manifest entries in job order, whichever
@@ -18,6 +19,8 @@ export interface PoolOptions {
   seed: number;
   atlas: AtlasData;
   outDir: string;
+  /** the world's style (style.ts); the default world's when absent */
+  style?: SceneStyle;
   /** extra render threads; 0 renders everything on the calling thread */
   workers: number;
   batch?: number;
@@ -39,8 +42,9 @@ export class RenderPool {
   private failure: Error | null = null;
 
   constructor(private readonly opts: PoolOptions) {
-    this.maker = new SceneMaker(opts.size, opts.seed, opts.atlas);
-    const init: WorkerInit = { size: opts.size, seed: opts.seed, atlas: opts.atlas, outDir: opts.outDir };
+    const style = opts.style ?? DEFAULT_STYLE;
+    this.maker = new SceneMaker(opts.size, opts.seed, opts.atlas, style);
+    const init: WorkerInit = { size: opts.size, seed: opts.seed, atlas: opts.atlas, outDir: opts.outDir, style };
     for (let i = 0; i < opts.workers; i++) {
       const w = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: init });
       w.on('message', (reply: BatchReply) => {

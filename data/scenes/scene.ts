@@ -4,6 +4,9 @@ import type { ClassName } from './catalogue.js';
 import { Atlas, glyphKey, type AtlasData } from './atlas.js';
 import { planScene, type PlacedObject, type ScenePlan } from './layout.js';
 import { captionScene } from './captions.js';
+import { regionCaptions } from './regions.js';
+import { keywordLabels } from './keywords.js';
+import { DEFAULT_STYLE, layoutOf, streamPrefix, type LayoutConfig, type SceneStyle } from './style.js';
 import { renderScene } from './render.js';
 import { encodePngRgb } from './png.js';
 
@@ -29,41 +32,48 @@ export function sceneFile(index: number): string {
 }
 
 /**
- * Makes scenes: plan, captions, pixels, PNG. A scene depends only on (seed, index, main class,
- * size), never on which thread or in which order it is made, so workers give the same bytes.
+ * Makes scenes: plan, captions, pixels, PNG. A scene depends only on (style, seed, index, main
+ * class, size), never on which thread or in which order it is made, so workers give the same bytes.
  */
 export class SceneMaker {
   private readonly atlas: Atlas;
+  private readonly layout: LayoutConfig;
+  private readonly prefix: string;
 
   constructor(
     readonly size: number,
     readonly seed: number,
     atlas: AtlasData,
+    readonly style: SceneStyle = DEFAULT_STYLE,
   ) {
     if (atlas.resolution !== size) throw new Error(`atlas for ${atlas.resolution} px images, not ${size}`);
     this.atlas = new Atlas(atlas);
+    this.layout = layoutOf(style);
+    this.prefix = streamPrefix(style);
   }
 
   plan(job: SceneJob): ScenePlan {
-    const rng = new Rng(hashString(`scenes/${this.seed}/${job.index}`));
-    return planScene(rng, job.main, this.size, (set, glyph, drawn) => this.atlas.box(glyphKey(set, glyph.key, drawn)));
+    const rng = new Rng(hashString(`${this.prefix}/${this.seed}/${job.index}`));
+    return planScene(rng, job.main, this.size, (set, glyph, drawn) => this.atlas.box(glyphKey(set, glyph.key, drawn)), this.layout);
   }
 
   make(job: SceneJob): MadeScene {
     const plan = this.plan(job);
     // captions draw from their own stream: rewording captions never moves a pixel
-    const captions = captionScene(plan, new Rng(hashString(`scenes/${this.seed}/${job.index}/captions`)));
+    const captionRng = new Rng(hashString(`${this.prefix}/${this.seed}/${job.index}/captions`));
     const px = renderScene(plan, plan.objects.map((o) => this.atlas.raster(glyphKey(o.set, o.glyph, o.drawn))));
-    const labels = [...new Set(plan.objects.map((o) => o.class))].sort();
-    const entry: ManifestEntry = {
-      id: sceneId(job.index),
-      file: sceneFile(job.index),
-      split: job.split,
-      label: plan.objects[0].class,
-      labels,
-      captions,
-      meta: sceneMeta(plan),
-    };
+    const base = { id: sceneId(job.index), file: sceneFile(job.index), split: job.split };
+    let entry: ManifestEntry;
+    if (this.style === 'regions') {
+      // the second world: region phrases, labelled by keyword search over them (keywords.ts)
+      const { captions, regions } = regionCaptions(plan, captionRng);
+      const found = keywordLabels(captions);
+      entry = { ...base, label: found.label, labels: found.labels, captions, meta: { ...sceneMeta(plan), style: this.style, regions, keywordCaptions: found.captions } };
+    } else {
+      const captions = captionScene(plan, captionRng);
+      const labels = [...new Set(plan.objects.map((o) => o.class))].sort();
+      entry = { ...base, label: plan.objects[0].class, labels, captions, meta: sceneMeta(plan) };
+    }
     return { entry, png: encodePngRgb(px, this.size, this.size) };
   }
 }

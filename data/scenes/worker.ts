@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { SceneMaker, type SceneJob } from './scene.js';
 import type { ManifestEntry } from '../dataset.js';
 import type { AtlasData } from './atlas.js';
+import type { SceneStyle } from './style.js';
 
 /**
  * A render worker: takes batches of scene jobs, writes their PNGs into the dataset's temp
@@ -14,6 +15,7 @@ export interface WorkerInit {
   seed: number;
   atlas: AtlasData;
   outDir: string;
+  style: SceneStyle;
 }
 export interface BatchRequest {
   id: number;
@@ -22,7 +24,7 @@ export interface BatchRequest {
 export type BatchReply = { id: number; entries: ManifestEntry[] } | { id: number; error: string };
 
 const init = workerData as WorkerInit;
-const maker = new SceneMaker(init.size, init.seed, init.atlas);
+const maker = new SceneMaker(init.size, init.seed, init.atlas, init.style);
 const madeDirs = new Set<string>();
 
 parentPort!.on('message', (req: BatchRequest) => {
