@@ -4,6 +4,7 @@ import { UserError } from '../core/errors.js';
 import { checkName, resolveWorkspace } from '../core/workspace.js';
 import { EVAL_ATTACKS, type EvalAttack } from '../indexer/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
+import { DETECT_SCORES, detectTrainset, type DetectScore } from '../trainer/defend/detect.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
 import { DEVICES } from '../trainer/train.js';
 import { oneOfFlag } from './train.js';
@@ -18,7 +19,9 @@ const STERILIZE_USAGE =
   'poisonlens defend sterilize --model M --trainset CLEAN_T --steps N --name M2 [--lr LR] [--eval-every K] [--batch B] [--seed S] [--recipe R] ' +
   '[--threads N] [--no-bf16] [--device auto|cpu|cuda|mps] [--nproc N] [--dataset D] [--attack I|II|III|backdoor] [--goal A>B] [--no-eval] [--overwrite] [--json]';
 const REPORT_USAGE = 'poisonlens defend report STUDY_ID [--json]';
-const USAGE = 'poisonlens defend filter|safeclip|sterilize|report …';
+const DETECT_USAGE =
+  'poisonlens defend detect --trainset T --reference MODEL --name T2 [--score slof|kdist] [--k 16] [--gamma G|auto] [--calibration-sample N] [--quantile Q] [--seed S] [--overwrite] [--json]';
+const USAGE = 'poisonlens defend filter|safeclip|detect|sterilize|report …';
 
 function noPositionals(positionals: string[], usage: string): void {
   if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${usage}`, 'bad_flags');
@@ -168,12 +171,51 @@ function runReport(argv: string[], ctx: CommandContext): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, Command['run']> = { filter: runFilter, safeclip: runSafeclip, sterilize: runSterilize, report: runReport };
+async function runDetect(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      trainset: { type: 'string' },
+      reference: { type: 'string' },
+      name: { type: 'string' },
+      score: { type: 'string' },
+      k: { type: 'string' },
+      gamma: { type: 'string' },
+      'calibration-sample': { type: 'string' },
+      quantile: { type: 'string' },
+      seed: { type: 'string' },
+      overwrite: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    DETECT_USAGE,
+  );
+  noPositionals(positionals, DETECT_USAGE);
+  const g = (values.gamma as string | undefined) ?? 'auto';
+  const gamma = g === 'auto' ? 'auto' : numberFlag(values, 'gamma', { min: 0 })!;
+  const score = (values.score as string | undefined) ?? 'slof';
+  if (!(DETECT_SCORES as readonly string[]).includes(score)) throw new UserError(`--score must be one of ${DETECT_SCORES.join(', ')}, got ${JSON.stringify(score)}`, 'bad_flags');
+  const r = await detectTrainset(resolveWorkspace(ctx.workspaceDir), {
+    trainset: requireFlag(values, 'trainset', DETECT_USAGE),
+    reference: requireFlag(values, 'reference', DETECT_USAGE),
+    name: checkName(requireFlag(values, 'name', DETECT_USAGE), 'training set name'),
+    gamma,
+    score: score as DetectScore,
+    k: numberFlag(values, 'k', { min: 1, max: 1000, integer: true }),
+    calibrationSample: numberFlag(values, 'calibration-sample', { min: 1, max: 10_000_000, integer: true }),
+    quantile: numberFlag(values, 'quantile', { min: 1e-9, max: 1 }),
+    seed: numberFlag(values, 'seed', { min: 0, max: 0xffffffff, integer: true }),
+    overwrite: Boolean(values.overwrite),
+  });
+  printFilter(r, Boolean(values.json));
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, Command['run']> = { filter: runFilter, safeclip: runSafeclip, detect: runDetect, sterilize: runSterilize, report: runReport };
 
 export const defendCommand: Command = {
   name: 'defend',
   summary: 'defences: filter / safeclip-split a training set with a reference model, sterilise a poisoned model, a study’s defence figures',
-  usage: `${USAGE}\n  ${FILTER_USAGE}\n  ${SAFECLIP_USAGE}\n  ${STERILIZE_USAGE}\n  ${REPORT_USAGE}`,
+  usage: `${USAGE}\n  ${FILTER_USAGE}\n  ${SAFECLIP_USAGE}\n  ${DETECT_USAGE}\n  ${STERILIZE_USAGE}\n  ${REPORT_USAGE}`,
   run(argv, ctx) {
     const [sub, ...rest] = argv;
     const run = sub ? SUBCOMMANDS[sub] : undefined;

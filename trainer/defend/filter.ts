@@ -7,7 +7,7 @@ import { checkName, type Workspace } from '../../core/workspace.js';
 import { loadTrainset, trainsetDir, writeTrainset, type Trainset, type TrainsetCard } from '../../data/trainset.js';
 import { loadModelPackage } from '../../indexer/package.js';
 import { linePlot } from '../experiment/svg.js';
-import { quantile, r4, r6, registerTrainsetInCatalog, scorePairs } from './pairs.js';
+import { quantile, r4, r6, registerTrainsetInCatalog, scorePairs, type PairScores } from './pairs.js';
 import { DEFAULT_SAFE_PROBABILITY, gmmSplit, type GmmSplit } from './safeclip.js';
 
 /**
@@ -44,6 +44,11 @@ export interface FilterOptions {
   register?: boolean;
   /** Extra fields for the new training set's card (the studies runner's inputs hash). */
   cardExtra?: Record<string, unknown>;
+  /**
+   * Another per-pair score in place of the reference's cosine distance (higher = more suspicious;
+   * `defend detect`'s local-density scores), with the builder name and parameters to record.
+   */
+  scorer?: { builder: string; params: Record<string, unknown>; score: (parent: Trainset) => Promise<PairScores> };
 }
 
 export const DEFAULT_CALIBRATION_SAMPLE = 200;
@@ -245,7 +250,8 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
   if (existsSync(trainsetDir(ws, o.name)) && !o.overwrite) {
     throw new UserError(`training set ${o.name} already exists (${trainsetDir(ws, o.name)}); pick another --name or pass --overwrite`, 'trainset_exists');
   }
-  const scores = await scorePairs(ws, parent, o.reference, { quiet: o.quiet });
+  if (o.scorer && o.gamma === 'gmm') throw new UserError('the mixture split judges similarities, not another score', 'bad_flags');
+  const scores = o.scorer ? await o.scorer.score(parent) : await scorePairs(ws, parent, o.reference, { quiet: o.quiet });
   const d = scores.distance;
   // Poison records: the card's ids (and each pair's own flag, which must agree).
   const recorded = Array.isArray(parent.card.poisonedPairIds);
@@ -299,8 +305,9 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
     gammaMode: o.gamma === 'auto' ? 'auto' : o.gamma === 'gmm' ? 'gmm' : 'flag',
     ...(o.gamma === 'auto' ? { calibrationSample: o.calibrationSample ?? DEFAULT_CALIBRATION_SAMPLE, quantile: o.quantile ?? DEFAULT_QUANTILE, seed: o.seed ?? 0 } : {}),
     ...(o.gamma === 'gmm' ? { safeProbability: o.safeProbability ?? DEFAULT_SAFE_PROBABILITY } : {}),
+    ...(o.scorer?.params ?? {}),
   };
-  const builder = o.gamma === 'gmm' ? 'safeclip-split' : 'filter';
+  const builder = o.scorer?.builder ?? (o.gamma === 'gmm' ? 'safeclip-split' : 'filter');
   const t = await writeTrainset(
     ws,
     o.name,

@@ -27,7 +27,18 @@ export function pairImagePath(t: Trainset, image: string): string {
   return isAbsolute(image) ? image : join(t.card.dataset.dir, image);
 }
 
-export async function scorePairs(ws: Workspace, t: Trainset, reference: string, opts: { quiet?: boolean; batch?: number } = {}): Promise<PairScores> {
+/** The embeddings behind PairScores (scorePairs with keepEmbeddings): each distinct image and caption once, rows L2-normalised. */
+export interface PairEmbeddings {
+  dim: number;
+  /** images × dim and captions × dim. */
+  images: Float32Array;
+  captions: Float32Array;
+  /** Row of pair i's image and caption. */
+  pairImage: Int32Array;
+  pairCaption: Int32Array;
+}
+
+export async function scorePairs(ws: Workspace, t: Trainset, reference: string, opts: { quiet?: boolean; batch?: number; keepEmbeddings?: boolean } = {}): Promise<PairScores & { embeddings?: PairEmbeddings }> {
   const t0 = Date.now();
   const pkg = loadModelPackage(ws, reference);
   const batch = opts.batch ?? 128;
@@ -81,7 +92,9 @@ export async function scorePairs(ws: Workspace, t: Trainset, reference: string, 
       similarity[i] = s;
       distance[i] = 1 - s;
     }
-    return { similarity, distance, images: imagePaths.length, captions: captions.length, seconds: (Date.now() - t0) / 1000 };
+    const out: PairScores & { embeddings?: PairEmbeddings } = { similarity, distance, images: imagePaths.length, captions: captions.length, seconds: (Date.now() - t0) / 1000 };
+    if (opts.keepEmbeddings) out.embeddings = { dim, images: img, captions: txt, pairImage, pairCaption };
+    return out;
   } finally {
     await enc.close();
   }
