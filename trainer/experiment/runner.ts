@@ -67,6 +67,8 @@ function checkDataset(ws: Workspace, d: DatasetSpec): { exists: boolean; problem
   const card = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as { source?: string; params?: Record<string, unknown>; seed?: number };
   const p = card.params ?? {};
   const want: Record<string, unknown> = { count: d.scenes.count, size: d.scenes.size, ...(d.scenes.testPerClass !== undefined ? { testPerClass: d.scenes.testPerClass } : {}), ...(d.scenes.val !== undefined ? { val: d.scenes.val } : {}), ...(d.scenes.balance ? { balance: d.scenes.balance } : {}), ...(d.scenes.baseImages !== undefined ? { baseImages: d.scenes.baseImages } : {}) };
+  // the default world's params carry no style (absent = sentences)
+  if ((p.style ?? 'sentences') !== (d.scenes.style ?? 'sentences')) return { exists: true, problem: `dataset ${d.name} exists with style ${JSON.stringify(p.style ?? 'sentences')}, the study asks for ${JSON.stringify(d.scenes.style ?? 'sentences')}: name another dataset in the study or remove ${dir}` };
   for (const [k, v] of Object.entries(want)) {
     if (p[k] !== v) return { exists: true, problem: `dataset ${d.name} exists with ${k} ${JSON.stringify(p[k])}, the study asks for ${JSON.stringify(v)}: name another dataset in the study or remove ${dir}` };
   }
@@ -86,6 +88,7 @@ async function generateDataset(ws: Workspace, d: DatasetSpec, quiet: boolean): P
     val: s.val ?? splits.val,
     balance: s.balance ?? 'uniform',
     baseImages: s.baseImages ?? null,
+    ...(s.style ? { style: s.style } : {}),
     workers: defaultWorkers(s.count),
     force: false,
     quiet,

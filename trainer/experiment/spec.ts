@@ -42,6 +42,8 @@ export interface ScenesSpec {
   balance?: 'uniform' | 'natural';
   /** Train images reserved for the base (data/pool.ts). */
   baseImages?: number;
+  /** Which world (data/scenes/style.ts): absent = sentences, the default world. */
+  style?: 'sentences' | 'regions';
 }
 
 export interface DatasetSpec {
@@ -189,6 +191,8 @@ function parseScenes(v: unknown, p: string): ScenesSpec {
   const balance = f.get('balance', oneOf(['uniform', 'natural'] as const));
   const baseImages = f.get('baseImages', num({ integer: true, min: 1 }));
   if (baseImages !== undefined) out.baseImages = baseImages;
+  const style = f.get('style', oneOf(['sentences', 'regions'] as const));
+  if (style !== undefined && style !== 'sentences') out.style = style;
   if (tpc !== undefined) out.testPerClass = tpc;
   if (val !== undefined) out.val = val;
   if (balance !== undefined) out.balance = balance;
