@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     textCacheSize: config.textCacheSize,
     buildOnDemand: config.buildOnDemand,
     log,
-    onReport: (model, r) => metrics.alarm(model, r.state, r.flagged),
+    onReport: (model, r, seconds) => metrics.alarm(model, r.state, r.flagged, seconds),
   });
   const search = new SearchService(registry, datasets, trainsets, alarm);
   const catalog = new CatalogService(models, datasets, registry, deps.catalog);

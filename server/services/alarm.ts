@@ -59,8 +59,6 @@ export interface AlarmReport {
   trusted: string | null;
   /** Results scored. */
   k: number;
-  /** The alarm's own time for this query (reference encoding, signals). */
-  tookMs: number;
 }
 
 /** A reference (or trusted) model opened for the alarm alone: the registry's LRU never sees it. */
@@ -116,8 +114,8 @@ export class AlarmService {
       textCacheSize: number;
       buildOnDemand: boolean;
       log?: (line: string) => void;
-      /** Called with every report (for /metrics). */
-      onReport?: (model: string, report: AlarmReport) => void;
+      /** Called with every report and the alarm's own time for it in seconds (for /metrics; the report itself stays the same for the same query). */
+      onReport?: (model: string, report: AlarmReport, seconds: number) => void;
     },
   ) {}
 
@@ -130,9 +128,9 @@ export class AlarmService {
     const t0 = performance.now();
     const s = this.deps.settings;
     const k = alarmK(index.search.size, s.k);
-    const report = (r: Omit<AlarmReport, 'tookMs' | 'k'> & { k?: number }): AlarmReport => {
-      const out: AlarmReport = { ...r, k: r.k ?? k, tookMs: Math.round((performance.now() - t0) * 1000) / 1000 };
-      this.deps.onReport?.(m.id, out);
+    const report = (r: Omit<AlarmReport, 'k'> & { k?: number }): AlarmReport => {
+      const out: AlarmReport = { ...r, k: r.k ?? k };
+      this.deps.onReport?.(m.id, out, (performance.now() - t0) / 1000);
       return out;
     };
     const base = { score: null, flagged: false, threshold: null, signals: NO_SIGNALS, reference: null, trusted: null };

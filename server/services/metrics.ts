@@ -22,9 +22,14 @@ export class Metrics {
   /** Alarm verdicts by model and state, and flagged queries by model (the poisoning alarm). */
   private readonly alarmQueries = new Map<string, number>();
   private readonly alarmFlagged = new Map<string, number>();
+  /** The alarm's own time (from before the query is embedded to its verdict), summed. */
+  private alarmSeconds = 0;
+  private alarmCount = 0;
 
-  /** Counts one search's alarm verdict. */
-  alarm(model: string, state: string, flagged: boolean): void {
+  /** Counts one search's alarm verdict and the alarm's time for it. */
+  alarm(model: string, state: string, flagged: boolean, seconds = 0): void {
+    this.alarmSeconds += seconds;
+    this.alarmCount++;
     if (this.alarmQueries.size > 5000) return; // a bound, whatever happens to label values
     const key = labels({ model, state });
     this.alarmQueries.set(key, (this.alarmQueries.get(key) ?? 0) + 1);
@@ -66,6 +71,10 @@ export class Metrics {
     out.push('# HELP poisonlens_alarm_flagged_total Searches the poisoning alarm flagged, by model.');
     out.push('# TYPE poisonlens_alarm_flagged_total counter');
     for (const [k, v] of this.alarmFlagged) out.push(`poisonlens_alarm_flagged_total{${k}} ${v}`);
+    out.push('# HELP poisonlens_alarm_seconds Time the alarm took per search, from before the query is embedded (the reference encodes it meanwhile) to the verdict.');
+    out.push('# TYPE poisonlens_alarm_seconds summary');
+    out.push(`poisonlens_alarm_seconds_sum ${this.alarmSeconds}`);
+    out.push(`poisonlens_alarm_seconds_count ${this.alarmCount}`);
     const loaded = registry.loadedModels();
     out.push('# HELP poisonlens_loaded_models Models whose encoders and indexes are in memory.');
     out.push('# TYPE poisonlens_loaded_models gauge');

@@ -88,6 +88,7 @@ describe('the poisoning alarm in the API (server test world)', { skip: skipReaso
     assert.match(text, new RegExp(`poisonlens_alarm_queries_total\\{model="${h.world.clean}",state="ready"\\} \\d+`));
     assert.match(text, new RegExp(`poisonlens_alarm_queries_total\\{model="${h.world.clean}",state="unsupported"\\} 1`));
     assert.match(text, new RegExp(`poisonlens_alarm_flagged_total\\{model="${h.world.clean}"\\} \\d+`));
+    assert.match(text, /poisonlens_alarm_seconds_count [1-9]\d*/);
   });
 
   test('the search page and the compare view show the verdict', async () => {
