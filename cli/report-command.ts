@@ -9,7 +9,8 @@ import { summaryRows, writePaperReport } from '../trainer/experiment/paper-repor
 
 const DOSE_USAGE = 'poisonlens report dose STUDY_ID [--pool-images N --epochs E] [--json]';
 const PAPER_USAGE = 'poisonlens report paper [--json]';
-const USAGE = 'poisonlens report dose|paper …';
+const TABLES_USAGE = 'poisonlens report tables STUDY_ID [--table ID]';
+const USAGE = 'poisonlens report dose|paper|tables …';
 
 /** `report dose`: the dose–response analysis of a study that ran (trainer/experiment/dose.ts). */
 function runDose(argv: string[], ctx: CommandContext): number {
@@ -48,11 +49,24 @@ function runPaper(argv: string[], ctx: CommandContext): number {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, Command['run']> = { dose: runDose, paper: runPaper };
+/** `report tables`: a finished study's tables as markdown (what the README quotes). */
+function runTables(argv: string[], ctx: CommandContext): number {
+  const { values, positionals } = parseFlags(argv, { table: { type: 'string' } }, TABLES_USAGE);
+  if (positionals.length !== 1) throw new UserError(`report tables needs one study id\nusage: ${TABLES_USAGE}`, 'bad_flags');
+  const report = loadReport(resolveWorkspace(ctx.workspaceDir), positionals[0]);
+  if (!report) throw new NotFoundError(`no report for study ${JSON.stringify(positionals[0])} (run \`poisonlens experiment\` first)`, 'report_not_found');
+  const tables = values.table ? report.tables.filter((t) => t.id === values.table) : report.tables;
+  if (tables.length === 0) throw new UserError(`study ${report.id} has no table ${JSON.stringify(values.table)}; it has: ${report.tables.map((t) => t.id).join(', ')}`, 'bad_flags');
+  console.log(`Study \`${report.id}\` (workspace/reports/${report.id}/report.json), seeds ${report.study.seeds.join(', ')}; mean [95% t-interval] over seeds.\n`);
+  console.log(tables.map(tableMarkdown).join('\n\n'));
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, Command['run']> = { dose: runDose, paper: runPaper, tables: runTables };
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'analyses of finished studies: the dose–response fit (`report dose`), the paper report (`report paper`)',
+  summary: 'analyses of finished studies: the dose–response fit (`report dose`), the paper report (`report paper`), a study’s tables as markdown (`report tables`)',
   usage: `${USAGE}\n  ${DOSE_USAGE}\n  ${PAPER_USAGE}`,
   run(argv, ctx) {
     const [sub, ...rest] = argv;
