@@ -26,6 +26,7 @@
  * calibration queries, separately for each subset of signals (a query whose reference is not
  * available is judged on the captions alone, against the captions' own threshold).
  */
+import { dot } from '../indexer/dot.js';
 import type { Neighbour } from '../indexer/types.js';
 
 export const ALARM_SIGNALS = ['reference', 'captions'] as const;
@@ -42,13 +43,6 @@ export const DEFAULT_ALARM_K = 10;
 export const DEFAULT_FPR = 0.01;
 
 const EPS = 1e-6;
-
-export function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) s += a[i] * b[i];
-  return s;
-}
 
 /**
  * The number of results the alarm scores over a gallery of `size` images: at most k, and at most

@@ -11,7 +11,6 @@ import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/
 import {
   attackRanks,
   cosineDistances,
-  dot,
   HIT_KS,
   mean,
   pairedTTest,
@@ -24,6 +23,7 @@ import {
   type TTestResult,
 } from './metrics.js';
 import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
+import { dot } from './dot.js';
 import { samePoolClean } from './clean-model.js';
 import { loadModelPackage } from './package.js';
 import { ClipTokenizer } from './tokenizer.js';

@@ -21,6 +21,7 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { UserError } from '../core/errors.js';
+import { dotRow } from './dot.js';
 import { DOTS_GROUP, simdKernels, simdSupported, type DotsFn } from './simd.js';
 
 const HEADER_BYTES = 96;
@@ -325,34 +326,9 @@ export class HnswGraph {
     return this.batchScores[0];
   }
 
-  /** q·v in JavaScript: eight partial sums. */
+  /** q·v in JavaScript (the kernel exact search uses). */
   private scalarDot(q: Float32Array, row: number): number {
-    const v = this.f32;
-    const off = this.base + row * this.stride + this.dataOff;
-    const d = this.dim;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let s4 = 0;
-    let s5 = 0;
-    let s6 = 0;
-    let s7 = 0;
-    let j = 0;
-    const d8 = d - (d % 8);
-    for (; j < d8; j += 8) {
-      const o = off + j;
-      s0 += v[o] * q[j];
-      s1 += v[o + 1] * q[j + 1];
-      s2 += v[o + 2] * q[j + 2];
-      s3 += v[o + 3] * q[j + 3];
-      s4 += v[o + 4] * q[j + 4];
-      s5 += v[o + 5] * q[j + 5];
-      s6 += v[o + 6] * q[j + 6];
-      s7 += v[o + 7] * q[j + 7];
-    }
-    for (; j < d; j++) s0 += v[off + j] * q[j];
-    return s0 + s1 + s2 + s3 + (s4 + s5 + s6 + s7);
+    return dotRow(this.f32, this.base + row * this.stride + this.dataOff, q, this.dim);
   }
 
   private nextTag(): number {

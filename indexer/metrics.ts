@@ -4,6 +4,7 @@
  * to the sort made explicit: ties in score are broken by id, ascending (JavaScript string order,
  * i.e. UTF-16 code units, not locale order).
  */
+import { dot } from './dot.js';
 import { RowScorer } from './simd.js';
 
 /** The K of Hit@K that every attack evaluation reports. */
@@ -100,12 +101,6 @@ export function summarizeRanks(ranks: readonly number[], ks: readonly number[] =
 }
 
 /** Inner product of two vectors (= cosine similarity when both are L2-normalised). */
-export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`dot: dimensions ${a.length} and ${b.length} differ`);
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
 
 export function normalize(v: ArrayLike<number>): Float32Array {
   let n = 0;

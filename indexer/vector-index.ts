@@ -12,6 +12,7 @@
  * Rows are in ascending id order (the builder sorts them), and both searches order equal scores
  * by row, so ties break by image id as ARCHITECTURE.md §5 defines.
  */
+import { dotRow } from './dot.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { readFile } from 'node:fs/promises';
@@ -117,27 +118,6 @@ function checkQuery(query: Float32Array | number[], dim: number): void {
 
 function checkK(k: number): void {
   if (!Number.isInteger(k) || k < 1) throw new UserError(`k must be a positive integer, got ${k}`, 'bad_k');
-}
-
-/**
- * Inner product of row `off` of `v` with `q`: four partial sums (fast, and the one definition
- * of a score, so exact and HNSW results agree to the last bit).
- */
-export function dotRow(v: Float32Array, off: number, q: Float32Array, d: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let j = 0;
-  const d4 = d - (d % 4);
-  for (; j < d4; j += 4) {
-    s0 += v[off + j] * q[j];
-    s1 += v[off + j + 1] * q[j + 1];
-    s2 += v[off + j + 2] * q[j + 2];
-    s3 += v[off + j + 3] * q[j + 3];
-  }
-  for (; j < d; j++) s0 += v[off + j] * q[j];
-  return s0 + s1 + (s2 + s3);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ export function fitLogistic(obs: BinomialObs[], maxIter = 50): LogisticFit {
     const grad = new Array<number>(p).fill(0);
     info = Array.from({ length: p }, () => new Array<number>(p).fill(0));
     obs.forEach((o, i) => {
-      const mu = sigmoid(dotRow(rows[i], beta));
+      const mu = sigmoid(linear(rows[i], beta));
       const w = o.trials * mu * (1 - mu);
       for (let a = 0; a < p; a++) {
         grad[a] += rows[i][a] * (o.hits - o.trials * mu);
@@ -65,10 +65,11 @@ export function fitLogistic(obs: BinomialObs[], maxIter = 50): LogisticFit {
 }
 
 export function predict(fit: LogisticFit, x: number[]): number {
-  return sigmoid(dotRow([1, ...x], fit.coef));
+  return sigmoid(linear([1, ...x], fit.coef));
 }
 
-function dotRow(a: number[], b: number[]): number {
+/** The linear predictor x·β of one observation (with its intercept column). */
+function linear(a: number[], b: number[]): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
@@ -77,7 +78,7 @@ function dotRow(a: number[], b: number[]): number {
 function logLik(obs: BinomialObs[], rows: number[][], beta: number[]): number {
   let l = 0;
   obs.forEach((o, i) => {
-    const z = dotRow(rows[i], beta);
+    const z = linear(rows[i], beta);
     // log σ(z) and log(1 − σ(z)) without overflow
     const logP = -Math.log1p(Math.exp(-z));
     const logQ = -Math.log1p(Math.exp(z));
