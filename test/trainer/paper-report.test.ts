@@ -90,7 +90,8 @@ describe('verdict rules', () => {
     assert.equal(judgeRow({ metric: 'rank', claim: level('lower'), paper: paper(2.0), ours: ours([2.6], [40]) }).status, 'same direction');
     assert.equal(judgeRow({ metric: 'fraction', claim: level('higher'), paper: paper(0.9), ours: null, missing: 'missing — run x' }).status, 'missing');
     // Nothing to measure when the reference is already at the ceiling (Hit@50 of a 20-class gallery).
-    assert.deepEqual(judgeRow({ metric: 'fraction', claim: level('higher'), paper: paper(1, 0.568), ours: ours([1, 1], [1, 1]) }), { status: 'no verdict', reason: 'ceiling: our reference is already 1.000, nothing to measure' });
+    assert.deepEqual(judgeRow({ metric: 'fraction', claim: level('higher'), paper: paper(1, 0.568), ours: ours([1, 1], [1, 1]) }), { status: 'no verdict', reason: 'ceiling: ours 1.000 and our reference 1.000, nothing to measure' });
+    assert.equal(judgeRow({ metric: 'fraction', claim: contrast('lower'), paper: paper(0.008, 0.472), ours: ours([0, 0], [0.005, 0]) }).status, 'no verdict');
   });
 
   test('contrast: the sign and a 95% interval that excludes 0 (or p < 0.05)', () => {

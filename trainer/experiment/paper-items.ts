@@ -207,12 +207,21 @@ function goalRows(o: {
   });
 }
 
+/** The base as its training config records it: from scratch here, or a pretrained CLIP. */
+function baseText(r: Report): string {
+  const rec = (r.base?.recipe ?? null) as { mode?: string; arch?: string; pretrained?: string | null } | null;
+  const arch = rec?.arch ? `, ${rec.arch}` : '';
+  if (rec?.pretrained) return `base ${r.base.model} (pretrained ${rec.arch ?? ''} ${rec.pretrained})`.replace(/\s+\)/, ')');
+  if (rec?.mode === 'scratch') return `base ${r.base.model} (a small CLIP trained from scratch on this world${arch})`;
+  return `base ${r.base.model}${arch}`;
+}
+
 function describeSetting(r: Report, v?: VariantAggregate | null): string {
   const ft = (r.study?.finetune ?? {}) as Record<string, unknown>;
   const counts = (r.dataset?.counts ?? {}) as Record<string, unknown>;
   const parts = [
-    `${r.dataset.name}: generated scenes world (${r.dataset.classes.length} classes${typeof counts.test === 'number' ? `, ${counts.test} test images` : ''})`,
-    `base ${r.base.model} trained from scratch (a small CLIP)`,
+    `${r.dataset.name} (${r.dataset.classes.length} classes${typeof counts.test === 'number' ? `, ${counts.test} test images` : ''})`,
+    baseText(r),
     `fine-tuned${ft.epochs != null ? ` ${ft.epochs} epochs` : ft.steps != null ? ` ${ft.steps} steps` : ''}${ft.lr != null ? `, lr ${ft.lr}` : ''}${ft.batch != null ? `, batch ${ft.batch}` : ''}${ft.images != null ? `, pool ${ft.images} images${ft.profile ? ` (${ft.profile} profile)` : ''}` : ', whole train split'}`,
   ];
   if (v?.poisonRate?.mean != null) parts.push(`poisoning rate ${(100 * v.poisonRate.mean).toFixed(3)}% (${v.name})`);

@@ -43,10 +43,10 @@ export const VERDICT_RULES: string[] = [
   `Effects. The effect of a row is ours minus our reference (per seed, paired, when both come from the same seeds; its 95% interval is the Student-t interval of the per-seed differences). An effect smaller than ${DEAD_ZONE.fraction} (Hit@K, Recall@K), ${DEAD_ZONE.rank} (mean MinRank) or ${DEAD_ZONE.distance} (cosine distance) is no effect.`,
   `Level rows (an attack's or a defence's strength, with the paper's number): reproduced when our effect has the paper's sign and our value is at least as strong as the paper's (higher Hit@K / lower MinRank for an attack; lower Hit@K for a defence), or the paper's number lies inside our 95% interval, or our mean is within ${CLOSE.fraction(0)} (fractions), ${CLOSE.distance(0)} (distances) or 25% (MinRank) of it; same direction when the effect has the paper's sign but is weaker than that; not reproduced when there is no effect or it has the opposite sign.`,
   `Contrast rows ("X is higher than Y"): reproduced when our X − Y has the paper's sign and its 95% interval excludes 0 (equivalently a paired two-tailed t-test across seeds at p < ${SIGNIFICANCE}, the paper's own test in Tables 11 and 12; for per-pair distances, Welch's interval over the pairs); same direction when the sign is right but the interval includes 0 or there is only one seed; not reproduced when the sign is wrong or the difference is below the no-effect size.`,
-  `A level row whose reference is already at the ceiling (a Hit@K of at least ${1 - DEAD_ZONE.fraction} for an attack) or the floor (at most ${DEAD_ZONE.fraction} for a defence), with ours there too, has nothing to measure: no verdict.`,
+  `A level or contrast row whose value and reference are both at the ceiling (Hit@K at least ${1 - DEAD_ZONE.fraction}) or both at the floor (at most ${DEAD_ZONE.fraction}) has nothing to measure: no verdict (e.g. Hit@50 when every model ranks a target in the top 50).`,
   `Utility rows ("utility is kept"): reproduced when our Recall@10 drops by at most ${UTILITY_TOLERANCE} against our clean model (the paper's largest drop in Table 1 is 0.026); same direction when it drops more but the paper's number also dropped; not reproduced when it drops more than ${UTILITY_TOLERANCE} where the paper's did not drop.`,
   `No-difference rows (Figures 4 and 5a, for which the paper states no numbers): reproduced when the spread across settings is at most ${SAME_HIT_TOLERANCE} in Hit@10, or when the largest mean MinRank is at most ${1 + SAME_RANK_TOLERANCE}× the smallest; not reproduced otherwise (a claim of no effect has no direction).`,
-  'An item\'s verdict is the worst verdict of its key rows (marked ★): not reproduced < same direction < reproduced. Other rows are shown with their own verdicts. Key rows whose study or variant is missing are listed as missing; an item with no key row measured is missing.',
+  'An item\'s verdict is the worst verdict of its judged key rows (marked ★): not reproduced < same direction < reproduced. Other rows are shown with their own verdicts. Key rows whose study or variant is missing, or that have nothing to measure, are not judged (the item says how many were); an item with no key row judged is missing.',
 ];
 
 export interface OursCell {
@@ -107,13 +107,15 @@ export function judgeRow(row: Pick<PaperRow, 'metric' | 'claim' | 'paper' | 'our
   const f = (x: number | null | undefined) => fmtM(metric, x);
   const eff = ours.effect?.mean ?? (ours.reference?.mean != null ? v - ours.reference.mean : null);
   const dead = DEAD_ZONE[metric];
+  // Both at the ceiling (a Hit@K of 1) or both at the floor (0): the measurement cannot tell.
+  const ref = ours.reference?.mean ?? null;
+  if ((claim.kind === 'level' || claim.kind === 'contrast') && metric === 'fraction' && ref !== null) {
+    const bound = v >= 1 - dead && ref >= 1 - dead ? 'ceiling' : v <= dead && ref <= dead ? 'floor' : null;
+    if (bound) return { status: 'no verdict', reason: `${bound}: ours ${f(v)} and our reference ${f(ref)}, nothing to measure` };
+  }
   switch (claim.kind) {
     case 'level': {
       const s = claim.direction === 'higher' ? 1 : -1;
-      const ref = ours.reference?.mean ?? null;
-      if (metric === 'fraction' && ref !== null && (s > 0 ? ref >= 1 - dead : ref <= dead) && eff !== null && s * eff <= dead) {
-        return { status: 'no verdict', reason: `${s > 0 ? 'ceiling' : 'floor'}: our reference is already ${f(ref)}, nothing to measure` };
-      }
       if (eff !== null && s * eff <= dead) {
         return { status: 'not reproduced', reason: s * eff < -dead ? `opposite effect: ours ${f(v)} against our reference ${f(ours.reference?.mean)}` : `no effect: ours ${f(v)} against our reference ${f(ours.reference?.mean)}` };
       }
@@ -157,9 +159,12 @@ export function itemVerdict(rows: PaperRow[]): { status: RowStatus; reason: stri
   const keys = rows.filter((r) => r.key && r.claim.kind !== 'info');
   const judged = keys.filter((r) => isVerdict(r.status));
   if (keys.length === 0) return { status: 'no verdict', reason: 'nothing to judge', keyRows: 0, judged: 0 };
-  if (judged.length === 0) return { status: 'missing', reason: keys.find((r) => r.status === 'missing')?.reason ?? 'not measured', keyRows: keys.length, judged: 0 };
+  if (judged.length === 0) {
+    const missing = keys.find((r) => r.status === 'missing');
+    return missing ? { status: 'missing', reason: missing.reason, keyRows: keys.length, judged: 0 } : { status: 'no verdict', reason: `${keys[0].label}: ${keys[0].reason}`, keyRows: keys.length, judged: 0 };
+  }
   const worst = judged.reduce((a, b) => (ORDER[b.status as Verdict] < ORDER[a.status as Verdict] ? b : a));
-  const partial = judged.length < keys.length ? ` (${judged.length} of ${keys.length} key rows measured)` : '';
+  const partial = judged.length < keys.length ? ` (${judged.length} of ${keys.length} key rows judged)` : '';
   const reason = worst.status === 'reproduced' ? `every key row reproduced${partial}` : `${worst.label}: ${worst.reason}${partial}`;
   return { status: worst.status, reason, keyRows: keys.length, judged: judged.length };
 }
