@@ -17,7 +17,7 @@ import type { ClipEncoder } from '../../indexer/types.js';
 import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
 import type { ModelPackage } from '../repositories/models.js';
 import type { GalleryIndex, ModelRuntime } from '../repositories/runtime.js';
-import { Lru } from './lru.js';
+import { LruCache } from '../../indexer/lru.js';
 import { QueryBatcher } from './query-batcher.js';
 import type { LoadedModel, ModelRegistry } from './registry.js';
 
@@ -368,7 +368,7 @@ export class AlarmService {
       await encoder.close().catch(() => undefined);
       throw err;
     }
-    const cache = new Lru<string, Float32Array>(this.deps.textCacheSize);
+    const cache = new LruCache<string, Float32Array>(this.deps.textCacheSize);
     const batcher = new QueryBatcher(encoder);
     return {
       model: id,

@@ -5,7 +5,7 @@ import type { DatasetRepository, ServedDataset } from '../repositories/datasets.
 import { attackGoals, attackTargetImage, type ModelPackage, type ModelRepository } from '../repositories/models.js';
 import type { GalleryIndex, LoadProgress, ModelRuntime } from '../repositories/runtime.js';
 import type { TrainsetRepository } from '../repositories/trainsets.js';
-import { Lru } from './lru.js';
+import { LruCache } from '../../indexer/lru.js';
 import { QueryBatcher } from './query-batcher.js';
 
 export interface RegistryConfig {
@@ -38,7 +38,7 @@ export class LoadedModel {
   loadMs = 0;
   closing = false;
   private closed = false;
-  readonly textCache: Lru<string, Float32Array>;
+  readonly textCache: LruCache<string, Float32Array>;
   private readonly queries: QueryBatcher;
   private readonly indexes = new Map<string, { version: number; index: Promise<GalleryIndex> }>();
   private readonly ready: GalleryIndex[] = [];
@@ -48,7 +48,7 @@ export class LoadedModel {
     readonly encoder: ClipEncoder,
     textCacheSize: number,
   ) {
-    this.textCache = new Lru(textCacheSize);
+    this.textCache = new LruCache(textCacheSize);
     this.queries = new QueryBatcher(encoder);
   }
 
