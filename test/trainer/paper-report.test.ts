@@ -18,6 +18,7 @@ import type { ModelRuntime } from '../../server/repositories/runtime.js';
 import { PAPER_NUMBERS, paperNumber } from '../../trainer/experiment/paper-numbers.js';
 import { buildPaperReport, ITEMS, judgeRow, pairedDiff, welchDiff, writePaperReport, type ItemResult, type PaperReport, type PaperRow } from '../../trainer/experiment/paper-report.js';
 import { interval } from '../../trainer/experiment/stats.js';
+import { studyCommand } from '../../trainer/experiment/paper-items.js';
 import { writePaperFixtures } from '../helpers/paper-fixture.js';
 
 let root: string;
@@ -173,7 +174,7 @@ describe('the report on finished studies', () => {
     ] as const) {
       const it = item(id);
       assert.equal(it.verdict, 'missing', id);
-      assert.equal(it.reason, `missing — run \`poisonlens experiment experiments/${study}.json\``, id);
+      assert.equal(it.reason, `missing — run \`${studyCommand(study)}\``, id);
       assert.ok(it.rows.length > 0 && it.rows.every((r) => r.ours === null && (r.claim.kind === 'info' || r.status === 'missing')), id);
       assert.ok(it.rows.every((r) => r.claim.kind === 'info' || /missing — run/.test(r.reason)), id);
     }
@@ -198,7 +199,9 @@ describe('the report on finished studies', () => {
     assert.doesNotMatch(html, /<script|<style|\sstyle=|\son[a-z]+=/i);
     assert.match(html, /<link rel="stylesheet" href="paper.css">/);
     for (const d of ITEMS) assert.match(html, new RegExp(`<section class="item" id="${d.id}">`));
-    assert.match(html, /missing — run <code>poisonlens experiment experiments\/encoders.json<\/code>/);
+    assert.match(html, /missing — run <code>poisonlens experiment experiments\/dataset-size.json<\/code>/);
+    // an item several studies answer names them all (one base per image tower)
+    assert.match(html, /experiments\/encoders-vit8\.json; poisonlens experiment experiments\/encoders-vit16\.json/);
     assert.ok((html.match(/<svg/g) ?? []).length >= 10, 'plots');
     assert.match(html, /Verdict rules/);
     // The CLI writes the same files and prints the summary.

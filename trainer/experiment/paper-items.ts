@@ -50,8 +50,33 @@ export interface StudyInfo {
   file?: string | null;
 }
 
+/**
+ * Paper items that several study files answer together (one base per image tower; one
+ * evaluation setting per caption length), read as one report: each part's plain attacked
+ * variants, labelled by what the part varies. `sterilize` is the second-world sterilisation study.
+ */
+const COMPOSITES: Record<string, { field: string; parts: Array<{ id: string; value: string | number }> }> = {
+  encoders: { field: 'image tower', parts: [{ id: 'headline', value: 'ModifiedResNet' }, { id: 'encoders-vit8', value: 'ViT/8' }, { id: 'encoders-vit16', value: 'ViT/16' }] },
+  'text-length': { field: 'captions repeated', parts: [{ id: 'text-length-x1', value: 1 }, { id: 'text-length-x2', value: 2 }, { id: 'text-length-x3', value: 3 }] },
+};
+const ALIASES: Record<string, string> = { sterilize: 'sterilize-transfer' };
+
 export function studyCommand(id: string): string {
-  return `poisonlens experiment experiments/${id}.json`;
+  const c = COMPOSITES[id];
+  if (c) return c.parts.map((p) => studyCommand(p.id)).join('; ');
+  return `poisonlens experiment experiments/${ALIASES[id] ?? id}.json`;
+}
+
+/** The parts' attacked variants as one report (null while a part is missing). */
+function composite(id: string, load: (part: string) => Report | null): { report: Report | null; problem: string | null } {
+  const c = COMPOSITES[id];
+  const parts = c.parts.map((p) => ({ ...p, report: load(p.id) }));
+  const absent = parts.filter((p) => !p.report).map((p) => p.id);
+  if (absent.length) return { report: null, problem: `missing part${absent.length > 1 ? 's' : ''}: ${absent.join(', ')}` };
+  const variants = parts.flatMap((p) =>
+    p.report!.variants.filter((v) => v.kind === 'attack' && v.setting === null).map((v) => ({ ...v, name: `${p.id}:${v.name}`, setting: { field: c.field, value: p.value } })),
+  );
+  return { report: { ...parts[0].report!, id, title: `${parts.map((p) => p.id).join(' + ')}`, variants, runs: parts.flatMap((p) => p.report!.runs) }, problem: null };
 }
 
 export class Studies {
@@ -75,8 +100,17 @@ export class Studies {
     if (hit) return hit;
     const base: StudyInfo = { id, present: false, problem: null, command: studyCommand(id) };
     let report: Report | null = null;
+    if (COMPOSITES[id]) {
+      const c = composite(id, (part) => this.get(part));
+      report = c.report;
+      base.problem = c.problem;
+      const info: StudyInfo = report ? { ...base, present: true, title: report.title, createdAt: report.createdAt, seeds: report.study?.seeds ?? [], file: null } : base;
+      hit = { report, info };
+      this.cache.set(id, hit);
+      return hit;
+    }
     try {
-      report = loadReport(this.ws, id);
+      report = loadReport(this.ws, ALIASES[id] ?? id);
       if (!report) base.problem = `no reports/${id}/report.json`;
       else if (report.format !== REPORT_FORMAT || !Array.isArray(report.variants)) {
         base.problem = `reports/${id}/report.json has format ${JSON.stringify(report.format)}, not ${REPORT_FORMAT}`;
