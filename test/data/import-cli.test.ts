@@ -69,7 +69,7 @@ test('cli: data import, then data list and data show on the imported dataset; ba
     const bad: [string[], RegExp][] = [
       [['pascal', '--src', s.src, '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
       [['pascal', '--src', s.src, '--name', 'x', '--year', '2014'], /--year does not apply to the pascal importer/],
-      [['imagenet', '--src', s.src, '--name', 'x'], /unknown importer "imagenet"; one of: pascal, flickr30k, coco, karpathy, jsonl/],
+      [['imagenet', '--src', s.src, '--name', 'x'], /unknown importer "imagenet"; one of: pascal, flickr30k, flickr-pascal, coco, karpathy, jsonl/],
       [['pascal', '--src', s.src], /missing --name/],
       [['pascal', '--name', 'x'], /missing --src/],
       [['pascal', '--src', s.src, '--name', 'x', '--seed=-1'], /--seed must be ≥ 0/],
