@@ -4,7 +4,7 @@
  * runtime depends on and names the bad field in its error; the rest of model.json (provenance,
  * metrics, trainer settings) passes through untouched in `card`.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { sha256File } from '../core/fsutil.js';
@@ -172,9 +172,63 @@ export function packageFiles(pkg: ModelPackage): Array<[string, PackageFileSum]>
 }
 
 /**
+ * SHA-256 of files, remembered per process: a file is hashed once and its digest reused while its
+ * identity and stat stay the same (device, inode, size, mtime and ctime, in nanoseconds). Any
+ * write, truncation, replacement (a new inode) or touch changes one of them, and the file is
+ * hashed again; ctime cannot be set back by a program, so restoring an old mtime does not hide a
+ * change. A digest is only remembered when the stat before and after hashing agree (a file
+ * written while it was read is hashed again next time).
+ */
+const digests = new Map<string, { stamp: string; sha256: Promise<string> }>();
+const digestCounts = { computed: 0, reused: 0 };
+
+function stampOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** The SHA-256 of the file at `path` (hex), hashed only when the file changed since the last call. */
+export function fileSha256(path: string): Promise<string> {
+  let st: BigIntStats;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const stamp = stampOf(st);
+  const known = digests.get(path);
+  if (known && known.stamp === stamp) {
+    digestCounts.reused++;
+    return known.sha256;
+  }
+  digestCounts.computed++;
+  const sha256 = sha256File(path).then((sum) => {
+    let after: string | null = null;
+    try {
+      after = stampOf(statSync(path, { bigint: true }));
+    } catch {
+      /* gone: forget it below */
+    }
+    if (after !== stamp && digests.get(path)?.sha256 === sha256) digests.delete(path);
+    return sum;
+  });
+  sha256.catch(() => {
+    if (digests.get(path)?.sha256 === sha256) digests.delete(path);
+  });
+  digests.set(path, { stamp, sha256 });
+  return sha256;
+}
+
+/** How many digests were computed and how many reused since the process started (tests, benches). */
+export function fileDigestCounts(): { computed: number; reused: number } {
+  return { ...digestCounts };
+}
+
+/**
  * Checks the files a model needs at run time (the ONNX graphs and the vocabulary) against the
  * SHA-256 sums in model.json; a mismatch is a UserError (bad_model) naming the file. Packages
- * without sums pass (their sizes were checked when read).
+ * without sums pass (their sizes were checked when read). A file is hashed once per process and
+ * re-checked only when it changes (`fileSha256`), so hot swaps and repeated evaluations do not
+ * re-read whole graphs.
  */
 export async function verifyModelPackage(pkg: ModelPackage): Promise<void> {
   const sums = new Map(packageFiles(pkg));
@@ -182,7 +236,7 @@ export async function verifyModelPackage(pkg: ModelPackage): Promise<void> {
     const name = p.slice(pkg.dir.length + 1);
     const want = sums.get(name);
     if (!want) continue;
-    const got = await sha256File(p);
+    const got = await fileSha256(p);
     if (got !== want.sha256) throw new UserError(`model package ${pkg.dir} is corrupt: ${name} fails its SHA-256 check (model.json has ${want.sha256.slice(0, 12)}…, the file ${got.slice(0, 12)}…)`, 'bad_model');
   }
 }
@@ -201,7 +255,7 @@ export function loadModelPackage(ws: Workspace, id: string): ModelPackage {
  * Two packages with equal fingerprints embed every image identically.
  */
 export async function imageFingerprint(pkg: ModelPackage): Promise<string> {
-  const onnx = await sha256File(pkg.imageOnnx);
+  const onnx = await fileSha256(pkg.imageOnnx);
   const { size, mean, std, resize, crop } = pkg.card.image;
   return `${onnx}:${JSON.stringify({ size, mean, std, resize, crop })}`;
 }
