@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Catalog } from '../../core/catalog.js';
 import type { Workspace } from '../../core/workspace.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
+import { ThreadedClipEncoder } from '../../indexer/threaded-encoder.js';
 import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/build.js';
 import { imageFingerprint, readModelPackage, verifyModelPackage } from '../../indexer/package.js';
 import { DEFAULT_HNSW, readIndexCard, type HnswParams } from '../../indexer/vector-index.js';
@@ -21,8 +22,11 @@ export interface IndexerRuntimeOptions {
 }
 
 /**
- * The production ModelRuntime: the indexer's ONNX encoders (OnnxClipEncoder) and its HNSW
- * gallery indexes (`ensureIndex`: reused when model and manifest hashes match, built otherwise).
+ * The production ModelRuntime: the indexer's ONNX encoders and its HNSW gallery indexes
+ * (`ensureIndex`: reused when model and manifest hashes match, built otherwise). Encoders run in
+ * a worker thread each (ThreadedClipEncoder), so loading a model (onnxruntime creates its
+ * sessions synchronously) never stalls the requests the server is answering; package checksums
+ * are hashed once per process and re-checked only when a file changes (`fileSha256`).
  */
 export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}): ModelRuntime {
   const hnsw: HnswParams = { ...DEFAULT_HNSW, ...opts.hnsw };
@@ -32,11 +36,13 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
       // reads it (the registry reports the model as broken and keeps serving the others).
       const checked = readModelPackage(pkg.dir);
       await verifyModelPackage(checked);
-      return OnnxClipEncoder.load(checked, { intraOpNumThreads: opts.threads ?? 2 });
+      // no cache in the encoder: the service's query-text cache (sized by the server's config) is the one
+      return OnnxClipEncoder.load(checked, { intraOpNumThreads: opts.threads ?? 2, textCacheSize: 0 });
     },
 
     async openIndex(pkg: ModelPackage, encoder: ClipEncoder, dataset: ServedDataset, o: OpenIndexOptions): Promise<GalleryIndex> {
-      if (!(encoder instanceof OnnxClipEncoder)) throw new Error('indexerRuntime.openIndex needs the encoder it opened');
+      const own = encoder instanceof ThreadedClipEncoder || encoder instanceof OnnxClipEncoder ? encoder.pkg : null;
+      if (!own) throw new Error('indexerRuntime.openIndex needs the encoder it opened');
       const split = checkSplit(o.split);
       if (!o.build) {
         // Without leave to build, only an index that fits (same image graph, manifest, split and
@@ -44,7 +50,7 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
         const dir = indexDir(ws, pkg.id, dataset.name, split);
         const card = readIndexCard(dir);
         const why = card
-          ? mismatch(card, { modelId: encoder.pkg.id, fingerprint: await imageFingerprint(encoder.pkg), manifestSha256: dataset.card.manifestSha256, split, hnsw })
+          ? mismatch(card, { modelId: own.id, fingerprint: await imageFingerprint(own), manifestSha256: dataset.card.manifestSha256, split, hnsw })
           : 'there is none yet';
         if (why) {
           throw new ConflictError(
@@ -58,7 +64,8 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
         dataset: dataset.name,
         split,
         hnsw,
-        encoder,
+        // A build encodes the gallery in its own image worker; an inline encoder is lent when there is one.
+        encoder: encoder instanceof OnnxClipEncoder ? encoder : undefined,
         db: opts.db,
         // Without leave to build, a corrupt index is reported (409 corrupt_index), not rebuilt.
         reuseOnly: !o.build,
