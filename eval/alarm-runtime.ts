@@ -80,8 +80,9 @@ export async function buildPrototypes(encoder: Pick<ClipEncoder, 'encodeTexts' |
   const chosen = prototypeCaptions(entries, perLabel);
   if (chosen.size < 2) return null;
   const all = [...chosen.values()].flat();
-  const vecs: Float32Array[] = [];
-  for (let i = 0; i < all.length; i += 64) vecs.push(...(await encoder.encodeTexts(all.slice(i, i + 64))));
+  // One call (the encoders batch it): an encoder with the on-disk text cache (indexer/text-cache.ts
+  // withTextCache) then answers a gallery's prototype captions from one cache entry.
+  const vecs = await encoder.encodeTexts(all);
   const embedded = new Map<string, Float32Array[]>();
   let at = 0;
   for (const [label, caps] of chosen) {

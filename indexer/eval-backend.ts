@@ -4,7 +4,8 @@ import type { Dataset, Split } from '../data/dataset.js';
 import { ensureIndex } from './build.js';
 import { OnnxClipEncoder } from './encoder.js';
 import type { EvalBackend, EvalModel } from './evaluate.js';
-import { loadModelPackage } from './package.js';
+import { loadModelPackage, type ModelPackage } from './package.js';
+import type { ClipEncoder } from './types.js';
 import type { HnswParams } from './vector-index.js';
 
 export interface IndexerEvalBackendOptions {
@@ -27,7 +28,7 @@ export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOption
   return {
     async openModel(modelId: string, dataset: Dataset, split: Split, o): Promise<EvalModel> {
       const pkg = loadModelPackage(ws, modelId);
-      const encoder = await OnnxClipEncoder.load(pkg, { intraOpNumThreads: opts.threads ?? 2 });
+      const encoder = new LazyEncoder(pkg, opts.threads ?? 2);
       try {
         const db = opts.register ?? true ? openCatalog(ws.catalogPath) : undefined;
         let index;
@@ -37,7 +38,6 @@ export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOption
             dataset: dataset.name,
             split,
             hnsw: opts.hnsw,
-            encoder,
             db,
             onProgress: (phase, done, total) => o.onProgress?.({ phase: `index ${modelId} ${dataset.name}/${split}: ${phase}`, done, total }),
           }));
@@ -61,4 +61,44 @@ export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOption
       }
     },
   };
+}
+
+/**
+ * A package's encoder whose graphs are opened on first use, each alone: an evaluation whose
+ * captions come from the on-disk cache (text-cache.ts) and whose gallery comes from the index
+ * opens no onnxruntime session at all, which is most of a repeated evaluation's time.
+ */
+class LazyEncoder implements ClipEncoder {
+  readonly modelId: string;
+  readonly dim: number;
+  private text: Promise<OnnxClipEncoder> | null = null;
+  private image: Promise<OnnxClipEncoder> | null = null;
+
+  constructor(
+    private readonly pkg: ModelPackage,
+    private readonly threads: number,
+  ) {
+    this.modelId = pkg.id;
+    this.dim = pkg.card.embedDim;
+  }
+
+  private tower(which: 'text' | 'image'): Promise<OnnxClipEncoder> {
+    const open = () => OnnxClipEncoder.load(this.pkg, { intraOpNumThreads: this.threads, towers: [which] });
+    if (which === 'text') return (this.text ??= open());
+    return (this.image ??= open());
+  }
+
+  async encodeTexts(texts: string[]): Promise<Float32Array[]> {
+    return (await this.tower('text')).encodeTexts(texts);
+  }
+
+  async encodeImages(images: Array<Uint8Array | string>): Promise<Float32Array[]> {
+    return (await this.tower('image')).encodeImages(images);
+  }
+
+  async close(): Promise<void> {
+    for (const e of await Promise.allSettled([this.text, this.image].filter((x): x is Promise<OnnxClipEncoder> => x !== null))) {
+      if (e.status === 'fulfilled') await e.value.close();
+    }
+  }
 }

@@ -292,7 +292,7 @@ async function encodeTextsOnce(ws: Workspace, modelId: string, encoder: ClipEnco
     }
     return out;
   };
-  const key = textEncoderKey(ws, modelId);
+  const key = await textEncoderKey(ws, modelId);
   const vectors = key ? await cachedTextEmbeddings(ws, { encoder: key, texts: unique }, encode) : await encode(unique);
   const vec = new Map(unique.map((t, i) => [t, vectors[i]]));
   return texts.map((t) => vec.get(t)!);

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256, writeFileAtomic, writeJsonAtomic } from '../core/fsutil.js';
 import type { Workspace } from '../core/workspace.js';
-import { loadModelPackage, packageFiles } from './package.js';
+import { fileSha256, loadModelPackage, packageFiles } from './package.js';
+import type { ClipEncoder } from './types.js';
 
 /**
  * Caption embeddings cached on disk per (text graph, texts): evaluations of one model over one
@@ -18,8 +19,13 @@ export interface TextCacheKey {
   texts: string[];
 }
 
-/** The text encoder's content identity of a model package, or null when it records no checksums (or is no package). */
-export function textEncoderKey(ws: Workspace, modelId: string): string | null {
+/**
+ * The text encoder's content identity of a model package, or null when it records no checksums
+ * (or is no package, or its text graph or vocabulary no longer match the sums model.json
+ * records: such a package is refused when loaded, and its texts are never cached). The files are
+ * hashed once per process and again only when they change (`fileSha256`).
+ */
+export async function textEncoderKey(ws: Workspace, modelId: string): Promise<string | null> {
   let pkg;
   try {
     pkg = loadModelPackage(ws, modelId);
@@ -27,10 +33,36 @@ export function textEncoderKey(ws: Workspace, modelId: string): string | null {
     return null;
   }
   const files = new Map(packageFiles(pkg));
+  const vocabName = pkg.card.text.vocab ?? 'bpe_simple_vocab_16e6.txt.gz';
   const graph = files.get('text.onnx')?.sha256;
   if (!graph) return null;
-  const vocab = files.get(pkg.card.text.vocab ?? 'bpe_simple_vocab_16e6.txt.gz')?.sha256 ?? '';
+  const vocab = files.get(vocabName)?.sha256 ?? '';
+  try {
+    if ((await fileSha256(pkg.textOnnx)) !== graph) return null;
+    if (vocab && (await fileSha256(pkg.vocabPath)) !== vocab) return null;
+  } catch {
+    return null;
+  }
   return sha256(`${graph}\u0000${vocab}\u0000${pkg.card.text.contextLength}`);
+}
+
+/**
+ * `encoder` with its larger `encodeTexts` calls (at least `minTexts` texts: caption sets, label
+ * prototypes; never single search queries) answered from the on-disk cache of model `modelId`
+ * when the same texts were encoded by the same text graph before, and cached otherwise.
+ */
+export function withTextCache<E extends Pick<ClipEncoder, 'encodeTexts' | 'dim'>>(ws: Workspace, modelId: string, encoder: E, minTexts = 100): Pick<ClipEncoder, 'encodeTexts' | 'dim'> {
+  return {
+    dim: encoder.dim,
+    async encodeTexts(texts: string[]): Promise<Float32Array[]> {
+      if (texts.length < minTexts) return encoder.encodeTexts(texts);
+      const key = await textEncoderKey(ws, modelId);
+      if (!key) return encoder.encodeTexts(texts);
+      const vectors = await cachedTextEmbeddings(ws, { encoder: key, texts }, (t) => encoder.encodeTexts(t));
+      // Copies: callers may keep or change the rows.
+      return vectors.map((v) => v.slice());
+    },
+  };
 }
 
 function cachePaths(ws: Workspace, key: TextCacheKey): { vectors: string; meta: string; textsSha: string } {
