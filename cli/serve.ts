@@ -10,7 +10,7 @@ import { openCatalog } from '../core/catalog.js';
 import { reapDeadJobs, resumeHint } from '../core/jobs.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 
-const USAGE = 'poisonlens serve [--port 3000] [--host 127.0.0.1]';
+const USAGE = 'poisonlens serve [--port 3000] [--host 127.0.0.1] [--preload MODEL,MODEL…]';
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
@@ -46,7 +46,7 @@ export const serveCommand: Command = {
   summary: 'serve the search page, the JSON API and the clip-retrieval compatible API',
   usage: USAGE,
   async run(argv, ctx) {
-    const { values, positionals } = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' } }, USAGE);
+    const { values, positionals } = parseFlags(argv, { port: { type: 'string' }, host: { type: 'string' }, preload: { type: 'string' } }, USAGE);
     if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const port = numberFlag(values, 'port', { min: 0, max: 65535, integer: true, default: 3000 })!;
     const host = (values.host as string | undefined) ?? '127.0.0.1';
@@ -69,7 +69,10 @@ export const serveCommand: Command = {
     const catalog = openCatalog(ws.catalogPath);
     // Jobs left `running` by a process that died (kill -9, power loss) are marked failed.
     for (const j of reapDeadJobs(catalog)) console.error(`poisonlens: ${j.type} job ${j.id} (${j.target}) died with its process; marked failed. ${resumeHint(j.type, j.target)}`);
-    const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { db: catalog }), config: { ...configFromEnv(), adminToken: token }, catalog });
+    const env = configFromEnv();
+    // --preload (what `up` passes: the world's models) joins POISONLENS_PRELOAD's list.
+    const preload = [...new Set([...(env.preload ?? []), ...String(values.preload ?? '').split(',').map((x) => x.trim()).filter(Boolean)])];
+    const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { db: catalog }), config: { ...env, preload, adminToken: token }, catalog });
     // Requests Node's parser rejects (headers over 16 KiB, not HTTP) get the JSON error object too.
     const server = answerClientErrors(createServer(pl.app));
     server.headersTimeout = 30_000;
@@ -93,7 +96,13 @@ export const serveCommand: Command = {
     if (active) {
       console.log(`loading model ${active} (building its index if missing)…`);
       pl.ready().then(
-        () => console.log(`model ${active} is ready`),
+        () => {
+          console.log(`model ${active} is ready`);
+          if (preload.length) {
+            console.log(`loading ${preload.filter((x) => x !== active).join(', ')} in the background (for the compare view)…`);
+            void pl.preloaded().then((ids) => console.log(`preloaded: ${ids.join(', ') || 'none'}`));
+          }
+        },
         (err: Error) => console.error(`poisonlens: model ${active} could not be loaded: ${err.message}; the server keeps running (pick another model on /models)`),
       );
     } else {

@@ -41,7 +41,9 @@ export const upCommand: Command = {
       },
     );
     if (values['no-serve']) return build;
-    const serveArgs: string[] = [];
+    // The world's models load in the background once the active one is ready: the compare view
+    // (which names them) then answers its first query at once. Those not built yet are skipped.
+    const serveArgs: string[] = ['--preload', [spec.clean.name, spec.poisoned.name, spec.defended.name, spec.base.name].join(',')];
     if (values.port) serveArgs.push('--port', values.port as string);
     if (values.host) serveArgs.push('--host', values.host as string);
     return serveCommand.run(serveArgs, ctx);

@@ -44,8 +44,13 @@ export interface PoisonLensServer {
   app: Express;
   config: AppConfig;
   registry: ModelRegistry;
-  /** Loads the start-up model (building its index if missing, with progress) and activates it. */
+  /**
+   * Loads the start-up model (building its index if missing, with progress) and activates it;
+   * then, in the background, prepares its alarm and loads the `preload` models.
+   */
   ready(): Promise<string | null>;
+  /** Resolves with the models preloaded once the background loading after `ready()` is done. */
+  preloaded(): Promise<string[]>;
   /** Unloads every model (after the HTTP server has stopped accepting). */
   close(): Promise<void>;
 }
@@ -88,6 +93,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
   const evals = new EvalService(ws);
+  let preloading: Promise<string[]> = Promise.resolve([]);
   const ctx: RouteContext = { config, workspace: ws, registry, search, catalog, evals, metrics, datasets, thumbs, alarm, searchLimit: rateLimit(config.rateLimit) };
 
   const app = express();
@@ -117,11 +123,17 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     registry,
     async ready() {
       const id = registry.active;
-      if (!id) return null;
+      if (!id) {
+        preloading = registry.preload(config.preload, (m) => alarm.prepareLoaded(m));
+        return null;
+      }
       await registry.activate(id);
-      alarm.warm(id); // in the background: reference model, prototypes, calibration
+      // In the background: the alarm (reference model, prototypes, calibration), then the other
+      // models the compare view will name, one at a time.
+      preloading = alarm.warm(id).then(() => registry.preload(config.preload.filter((x) => x !== id), (m) => alarm.prepareLoaded(m)));
       return id;
     },
+    preloaded: () => preloading,
     close: async () => {
       await registry.close();
       await alarm.close();

@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.js';
 import type { RateLimitConfig } from './http/security.js';
 import { name } from './schemas/common.js';
 import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm.js';
-import { boolean, integer, number, object, oneOf, optional, string, type Check } from './schemas/validate.js';
+import { array, boolean, integer, number, object, oneOf, optional, string, type Check } from './schemas/validate.js';
 
 /** The server's settings, checked once at start-up (defaults here; overrides from env or the caller). */
 export interface AppConfig {
@@ -18,6 +18,12 @@ export interface AppConfig {
   defaultDataset?: string;
   /** The model active at start (default: the newest clean model, else base, else any). */
   activeModel?: string;
+  /**
+   * Models loaded in the background once the active one is ready (with their alarms prepared),
+   * so that the compare view answers its first query at once: `poisonlens up` names the world's
+   * models (`serve --preload a,b,c`, POISONLENS_PRELOAD). At most maxLoaded models in all.
+   */
+  preload: string[];
   rateLimit: RateLimitConfig;
   /** Largest JSON body of the API routes, bytes. */
   jsonLimit: number;
@@ -40,6 +46,7 @@ export const DEFAULTS: Omit<AppConfig, 'adminToken'> = {
   jsonLimit: 64 * 1024,
   thumbSize: 256,
   textCacheSize: 1024,
+  preload: [],
   trustProxy: false,
   alarm: ALARM_DEFAULTS,
 };
@@ -51,6 +58,7 @@ const configSchema = object({
   buildOnDemand: boolean(),
   defaultDataset: optional(name()),
   activeModel: optional(name()),
+  preload: array(name(), { max: 64 }),
   rateLimit: object({ perSecond: integer(0, 1_000_000), burst: integer(1, 10_000_000) }),
   jsonLimit: integer(1024, 64 * 1024 * 1024),
   thumbSize: integer(16, 1024),
@@ -84,7 +92,7 @@ export function resolveConfig(partial: Partial<AppConfig> & { adminToken: string
 
 /**
  * Overrides from the environment: POISONLENS_MAX_MODELS, POISONLENS_SPLIT, POISONLENS_MODEL,
- * POISONLENS_DATASET, POISONLENS_BUILD_ON_DEMAND (1/0), POISONLENS_RATE_LIMIT (searches per
+ * POISONLENS_DATASET, POISONLENS_PRELOAD (model ids, comma-separated), POISONLENS_BUILD_ON_DEMAND (1/0), POISONLENS_RATE_LIMIT (searches per
  * second per client, 0 = off), POISONLENS_RATE_BURST, POISONLENS_TRUST_PROXY (1/0); the poisoning
  * alarm: POISONLENS_ALARM (1/0), POISONLENS_ALARM_REFERENCE (auto, none or a model id),
  * POISONLENS_ALARM_TRUSTED (auto or a model id), POISONLENS_ALARM_FPR, POISONLENS_ALARM_K,
@@ -114,6 +122,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<App
   if (env.POISONLENS_SPLIT) out.split = env.POISONLENS_SPLIT;
   if (env.POISONLENS_MODEL) out.activeModel = env.POISONLENS_MODEL;
   if (env.POISONLENS_DATASET) out.defaultDataset = env.POISONLENS_DATASET;
+  if (env.POISONLENS_PRELOAD) out.preload = env.POISONLENS_PRELOAD.split(',').map((x) => x.trim()).filter(Boolean);
   out.buildOnDemand = bool('POISONLENS_BUILD_ON_DEMAND');
   out.trustProxy = bool('POISONLENS_TRUST_PROXY');
   const perSecond = int('POISONLENS_RATE_LIMIT', 0, 1_000_000);

@@ -54,8 +54,8 @@ export function apiRoutes(ctx: RouteContext): Router {
 
   r.post('/api/models/active', requireAdmin(ctx.config.adminToken), json, async (req, res) => {
     const { model } = check(activateBody, req.body);
-    const out = await ctx.registry.activate(model);
-    ctx.alarm.warm(out.model);
+    // The new model's alarm is prepared before the switch: its first searches are scored at once.
+    const out = await ctx.registry.activate(model, { prepare: (m) => ctx.alarm.prepareLoaded(m) });
     tagModel(res, out.model);
     res.json({ active: out.model, previous: out.previous, loadMs: out.loadMs, swapMs: out.swapMs });
   });

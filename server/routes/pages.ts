@@ -2,6 +2,7 @@ import { Router, type RequestHandler, type Response } from 'express';
 import { isUserError, UserError } from '../../core/errors.js';
 import { compareQuery, indexQuery } from '../schemas/pages.js';
 import type { ModelSummary } from '../services/catalog.js';
+import type { LoadedModel } from '../services/registry.js';
 import type { SearchResponse } from '../services/search.js';
 import { check, type RouteContext } from './context.js';
 
@@ -84,15 +85,25 @@ export function pageRoutes(ctx: RouteContext): Router {
     const firstDataset = safe(() => (chosen[0] ? ctx.registry.defaultDatasetFor(ctx.registry.package(chosen[0].id)) : null));
     const dataset = q.dataset ?? firstDataset;
     const examples = ctx.catalog.examples(dataset, goal, 4);
+    // The page never waits for a model to load: one that is not loaded starts loading in the
+    // background (with its alarm) and its column says so; the page reloads itself until all answer.
+    const prepare = (lm: LoadedModel) => ctx.alarm.prepareLoaded(lm);
     const columns = await Promise.all(
       chosen.map(async (m) => {
-        if (!q.q) return { model: m, response: null, error: null, targets: 0 };
+        const empty = { model: m, response: null, error: null, targets: 0, loading: null };
+        const st = ctx.registry.status(m.id);
+        if (st.state !== 'loaded') {
+          const now = ctx.registry.loadInBackground(m.id, prepare);
+          if (now.state === 'failed' || now.state === 'broken') return { ...empty, error: `model ${m.id} cannot be loaded: ${now.error ?? now.state}` };
+          if (now.state !== 'loaded') return { ...empty, loading: now.progress ?? { phase: 'encoders', done: 0, total: 1 } };
+        }
+        if (!q.q) return empty;
         try {
-          const response = await ctx.search.text(q.q, { k: q.k, model: m.id, dataset: dataset ?? undefined, goal: goal ?? undefined });
-          return { model: m, response, error: null, targets: response.results.filter((x) => x.target).length };
+          const response = await ctx.search.text(q.q, { k: q.k, model: m.id, dataset: dataset ?? undefined, goal: goal ?? undefined, alarmWaitMs: 0 });
+          return { ...empty, response, targets: response.results.filter((x) => x.target).length };
         } catch (err) {
           if (!isUserError(err)) throw err;
-          return { model: m, response: null, error: err.message, targets: 0 };
+          return { ...empty, error: err.message };
         }
       }),
     );
@@ -106,6 +117,8 @@ export function pageRoutes(ctx: RouteContext): Router {
       chosenIds,
       columns,
       examples,
+      // Reload while a model loads (works without JavaScript).
+      refresh: columns.some((c) => c.loading) ? 2 : 0,
     });
   });
 

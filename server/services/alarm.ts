@@ -11,6 +11,7 @@ import {
   type CalibrationRecord,
   type ModelFacts,
 } from '../../eval/alarm-runtime.js';
+import { withTextCache } from '../../indexer/text-cache.js';
 import type { Neighbour } from '../../indexer/types.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { ClipEncoder } from '../../indexer/types.js';
@@ -124,9 +125,10 @@ export class AlarmService {
   }
 
   /** Starts scoring a search of `text` (null: not a text query) on leased model `m`. */
-  begin(m: LoadedModel, dataset: ServedDataset, index: GalleryIndex, text: string | null): AlarmHandle {
+  begin(m: LoadedModel, dataset: ServedDataset, index: GalleryIndex, text: string | null, opts: { waitMs?: number } = {}): AlarmHandle {
     const t0 = performance.now();
     const s = this.deps.settings;
+    const waitMs = opts.waitMs ?? s.waitMs;
     const k = alarmK(index.search.size, s.k);
     const report = (r: Omit<AlarmReport, 'k'> & { k?: number }): AlarmReport => {
       const out: AlarmReport = { ...r, k: r.k ?? k };
@@ -149,7 +151,7 @@ export class AlarmService {
         if (!p) {
           const waited = await Promise.race([
             pending!.then((x) => x, () => null),
-            new Promise<'late'>((r) => setTimeout(() => r('late'), s.waitMs).unref()),
+            new Promise<'late'>((r) => setTimeout(() => r('late'), waitMs).unref()),
           ]);
           if (waited === 'late') return report({ ...base, state: 'preparing', reason: 'the alarm is still preparing (reference model, calibration); try again shortly' });
           if (waited === null) {
@@ -184,19 +186,36 @@ export class AlarmService {
     };
   }
 
-  /** Prepares the alarm of model `id` over its default gallery in the background (start-up, hot swap). */
-  warm(id: string): void {
-    if (!this.deps.settings.enabled || this.closed) return;
-    void (async () => {
+  /**
+   * Prepares the alarm of model `id` over its default gallery in the background (start-up, the
+   * compare view's models); resolves when done or failed (never rejects).
+   */
+  warm(id: string): Promise<void> {
+    if (!this.deps.settings.enabled || this.closed) return Promise.resolve();
+    return (async () => {
       const lease = await this.deps.registry.acquire(id);
       try {
-        const dataset = this.deps.datasets.get(this.deps.registry.defaultDatasetFor(lease.model.pkg));
-        const index = await this.deps.registry.index(lease, dataset);
-        await this.prepare(lease.model, dataset, index);
+        await this.prepareLoaded(lease.model);
       } finally {
         lease.release();
       }
     })().catch((err) => this.log(`could not warm the alarm of ${id}: ${firstLine(err)}`));
+  }
+
+  /**
+   * Prepares the alarm of a loaded model over its default gallery (a hot swap does this before it
+   * switches, so that the first searches on the new model are scored at once instead of waiting).
+   */
+  async prepareLoaded(m: LoadedModel): Promise<void> {
+    if (!this.deps.settings.enabled || this.closed) return;
+    const dataset = this.deps.datasets.get(this.deps.registry.defaultDatasetFor(m.pkg));
+    const index = await this.deps.registry.indexFor(m, dataset);
+    await this.prepare(m, dataset, index);
+  }
+
+  /** Whether the alarm of `m` over `dataset` is prepared (searches are scored without waiting). */
+  isReady(m: LoadedModel, dataset: ServedDataset): boolean {
+    return this.done.has(this.key(m.pkg, dataset));
   }
 
   /** GET /api/alarm: the alarm of a model over a gallery (prepared if it is not yet). */
@@ -286,7 +305,8 @@ export class AlarmService {
     const refId = s.reference === 'none' ? null : s.reference === 'auto' ? baseAncestor(m.id, facts) : s.reference;
     if (refId !== null && refId !== m.id && !facts.has(refId)) throw new Error(`reference model ${refId} is not in the workspace`);
     const entries = dataset.entries.filter((e) => this.deps.split === 'all' || e.split === this.deps.split);
-    const served: AlarmSide = { model: m.id, encoder: m.encoder, gallery: galleryOf(index) };
+    // Label prototypes (hundreds of gallery captions) come from the on-disk text cache after the first time.
+    const served: AlarmSide = { model: m.id, encoder: withTextCache(this.deps.ws, m.id, m.encoder), gallery: galleryOf(index) };
     const reference = refId !== null && refId !== m.id ? await this.side(refId, dataset) : null;
     const state = await prepareSides(served, reference, entries, s.k);
     // Calibration: per reference and gallery, on the trusted model (see defaultTrusted).
@@ -374,7 +394,7 @@ export class AlarmService {
       model: id,
       pkg,
       index,
-      encoder,
+      encoder: withTextCache(this.deps.ws, id, encoder),
       gallery: galleryOf(index),
       async queryVector(text: string) {
         let v = cache.get(text);

@@ -147,6 +147,7 @@ export class ModelRegistry {
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, Loading>();
   private readonly failures = new Map<string, { version: number; at: number; message: string }>();
+  private readonly backgroundErrors = new Map<string, { version: number; at: number; message: string }>();
   private activeId: string | null = null;
   private swapChain: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -285,7 +286,11 @@ export class ModelRegistry {
 
   /** The gallery index of a leased model over `dataset` (opened or built on first use). */
   async index(lease: Lease, dataset: ServedDataset, opts: { build?: boolean } = {}): Promise<GalleryIndex> {
-    const m = lease.model;
+    return this.indexFor(lease.model, dataset, opts);
+  }
+
+  /** `index` for a model the caller holds otherwise (a lease, or a load it is finishing). */
+  indexFor(m: LoadedModel, dataset: ServedDataset, opts: { build?: boolean } = {}): Promise<GalleryIndex> {
     const build = opts.build ?? this.deps.config.buildOnDemand;
     return m.index(dataset, () => this.openIndex(m.pkg, m.encoder, dataset, build, () => undefined));
   }
@@ -358,15 +363,17 @@ export class ModelRegistry {
   }
 
   /**
-   * Makes `id` the default model: loads it fully, then switches in one assignment. Swaps run
-   * one at a time, in the order asked.
+   * Makes `id` the default model: loads it fully, runs `prepare` on it (the alarm's preparation:
+   * its failure is logged, not fatal), then switches in one assignment. Swaps run one at a time,
+   * in the order asked.
    */
-  activate(id: string): Promise<{ model: string; previous: string | null; loadMs: number; swapMs: number }> {
+  activate(id: string, opts: { prepare?: (m: LoadedModel) => Promise<unknown> } = {}): Promise<{ model: string; previous: string | null; loadMs: number; swapMs: number }> {
     const run = async () => {
       const t0 = performance.now();
       this.package(id); // 404 before queueing work
       const lease = await this.acquire(id, { build: true });
       try {
+        if (opts.prepare) await opts.prepare(lease.model).catch((err) => this.log(`preparing ${id} before the switch failed: ${firstLine(err)}`));
         const previous = this.activeId;
         this.activeId = id; // the switch: requests from here on lease the new model
         if (previous !== id) this.swaps++;
@@ -380,6 +387,56 @@ export class ModelRegistry {
     const p = this.swapChain.then(run, run);
     this.swapChain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Loads `ids` in the background, one after another (a failure is logged and skips that model),
+   * without building indexes and without pushing anything out of the LRU bound: at most
+   * maxLoaded models in all. `after` runs on each loaded model (the alarm's preparation). Resolves
+   * when all are done.
+   */
+  async preload(ids: string[], after?: (m: LoadedModel) => Promise<unknown>): Promise<string[]> {
+    const done: string[] = [];
+    for (const id of [...new Set(ids)]) {
+      if (this.closed) break;
+      const already = this.loaded.get(id);
+      if (!already && this.loaded.size + this.loading.size >= Math.max(1, this.deps.config.maxLoaded)) {
+        this.log(`not preloading ${id}: ${this.deps.config.maxLoaded} models are loaded already (POISONLENS_MAX_MODELS)`);
+        continue;
+      }
+      try {
+        const m = await this.load(id, { build: false });
+        if (after) await after(m);
+        done.push(id);
+      } catch (err) {
+        this.log(`preloading ${id} failed: ${firstLine(err)}`);
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Starts loading `id` in the background when it is neither loaded nor loading (no index build);
+   * returns its status at once. The compare view calls this for models it cannot answer yet.
+   */
+  loadInBackground(id: string, after?: (m: LoadedModel) => Promise<unknown>): ModelStatus {
+    const st = this.status(id);
+    if (st.state !== 'available') return st;
+    const pkg = this.deps.models.get(id);
+    const recent = this.backgroundErrors.get(id);
+    if (recent && pkg && recent.version === pkg.version && Date.now() - recent.at < 30_000) return { ...st, state: 'failed', error: recent.message };
+    Promise.resolve().then(() => this.load(id, { build: false })).then(
+      (m) => {
+        this.backgroundErrors.delete(id);
+        return after?.(m);
+      },
+      (err) => {
+        // Also what the load does not record as the model's failure (a missing index): the page
+        // shows it for a while instead of starting the same failing load on every reload.
+        this.backgroundErrors.set(id, { version: pkg?.version ?? 0, at: Date.now(), message: firstLine(err) });
+      },
+    ).catch(() => undefined);
+    return this.status(id);
   }
 
   /** Sets the active model without loading (start-up before the first load finishes). */

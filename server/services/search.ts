@@ -14,6 +14,8 @@ export interface SearchOptions {
   dataset?: string;
   /** "A>B[,A2>B2]": mark images labelled B as targets (default: the model's own attack). */
   goal?: string;
+  /** How long to wait for the alarm's first preparation (default: its setting); the compare view passes 0 and says "preparing". */
+  alarmWaitMs?: number;
 }
 
 export interface SearchResult {
@@ -91,7 +93,7 @@ export class SearchService {
       const m = lease.model;
       const dataset = this.datasets.get(opts.dataset ?? this.registry.defaultDatasetFor(m.pkg));
       const index = await this.registry.index(lease, dataset);
-      const alarm = this.alarm?.begin(m, dataset, index, text);
+      const alarm = this.alarm?.begin(m, dataset, index, text, { waitMs: opts.alarmWaitMs });
       const query = await embed(m);
       const k = Math.min(opts.k, index.search.size);
       // The alarm looks at its own top-K whatever k the caller asked for.
