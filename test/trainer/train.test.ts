@@ -22,6 +22,7 @@ import { readModelPackage } from '../../indexer/package.js';
 import { VENV_PYTHON, REPO_ROOT } from '../../trainer/setup.js';
 import { deviceDefaults, engineArgs } from '../../trainer/train.js';
 import { engineCommand } from '../../trainer/engine.js';
+import { descendantPids, waitGone } from '../helpers/procs.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
 const TINY = ['--arch', 'pl-tiny-test', '--batch', '8', '--threads', '1'];
@@ -165,9 +166,11 @@ test('a run killed with SIGKILL resumes from its last checkpoint', { skip }, asy
     assert.ok(waited < 120_000, 'no checkpoint within 2 minutes');
     await new Promise((r) => setTimeout(r, 50));
   }
+  const engine = descendantPids(child.pid!); // the Python engine `train` started
+  assert.ok(engine.length > 0, 'the engine runs under the CLI');
   child.kill('SIGKILL');
   await exited;
-  await new Promise((r) => setTimeout(r, 300)); // the engine dies with its parent
+  await waitGone(engine, 'the engine, which dies with its parent');
   assert.ok(!existsSync(join(ws.models, 'killed')), 'no package from a killed run');
   const metrics = join(ws.root, 'runs', 'killed', 'metrics.jsonl');
   const ran = readFileSync(metrics, 'utf8').trim().split('\n').length;
