@@ -15,17 +15,25 @@ const PARSER_ERRORS: Record<string, [number, string, string]> = {
 };
 const BAD_REQUEST: [number, string, string] = [400, 'bad_request', 'the request is not valid HTTP'];
 
-/** The raw response for a parser error (there is no response object yet: it goes straight to the socket). */
-export function clientErrorResponse(err: NodeJS.ErrnoException): { status: number; raw: string } {
+/** A parser error; `rawPacket` holds the bytes it failed on (Node's clientError documents it). */
+type ClientError = NodeJS.ErrnoException & { rawPacket?: Buffer };
+
+/**
+ * The raw response for a parser error (there is no response object yet: it goes straight to the
+ * socket). A HEAD request's answer has no body (a client would read one as garbage), only the
+ * length it would have.
+ */
+export function clientErrorResponse(err: ClientError): { status: number; raw: string } {
   const [status, code, message] = (err.code && PARSER_ERRORS[err.code]) || BAD_REQUEST;
   const body = JSON.stringify(errorBody(code, message));
+  const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.toString('latin1', 0, 5) === 'HEAD ';
   const raw =
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     'X-Content-Type-Options: nosniff\r\n' +
     'Connection: close\r\n\r\n' +
-    body;
+    (head ? '' : body);
   return { status, raw };
 }
 
@@ -35,7 +43,7 @@ const LINGER_MS = 2000;
 /** Installs the `clientError` handler on `server` (cli/serve.ts and the tests' listening servers). */
 export function answerClientErrors(server: Server): Server {
   const answered = new WeakSet<Socket>();
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+  server.on('clientError', (err: ClientError, socket: Socket) => {
     if (answered.has(socket)) return; // the rest of a rejected request: the socket closes on its own
     // A response of this connection has started (a pipelined request after it broke): nothing
     // well-formed can be written any more. A reset peer cannot be answered either.

@@ -35,6 +35,15 @@ describe('clientError: parser-level rejections answer the JSON error object', ()
     assertJsonError(res, 431, 'headers_too_large', 'sliced');
   });
 
+  test('a HEAD request gets the status and headers without a body', async () => {
+    const res = await rawExchange(port, `HEAD /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const r = parseRaw(res.text);
+    assert.equal(r.status, 431);
+    assert.match(r.headers['content-type'] ?? '', /^application\/json/);
+    assert.ok(Number(r.headers['content-length']) > 0);
+    assert.equal(r.body, '');
+  });
+
   test('a good request on the same server is untouched', async () => {
     const res = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const r = parseRaw(res.text);
