@@ -173,7 +173,8 @@ export function packageFiles(pkg: ModelPackage): Array<[string, PackageFileSum]>
 
 /**
  * SHA-256 of files, remembered per process: a file is hashed once and its digest reused while its
- * identity and stat stay the same (device, inode, size, mtime and ctime, in nanoseconds). Any
+ * identity and stat stay the same (device, inode, size, mtime and ctime, in nanoseconds; links to
+ * one file share its digest). Any
  * write, truncation, replacement (a new inode) or touch changes one of them, and the file is
  * hashed again; ctime cannot be set back by a program, so restoring an old mtime does not hide a
  * change. A digest is only remembered when the stat before and after hashing agree (a file
@@ -195,7 +196,8 @@ export function fileSha256(path: string): Promise<string> {
     return Promise.reject(err);
   }
   const stamp = stampOf(st);
-  const known = digests.get(path);
+  const file = `${st.dev}:${st.ino}`;
+  const known = digests.get(file);
   if (known && known.stamp === stamp) {
     digestCounts.reused++;
     return known.sha256;
@@ -208,13 +210,13 @@ export function fileSha256(path: string): Promise<string> {
     } catch {
       /* gone: forget it below */
     }
-    if (after !== stamp && digests.get(path)?.sha256 === sha256) digests.delete(path);
+    if (after !== stamp && digests.get(file)?.sha256 === sha256) digests.delete(file);
     return sum;
   });
   sha256.catch(() => {
-    if (digests.get(path)?.sha256 === sha256) digests.delete(path);
+    if (digests.get(file)?.sha256 === sha256) digests.delete(file);
   });
-  digests.set(path, { stamp, sha256 });
+  digests.set(file, { stamp, sha256 });
   return sha256;
 }
 

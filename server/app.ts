@@ -49,7 +49,7 @@ export interface PoisonLensServer {
    * then, in the background, prepares its alarm and loads the `preload` models.
    */
   ready(): Promise<string | null>;
-  /** Resolves with the models preloaded once the background loading after `ready()` is done. */
+  /** Resolves with the models preloaded once the background work after `ready()` (preloading, checksums) is done. */
   preloaded(): Promise<string[]>;
   /** Unloads every model (after the HTTP server has stopped accepting). */
   close(): Promise<void>;
@@ -123,14 +123,21 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     registry,
     async ready() {
       const id = registry.active;
+      // In the background: the active model's alarm (reference model, prototypes, calibration),
+      // then the other models the compare view will name, one at a time, then every package's
+      // checksums (a later hot swap hashes nothing).
+      const background = async (first: Promise<unknown>) => {
+        await first;
+        const done = await registry.preload(config.preload.filter((x) => x !== id), (m) => alarm.prepareLoaded(m));
+        await registry.verifyPackages();
+        return done;
+      };
       if (!id) {
-        preloading = registry.preload(config.preload, (m) => alarm.prepareLoaded(m));
+        preloading = background(Promise.resolve());
         return null;
       }
       await registry.activate(id);
-      // In the background: the alarm (reference model, prototypes, calibration), then the other
-      // models the compare view will name, one at a time.
-      preloading = alarm.warm(id).then(() => registry.preload(config.preload.filter((x) => x !== id), (m) => alarm.prepareLoaded(m)));
+      preloading = background(alarm.warm(id));
       return id;
     },
     preloaded: () => preloading,

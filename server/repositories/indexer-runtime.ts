@@ -40,6 +40,12 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
       return OnnxClipEncoder.load(checked, { intraOpNumThreads: opts.threads ?? 2, textCacheSize: 0 });
     },
 
+    async verifyPackage(pkg: ModelPackage): Promise<void> {
+      const checked = readModelPackage(pkg.dir);
+      await verifyModelPackage(checked);
+      await imageFingerprint(checked); // the same digest of image.onnx: remembered for index checks
+    },
+
     async openIndex(pkg: ModelPackage, encoder: ClipEncoder, dataset: ServedDataset, o: OpenIndexOptions): Promise<GalleryIndex> {
       const own = encoder instanceof ThreadedClipEncoder || encoder instanceof OnnxClipEncoder ? encoder.pkg : null;
       if (!own) throw new Error('indexerRuntime.openIndex needs the encoder it opened');

@@ -35,5 +35,11 @@ export interface OpenIndexOptions {
  */
 export interface ModelRuntime {
   openEncoder(pkg: ModelPackage): Promise<ClipEncoder>;
+  /**
+   * Checks a package's files against its checksums ahead of time (the server does this for every
+   * package in the background after start), so that a later load needs no hashing; throws on a
+   * corrupt package. Optional: a runtime without it checks at load.
+   */
+  verifyPackage?(pkg: ModelPackage): Promise<void>;
   openIndex(pkg: ModelPackage, encoder: ClipEncoder, dataset: ServedDataset, opts: OpenIndexOptions): Promise<GalleryIndex>;
 }

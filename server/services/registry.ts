@@ -416,6 +416,28 @@ export class ModelRegistry {
   }
 
   /**
+   * Verifies every usable package's checksums in the background, one file at a time (the digests
+   * are remembered: a later hot swap to any of them hashes nothing). A corrupt package is logged
+   * here and refused when loaded. Resolves with the number of packages checked.
+   */
+  async verifyPackages(): Promise<number> {
+    const verify = this.deps.runtime.verifyPackage?.bind(this.deps.runtime);
+    if (!verify) return 0;
+    let n = 0;
+    for (const pkg of this.deps.models.list()) {
+      if (this.closed) break;
+      if (pkg.problem) continue;
+      try {
+        await verify(pkg);
+        n++;
+      } catch (err) {
+        this.log(`model ${pkg.id} fails its checks: ${firstLine(err)}`);
+      }
+    }
+    return n;
+  }
+
+  /**
    * Starts loading `id` in the background when it is neither loaded nor loading (no index build);
    * returns its status at once. The compare view calls this for models it cannot answer yet.
    */
