@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { hashString, Rng } from '../core/random.js';
 import type { Workspace } from '../core/workspace.js';
-import { loadDataset, type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
+import { type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
+import { loadDatasetShared } from './dataset-memo.js';
 import { readTrainsetCard } from '../data/trainset.js';
 import { cachedTextEmbeddings, textEncoderKey } from './text-cache.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
@@ -367,7 +368,8 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   if ((attack === 'I' || attack === 'II' || attack === 'backdoor') && goals.length !== 1) {
     throw new UserError(`attack ${attack} is evaluated on exactly one goal, got ${goals.length}; use --attack III for several`, 'bad_goal');
   }
-  const dataset = loadDataset(ws, req.dataset);
+  // Parsed once per process while its files are unchanged (a repeated evaluation re-reads nothing).
+  const dataset = loadDatasetShared(ws, req.dataset);
   checkGoalClasses(goals, dataset.card.classes, dataset.name);
   const entries = dataset.entries.filter((e) => e.split === split);
   if (entries.length === 0) throw new UserError(`dataset ${dataset.name} has no ${split} split`, 'empty_split');
