@@ -115,6 +115,9 @@ describe('the web pages in a real browser', { skip, timeout: 180_000 }, () => {
     await pickers.nth(1).selectOption('tiny-poisoned');
     await pickers.nth(2).selectOption('tiny-model');
     await Promise.all([page.waitForURL(/\/compare\?/), page.click('#compare-form button[type="submit"]')]);
+    // a model the page names that is not loaded yet loads in the background: its column says so and
+    // the page reloads itself until every column can answer
+    await page.waitForFunction(() => document.querySelectorAll('[data-loading]').length === 0 && document.querySelectorAll('#columns .column').length === 3, null, { timeout: 120_000 });
     const columns = page.locator('#columns .column');
     assert.equal(await columns.count(), 3);
     assert.deepEqual(await columns.evaluateAll((els) => els.map((e) => e.getAttribute('data-model'))), ['tiny-clean', 'tiny-poisoned', 'tiny-model']);
@@ -150,7 +153,7 @@ describe('the web pages in a real browser', { skip, timeout: 180_000 }, () => {
     assert.ok((await page.locator('section.item svg').count()) >= 10, 'plots');
     // The stylesheet applies under the CSP (no inline styles): verdict badges are coloured.
     assert.equal(await page.$eval('#table3 h2 .verdict', (e) => getComputedStyle(e).backgroundColor), 'rgb(213, 245, 227)');
-    assert.match((await page.textContent('#figure4')) ?? '', /missing — run poisonlens experiment experiments\/encoders\.json/);
+    assert.match((await page.textContent('#figure4')) ?? '', /missing — run poisonlens experiment experiments\/headline\.json; poisonlens experiment experiments\/encoders-vit8\.json/);
     await page.screenshot({ path: join(shots, 'paper-report.png') });
     page.off('response', onResponse);
     assert.deepEqual(failed, [], 'every resource of the page loads');
