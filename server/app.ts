@@ -127,10 +127,15 @@ export function createApp(deps: AppDeps): PoisonLensServer {
       // then the other models the compare view will name, one at a time, then every package's
       // checksums (a later hot swap hashes nothing).
       const background = async (first: Promise<unknown>) => {
-        await first;
-        const done = await registry.preload(config.preload.filter((x) => x !== id), (m) => alarm.prepareLoaded(m));
-        await registry.verifyPackages();
-        return done;
+        registry.startup = 'running';
+        try {
+          await first;
+          const done = await registry.preload(config.preload.filter((x) => x !== id), (m) => alarm.prepareLoaded(m));
+          await registry.verifyPackages();
+          return done;
+        } finally {
+          registry.startup = 'done';
+        }
       };
       if (!id) {
         preloading = background(Promise.resolve());

@@ -9,7 +9,8 @@ export function healthRoutes(ctx: RouteContext): Router {
   r.get('/healthz', (_req, res) => {
     const loaded = ctx.registry.loadedModels().map((m) => m.id);
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ status: 'ok', active: ctx.registry.active, loaded, uptimeSeconds: Math.round(process.uptime()) });
+    // startup: the background work after the active model is ready (its alarm, the preloaded models, every package's checksums).
+    res.json({ status: 'ok', active: ctx.registry.active, loaded, startup: ctx.registry.startup, uptimeSeconds: Math.round(process.uptime()) });
   });
   // The main job's build progress (written by `poisonlens up`), for the pages' banner.
   r.get('/api/build', (_req, res) => {

@@ -152,6 +152,8 @@ export class ModelRegistry {
   private swapChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   swaps = 0;
+  /** The start-up's background work (the active model's alarm, preloading, checksums): shown by /healthz. */
+  startup: 'pending' | 'running' | 'done' = 'pending';
 
   constructor(private readonly deps: RegistryDeps) {}
 

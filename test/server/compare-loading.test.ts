@@ -82,6 +82,7 @@ describe('compare view while models load', { skip: skipReason }, () => {
       await pl.ready();
       const preloaded = await pl.preloaded();
       assert.deepEqual(preloaded.sort(), [world.poisoned, world.base].sort(), 'the unknown model is skipped');
+      assert.equal((await request(pl.app).get('/healthz')).body.startup, 'done', 'the start-up work is over');
       for (const id of [world.clean, world.poisoned, world.base]) assert.equal(pl.registry.status(id).state, 'loaded', id);
       const agent = request(pl.app);
       const res = await agent.get(`/compare?q=${encodeURIComponent('a car on the road')}&models=${world.clean},${world.poisoned},${world.base}`);
