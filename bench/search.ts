@@ -5,13 +5,22 @@
  * - latency: p50/p90/p99 and requests/s at each concurrency, with the text-embedding cache cold
  *   (every query text unique) and warm (a fixed set of queries, sent once before measuring);
  *   repetitions interleaved, medians and spread reported; a run with any error is invalid;
- * - hot swap: POST /api/models/active to a copy of the model and back while concurrency-8 load
- *   runs: the swap's own times and the load's errors;
+ * - hot swap: POST /api/models/active to copies of the model that are not loaded (package and
+ *   index on disk) and back to loaded ones while concurrency-8 load runs: each swap's time, and
+ *   the errors and latency percentiles of the searches that overlapped it (bench/load.mjs's
+ *   timeline);
+ * - compare: a fresh server started with the model active and two copies to preload (as `up`
+ *   preloads the world's models): GET /compare on the three right after start (columns of models
+ *   still loading say so), and its first query once the start-up has finished (models and alarms
+ *   ready), the figure issue 23 asks for;
+ * - alarm (with --alarm-reference ID): two servers on the same gallery, the alarm on (reference ID,
+ *   the model trusted) and off, loaded in alternating rounds at c=1: the alarm's p50 overhead per
+ *   query (issue 21), cold and warm text caches;
  * - memory: peak RSS (VmHWM) of a fresh server with 1, 3 and 5 models loaded (the model and its
  *   copies, named per request).
  *
  *   node --import tsx bench/search.ts --workspace WS --model M --dataset N [--copies c2,c3,c4,c5]
- *        [--seconds 3] [--reps 3] [--concurrency 1,8,32] [--skip memory,swap]
+ *        [--seconds 3] [--reps 3] [--concurrency 1,8,32] [--skip latency,memory,swap,compare] [--alarm-reference ID]
  *
  * Prints one JSON document on stdout. A benchmark: it never fails on a number.
  */
@@ -36,6 +45,8 @@ const { values } = parseArgs({
     skip: { type: 'string', default: '' },
     // memory on a fresh server (default), or on the latency server after its runs (faster)
     'memory-server': { type: 'string', default: 'fresh' },
+    'alarm-reference': { type: 'string' },
+    'compare-reps': { type: 'string' },
   },
 });
 if (!values.workspace || !values.model) {
@@ -111,7 +122,17 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   return { proc, url, stderr: () => err, stop };
 }
 
-interface LoadResult { concurrency: number; requests: number; errors: number; errorSamples: string[]; rps: number; p50: number; p90: number; p99: number; max: number }
+interface LoadResult { concurrency: number; requests: number; errors: number; errorSamples: string[]; rps: number; p50: number; p90: number; p99: number; max: number; timeline?: Array<[number, number, number]> }
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/** Percentiles of the requests of a load timeline that overlapped [from, to] (epoch ms). */
+function windowStats(timeline: Array<[number, number, number]>, from: number, to: number): Record<string, number | null> {
+  const inside = timeline.filter(([a, b]) => a < to && b > from);
+  const ms = inside.filter((r) => r[2] === 200).map(([a, b]) => b - a).sort((x, y) => x - y);
+  const pct = (p: number) => (ms.length ? +ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))].toFixed(2) : null);
+  return { requests: inside.length, errors: inside.length - ms.length, p50Ms: pct(50), p99Ms: pct(99), maxMs: ms.length ? +ms[ms.length - 1].toFixed(2) : null };
+}
 
 function load(cfg: Record<string, unknown>): { done: Promise<LoadResult> } {
   const child = spawn(process.execPath, [join(ROOT, 'bench', 'load.mjs'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -159,7 +180,7 @@ try {
   }
   const runs: Record<string, LoadResult[]> = {};
   let uniqueStart = 0;
-  for (let rep = 0; rep < reps; rep++) {
+  for (let rep = 0; rep < (skip.has('latency') ? 0 : reps); rep++) {
     for (const cache of ['cold', 'warm'] as const) {
       for (const c of concs) {
         const r = await load({ url: server.url, paths, concurrency: c, seconds, unique: cache === 'cold', uniqueStart, warmup: cache === 'warm' ? 0.5 : 0 }).done;
@@ -180,19 +201,44 @@ try {
   });
 
   if (!skip.has('swap') && copies.length) {
+    // Unloaded copies (package and index on disk, checksums verified in the background after
+    // start) alternate with swaps back to a loaded model; c=8 load with unique (cold) queries runs
+    // throughout. Each swap's window is from the POST to its answer.
+    const targets = copies.length >= 2 ? [copies[0], model, copies[1], copies[0]] : [copies[0], model, copies[0]];
     const swaps: Array<Record<string, unknown>> = [];
-    const loadRun = load({ url: server.url, paths, concurrency: 8, seconds: Math.max(4, seconds * 2), unique: true, uniqueStart: 9e8 });
-    await new Promise((r) => setTimeout(r, 800));
-    for (const to of [copies[0], model, copies[0]]) {
+    const loadRun = load({ url: server.url, paths, concurrency: 8, seconds: Math.max(6, seconds * 2 + targets.length * 1.5), unique: true, uniqueStart: 9e8, timeline: true });
+    await new Promise((r) => setTimeout(r, 1000));
+    const windows: Array<[number, number]> = [];
+    for (const to of targets) {
+      const loaded = ((await (await fetch(`${server.url}/healthz`)).json()) as { loaded: string[] }).loaded.includes(to);
       const t = performance.now();
+      const from = epochNow();
       const res = await fetch(`${server.url}/api/models/active`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ model: to }) });
       const body = (await res.json()) as Record<string, unknown>;
-      swaps.push({ to, status: res.status, wallMs: Math.round(performance.now() - t), loadMs: body.loadMs, swapMs: body.swapMs, error: body.error });
-      log(`hot swap to ${to}: ${res.status} in ${Math.round(performance.now() - t)} ms`);
-      await new Promise((r) => setTimeout(r, 500));
+      const until = epochNow();
+      windows.push([from, until]);
+      swaps.push({ to, wasLoaded: loaded, status: res.status, wallMs: Math.round(performance.now() - t), loadMs: body.loadMs, swapMs: body.swapMs, error: body.error });
+      log(`hot swap to ${to} (${loaded ? 'loaded' : 'not loaded'}): ${res.status} in ${Math.round(performance.now() - t)} ms`);
+      await new Promise((r) => setTimeout(r, 1000));
     }
     const l = await loadRun.done;
-    out.hotSwap = { swaps, underLoad: { concurrency: 8, requests: l.requests, errors: l.errors, errorSamples: l.errorSamples, p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max } };
+    const tl = l.timeline ?? [];
+    swaps.forEach((x, i) => {
+      x.during = windowStats(tl, windows[i][0], windows[i][1]);
+      x.after1s = windowStats(tl, windows[i][1], windows[i][1] + 1000);
+    });
+    const unloaded = swaps.filter((x) => !x.wasLoaded);
+    const duringAll = windows.length ? tl.filter(([a, b]) => windows.some(([f, u]) => a < u && b > f)) : [];
+    const duringOk = duringAll.filter((r) => r[2] === 200).map(([a, b]) => b - a).sort((x, y) => x - y);
+    const hotSwap = {
+      swaps,
+      // The issue's figures: swaps to unloaded models, and every search that overlapped any swap.
+      toUnloaded: { wallMs: spread(unloaded.map((x) => x.wallMs as number)), statuses: unloaded.map((x) => x.status) },
+      duringSwaps: { requests: duringAll.length, errors: duringAll.filter((r) => r[2] !== 200).length, p50Ms: duringOk.length ? +duringOk[duringOk.length >> 1].toFixed(2) : null, p99Ms: duringOk.length ? +duringOk[Math.min(duringOk.length - 1, Math.floor(duringOk.length * 0.99))].toFixed(2) : null },
+      underLoad: { concurrency: 8, requests: l.requests, errors: l.errors, errorSamples: l.errorSamples, p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max },
+    };
+    out.hotSwap = hotSwap;
+    log(`hot swap: ${JSON.stringify(hotSwap.duringSwaps)}`);
   }
   out.serverMemoryAfterLoad = memoryOf(server.proc.pid!);
   if (sameServer) {
@@ -208,6 +254,98 @@ try {
   }
 } finally {
   await server.stop();
+}
+
+// ---- the compare view's first query after start (fresh servers, models preloaded) ----
+if (!skip.has('compare') && copies.length >= 2) {
+  const named = [model, copies[0], copies[1]];
+  const compareUrl = (q: string) => `/compare?q=${encodeURIComponent(q)}&models=${named.join(',')}`;
+  const timed = async (url: string, path: string) => {
+    const t = performance.now();
+    const r = await fetch(url + path);
+    const text = await r.text();
+    return { ms: +(performance.now() - t).toFixed(1), status: r.status, loadingColumns: (text.match(/data-loading=/g) ?? []).length,
+      answeredColumns: (text.match(/class="grid/g) ?? []).length, alarmPreparing: (text.match(/data-alarm-state="preparing"/g) ?? []).length };
+  };
+  const runs: Array<Record<string, unknown>> = [];
+  for (let rep = 0; rep < Number(values['compare-reps'] ?? Math.min(reps, 3)); rep++) {
+    const t0 = performance.now();
+    const s = await startServer({ POISONLENS_PRELOAD: named.slice(1).join(','), POISONLENS_MAX_MODELS: '4' });
+    try {
+      const readyMs = Math.round(performance.now() - t0);
+      // Right after start: the page answers at once, the preloading models' columns say "loading".
+      const early = await timed(s.url, compareUrl(`${QUERIES[rep % QUERIES.length]} early ${rep}`));
+      // The start-up finished (/healthz startup "done": the active model's alarm, the preloaded
+      // models with theirs, every package's checksums) and every named model loaded.
+      for (;;) {
+        const h = (await (await fetch(`${s.url}/healthz`)).json()) as { loaded: string[]; startup?: string };
+        if (named.every((m) => h.loaded.includes(m)) && (h.startup ?? 'done') === 'done') break;
+        if (performance.now() - t0 > 180_000) throw new Error(`preloading did not finish in 180 s: loaded ${h.loaded.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const m of named) await (await fetch(`${s.url}/api/alarm?model=${encodeURIComponent(m)}`)).arrayBuffer();
+      const startedMs = Math.round(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 500));
+      const first = await timed(s.url, compareUrl(`${QUERIES[(rep + 5) % QUERIES.length]} first ${rep}`));
+      const second = await timed(s.url, compareUrl(`${QUERIES[(rep + 9) % QUERIES.length]} second ${rep}`));
+      runs.push({ readyMs, startedMs, early, first, second });
+      log(`compare rep ${rep + 1}: right after start ${early.ms} ms (${early.loadingColumns} loading); first query after start-up ${first.ms} ms (${first.answeredColumns} columns), second ${second.ms} ms`);
+    } finally {
+      await s.stop();
+    }
+  }
+  out.compare = {
+    models: named,
+    firstQueryMs: spread(runs.map((r) => (r.first as { ms: number }).ms)),
+    secondQueryMs: spread(runs.map((r) => (r.second as { ms: number }).ms)),
+    rightAfterStartMs: spread(runs.map((r) => (r.early as { ms: number }).ms)),
+    startUpMs: spread(runs.map((r) => r.startedMs as number)),
+    runs,
+  };
+}
+
+// ---- the alarm's cost per query: the alarm on and off, alternating rounds (issue 21) ----
+if (values['alarm-reference']) {
+  const ref = values['alarm-reference'];
+  const on = await startServer({ POISONLENS_ALARM: '1', POISONLENS_ALARM_REFERENCE: ref, POISONLENS_ALARM_TRUSTED: model });
+  let off: Server | null = null;
+  try {
+    off = await startServer({ POISONLENS_ALARM: '0' });
+    // The alarm prepared (reference, prototypes, calibration) before measuring.
+    const desc = (await (await fetch(`${on.url}/api/alarm?model=${encodeURIComponent(model)}&dataset=${encodeURIComponent(dataset)}`)).json()) as Record<string, any>;
+    log(`alarm: ${desc.state}, reference ${desc.reference}, signals ${JSON.stringify(desc.signals)}`);
+    const rounds: Array<Record<string, unknown>> = [];
+    let uniqueStart = 5e8;
+    for (let rep = 0; rep < Math.max(2, reps); rep++) {
+      for (const cache of ['cold', 'warm'] as const) {
+        const order: Array<[string, Server]> = rep % 2 === 0 ? [['off', off], ['on', on]] : [['on', on], ['off', off]];
+        const row: Record<string, unknown> = { rep, cache, order: order.map((o) => o[0]) };
+        for (const [name, srv] of order) {
+          const r = await load({ url: srv.url, paths, concurrency: 1, seconds, unique: cache === 'cold', uniqueStart, warmup: cache === 'warm' ? 0.5 : 0 }).done;
+          uniqueStart += 1_000_000;
+          row[name] = { p50: r.p50, p99: r.p99, rps: r.rps, errors: r.errors };
+        }
+        row.overheadMs = +(((row.on as { p50: number }).p50 - (row.off as { p50: number }).p50)).toFixed(3);
+        rounds.push(row);
+        log(`alarm ${cache} rep ${rep + 1}: p50 off ${(row.off as any).p50} / on ${(row.on as any).p50} ms → +${row.overheadMs} ms`);
+      }
+    }
+    const metrics = await (await fetch(`${on.url}/metrics`)).text();
+    const sum = Number(/poisonlens_alarm_seconds_sum(?:\{[^}]*\})? ([\d.e+-]+)/.exec(metrics)?.[1] ?? NaN);
+    const count = Number(/poisonlens_alarm_seconds_count(?:\{[^}]*\})? ([\d.e+-]+)/.exec(metrics)?.[1] ?? NaN);
+    const by = (cache: string) => rounds.filter((r) => r.cache === cache);
+    out.alarm = {
+      reference: ref, trusted: model, state: desc.state, signals: desc.signals, k: desc.k,
+      overheadP50Ms: Object.fromEntries(['cold', 'warm'].map((c) => [c, spread(by(c).map((r) => r.overheadMs as number))])),
+      p50Ms: Object.fromEntries(['cold', 'warm'].map((c) => [c, { off: spread(by(c).map((r) => (r.off as any).p50)), on: spread(by(c).map((r) => (r.on as any).p50)) }])),
+      errors: rounds.reduce((a, r) => a + (r.on as any).errors + (r.off as any).errors, 0),
+      alarmOwnMsPerQuery: count > 0 ? +((sum / count) * 1000).toFixed(3) : null,
+      rounds,
+    };
+  } finally {
+    await off?.stop();
+    await on.stop();
+  }
 }
 
 // ---- memory with 1, 3 and 5 models (fresh server) ----
