@@ -62,9 +62,10 @@ async function runAndKillAtRename(args: string[], hold: string, parent: string):
     }
     await exited;
   }
-  // The engine (a grandchild) may take a moment to be reaped by the system.
+  // The engine (a grandchild) may take a moment to be reaped by the system: wait for that state
+  // (bounded by time, not by a count of polls that a loaded machine can outrun).
   const holder = Number(readFileSync(join(tmp, '.held'), 'utf8'));
-  for (let i = 0; i < 100 && processAlive(holder); i++) await new Promise((r) => setTimeout(r, 50));
+  for (const t1 = Date.now(); processAlive(holder) && Date.now() - t1 < 60_000; ) await new Promise((r) => setTimeout(r, 50));
   assert.equal(processAlive(holder), false, 'the holding process is dead');
   return { tmp, output };
 }
