@@ -166,7 +166,12 @@ const out: Record<string, unknown> = { bench: 'search', model, dataset, seconds,
 
 // ---- latency and throughput, cold and warm cache, then hot swap (one server) ----
 const sameServer = values['memory-server'] === 'same' && copies.length >= 4 && !skip.has('memory');
-const server = await startServer(sameServer ? { POISONLENS_MAX_MODELS: '8' } : {});
+// One copy of the model is the alarm's reference of the model and of the other copies, as the
+// world's base is of its fine-tunes (the copies name no parent in the bench workspace: each would
+// otherwise be its own reference, opened and calibrated afresh on its first swap, which a swap
+// between a world's models never does). The alarm opens it at start, for the active model.
+const SHARED_REFERENCE = { POISONLENS_ALARM_REFERENCE: copies.at(-1) ?? model, POISONLENS_ALARM_TRUSTED: model };
+const server = await startServer(sameServer ? { ...SHARED_REFERENCE, POISONLENS_MAX_MODELS: '8' } : SHARED_REFERENCE);
 const memRows: Array<Record<string, unknown>> = [];
 try {
   if (sameServer) {
@@ -270,7 +275,7 @@ if (!skip.has('compare') && copies.length >= 2) {
   const runs: Array<Record<string, unknown>> = [];
   for (let rep = 0; rep < Number(values['compare-reps'] ?? Math.min(reps, 3)); rep++) {
     const t0 = performance.now();
-    const s = await startServer({ POISONLENS_PRELOAD: named.slice(1).join(','), POISONLENS_MAX_MODELS: '4' });
+    const s = await startServer({ ...SHARED_REFERENCE, POISONLENS_PRELOAD: named.slice(1).join(','), POISONLENS_MAX_MODELS: '4' });
     try {
       const readyMs = Math.round(performance.now() - t0);
       // Right after start: the page answers at once, the preloading models' columns say "loading".
