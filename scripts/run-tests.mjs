@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// Runs every test: node's test runner over test/**/*.test.ts (through tsx), then pytest over
-// the Python engine's tests with the project's venv. Exits non-zero if either fails.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// Runs every test: node's test runner over test/**/*.test.ts (through tsx) and, at the same time,
+// pytest over the Python engine's tests with the project's venv. Exits non-zero if either fails.
+//
+// Two test files run at once (node's default on two cores is one): most tests drive one-thread
+// trainings, servers or a browser, so one file alone leaves a core idle. The longest files start
+// first (longest-first scheduling), so that the two lanes end together instead of one long file
+// running alone at the end.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -18,23 +24,55 @@ function findTests(dir) {
   return out;
 }
 
-let files = findTests(join(root, 'test'));
+// Measured in CI (seconds, one lane): each builds or trains something of its own.
+const LONGEST_FIRST = [
+  'test/effect/attack.test.ts', // builds the effect world the other effect tests read
+  'test/trainer/real-clip.test.ts',
+  'test/reliability/study-crash.test.ts',
+  'test/trainer/up.test.ts',
+  'test/server/alarm-browser.test.ts', // builds the alarm world
+  'test/trainer/experiment.test.ts',
+  'test/trainer/train.test.ts',
+  'test/reliability/crash.test.ts',
+  'test/reliability/concurrency.test.ts',
+  'test/trainer/defend.test.ts',
+];
+// The other effect tests read the world attack.test.ts builds: last, so that no lane waits on its lock.
+const rank = (f) => (LONGEST_FIRST.includes(f) ? LONGEST_FIRST.indexOf(f) : f.startsWith('test/effect/') ? LONGEST_FIRST.length + 1 : LONGEST_FIRST.length);
+
+let files = findTests(join(root, 'test')).sort((a, b) => rank(a) - rank(b));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
-let failed = false;
-if (files.length) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
-  failed ||= r.status !== 0;
+const concurrency = Number(process.env.POISONLENS_TEST_CONCURRENCY ?? Math.max(2, availableParallelism() - 1));
+
+/** Runs a command to completion; its output goes to `out` (a file descriptor or 'inherit'). Resolves to the exit status. */
+function run(cmd, args, out) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', out, out] });
+    child.on('error', (err) => (console.error(`run-tests: ${cmd}: ${err.message}`), resolve(1)));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }
 
-const python = join(root, '.venv', 'bin', 'python');
-const engineTests = join(root, 'trainer', 'engine', 'tests');
-if (!only.length && existsSync(engineTests)) {
-  if (!existsSync(python)) {
-    console.error('run-tests: the Python venv is missing; run `npm run cli -- setup` first');
-    failed = true;
-  } else {
-    const r = spawnSync(python, ['-m', 'pytest', '-q', engineTests], { cwd: root, stdio: 'inherit' });
-    failed ||= r.status !== 0;
+/** pytest over the engine's tests, beside the node tests (mostly one-thread work): its exit status and output. */
+async function pytest() {
+  const python = join(root, '.venv', 'bin', 'python');
+  const engineTests = join(root, 'trainer', 'engine', 'tests');
+  if (only.length || !existsSync(engineTests)) return { code: 0, text: '' };
+  if (!existsSync(python)) return { code: 1, text: 'run-tests: the Python venv is missing; run `npm run cli -- setup` first\n' };
+  const dir = mkdtempSync(join(tmpdir(), 'pl-pytest-'));
+  try {
+    const log = join(dir, 'pytest.log');
+    const fd = openSync(log, 'w');
+    const code = await run(python, ['-m', 'pytest', '-q', engineTests], fd);
+    closeSync(fd);
+    return { code, text: `\n# pytest ${relative(root, engineTests)}\n${readFileSync(log, 'utf8')}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
-process.exit(failed ? 1 : 0);
+
+const py = pytest();
+const nodeCode = files.length ? await run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], 'inherit') : 0;
+const { code: pyCode, text } = await py;
+process.stdout.write(text);
+process.exit(nodeCode !== 0 || pyCode !== 0 ? 1 : 0);
