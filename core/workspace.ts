@@ -29,6 +29,14 @@ export function resolveWorkspace(dir?: string): Workspace {
   };
 }
 
+/**
+ * The main job's build status (`poisonlens up` writes it; the server's GET /api/build and the
+ * pages' banner read it). Here, in core, so that the server finds it without importing trainer/.
+ */
+export function worldStatusPath(ws: Workspace): string {
+  return join(ws.root, 'status', 'world.json');
+}
+
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** Names of datasets, trainsets and models become folder names: keep them safe. */
