@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { hashString, Rng } from '../core/random.js';
-import type { Workspace } from '../core/workspace.js';
+import { NAME_PATTERN, type Workspace } from '../core/workspace.js';
 import { type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
 import { loadDatasetShared } from './dataset-memo.js';
 import { readTrainsetCard } from '../data/trainset.js';
@@ -199,7 +199,7 @@ export interface EvalModelCard {
 
 export function readModelCard(ws: Workspace, id: string): EvalModelCard {
   const path = join(ws.models, id, 'model.json');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(id) || !existsSync(path)) throw new NotFoundError(`unknown model ${JSON.stringify(id)}`, 'model_not_found');
+  if (!NAME_PATTERN.test(id) || !existsSync(path)) throw new NotFoundError(`unknown model ${JSON.stringify(id)}`, 'model_not_found');
   return JSON.parse(readFileSync(path, 'utf8')) as EvalModelCard;
 }
 
