@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../core/workspace.js';
 import { writeTrainset, type TrainPair } from '../data/trainset.js';
+import { readModelCard, tryReadModelCard, writeModelCard, type ModelCard } from '../indexer/package.js';
 
 export const ROOT = resolve(new URL('..', import.meta.url).pathname);
 export const PYTHON = join(ROOT, '.venv', 'bin', 'python');
@@ -44,22 +45,12 @@ export interface BenchWorld {
   embedDim: number;
 }
 
-interface Card { id: string; kind: string; arch: string; embedDim: number; createdAt?: string; dataset?: { name?: string } }
-
-function readCard(dir: string): Card | null {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Card;
-  } catch {
-    return null;
-  }
-}
-
-function realModels(ws: Workspace): Array<{ dir: string; card: Card }> {
+function realModels(ws: Workspace): Array<{ dir: string; card: ModelCard }> {
   if (!existsSync(ws.models)) return [];
   return readdirSync(ws.models)
     .filter((n) => !n.startsWith('.'))
-    .map((n) => ({ dir: join(ws.models, n), card: readCard(join(ws.models, n)) }))
-    .filter((m): m is { dir: string; card: Card } => !!m.card && existsSync(join(m.dir, 'image.onnx')) && existsSync(join(m.dir, 'text.onnx')));
+    .map((n) => ({ dir: join(ws.models, n), card: tryReadModelCard(join(ws.models, n)) }))
+    .filter((m): m is { dir: string; card: ModelCard } => !!m.card && existsSync(join(m.dir, 'image.onnx')) && existsSync(join(m.dir, 'text.onnx')));
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): void {
@@ -79,10 +70,7 @@ export function copyModel(ws: Workspace, from: string, id: string): void {
     const real = statSync(join(src, f)).isFile() ? join(src, f) : null;
     if (real) symlinkSync(resolve(real), join(dst, f));
   }
-  const card = JSON.parse(readFileSync(join(src, 'model.json'), 'utf8'));
-  card.id = id;
-  card.name = id;
-  writeFileSync(join(dst, 'model.json'), JSON.stringify(card, null, 2));
+  writeModelCard(dst, { ...readModelCard(src), id, name: id });
 }
 
 /** Copies the model's index folder for a copy of it (same graph: the same vectors). */
@@ -131,12 +119,12 @@ export async function benchWorld(opts: { model?: string; source?: string; datase
     // A link to the real package, re-made each run (the package may have been replaced).
     rmSync(dst, { recursive: true, force: true });
     symlinkSync(pick.dir, dst);
-    return { ws, source: source.root, model: pick.card.id, dataset, arch: pick.card.arch, embedDim: pick.card.embedDim, modelNote: `${pick.card.id} (${pick.card.kind}, ${pick.card.arch}) from ${source.models}` };
+    return { ws, source: source.root, model: pick.card.id, dataset, arch: pick.card.arch!, embedDim: pick.card.embedDim!, modelNote: `${pick.card.id} (${pick.card.kind}, ${pick.card.arch}) from ${source.models}` };
   }
 
   const id = 'bench-standin';
   const dir = join(ws.models, id);
-  if (!readCard(dir)) {
+  if (!tryReadModelCard(dir)) {
     if (!existsSync(PYTHON)) throw new Error('no model package in the workspace and no Python venv to train a stand-in: run `npm run cli -- setup`');
     log(`no base/clean model in ${source.models}: training a ${STANDIN_ARCH} stand-in for 2 steps`);
     const manifest = readFileSync(join(datasetSrc, 'manifest.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 4000).map((l) => JSON.parse(l));
@@ -157,8 +145,8 @@ export async function benchWorld(opts: { model?: string; source?: string; datase
       '--arch', STANDIN_ARCH, '--steps', '2', '--batch', '16', '--val-images', '0', '--threads', '2', '--seed', '0', '--kind', 'base'],
     { cwd: engine, env: { PYTHONPATH: engine } });
   }
-  const c = readCard(dir)!;
-  return { ws, source: source.root, model: id, dataset, arch: c.arch, embedDim: c.embedDim, modelNote: `${id}: stand-in of the default architecture (${c.arch}, trained 2 steps; no base/clean ${STANDIN_ARCH} model in ${source.models})` };
+  const c = tryReadModelCard(dir)!;
+  return { ws, source: source.root, model: id, dataset, arch: c.arch!, embedDim: c.embedDim!, modelNote: `${id}: stand-in of the default architecture (${c.arch}, trained 2 steps; no base/clean ${STANDIN_ARCH} model in ${source.models})` };
 }
 
 /** Builds the model's index over the split (reused when it exists). */

@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../core/workspace.js';
 import { readTrainsetCard } from '../data/trainset.js';
+import { tryReadModelCard, type ModelCard } from './package.js';
 
 /**
  * The default clean model of an evaluation (ARCHITECTURE.md §5, encoder drift): the clean
@@ -14,28 +15,11 @@ import { readTrainsetCard } from '../data/trainset.js';
 /** Trainer settings that make two fine-tunes the same recipe (model.json `trainer.config`). */
 const RECIPE_FIELDS = ['recipe', 'lr', 'batch', 'epochs', 'steps', 'weightDecay', 'minLr', 'warmupSteps'] as const;
 
-interface CardView {
-  id: string;
-  kind?: string;
-  parent?: string | null;
-  seed?: number | null;
-  trainset?: { name?: string } | null;
-  trainer?: { config?: Record<string, unknown> } | null;
-}
-
 interface TrainsetView {
   dataset?: { manifestSha256?: string };
   builder?: { params?: Record<string, unknown> };
   parent?: { builder?: { params?: Record<string, unknown> } };
   pool?: { spec?: Record<string, unknown> };
-}
-
-function readJson<T>(path: string): T | null {
-  try {
-    return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** JSON with object keys sorted, so that equal specs give equal strings. */
@@ -66,28 +50,28 @@ export function poolKey(ws: Workspace, trainset: string): string | null {
   return canonical({ manifest, images: spec.images ?? null, seed, profile: spec.profile ?? null, classImages: spec.classImages ?? null, captionsPerImage: spec.captionsPerImage ?? null });
 }
 
-function modelCards(ws: Workspace): CardView[] {
+function modelCards(ws: Workspace): ModelCard[] {
   if (!existsSync(ws.models)) return [];
   return readdirSync(ws.models, { withFileTypes: true })
     .filter((d) => d.isDirectory())
-    .map((d) => readJson<CardView>(join(ws.models, d.name, 'model.json')))
-    .filter((c): c is CardView => c !== null && typeof c.id === 'string');
+    .map((d) => tryReadModelCard(join(ws.models, d.name)))
+    .filter((c): c is ModelCard => c !== null && typeof c.id === 'string');
 }
 
 /** The recipe settings in which `c` differs from `model` ("lr 1e-05 ≠ 0.0002"). */
-function recipeDifferences(model: CardView, c: CardView): string[] {
+function recipeDifferences(model: ModelCard, c: ModelCard): string[] {
   const a = model.trainer?.config ?? {};
   const b = c.trainer?.config ?? {};
   return RECIPE_FIELDS.filter((f) => canonical(a[f]) !== canonical(b[f])).map((f) => `${f} ${canonical(b[f])} ≠ ${canonical(a[f])}`);
 }
 
-const seedOf = (c: CardView) => c.seed ?? (c.trainer?.config?.seed as number | undefined) ?? null;
+const seedOf = (c: ModelCard) => c.seed ?? (c.trainer?.config?.seed as number | undefined) ?? null;
 
 /**
  * The clean fine-tune of the same pool as `model`, with why it was chosen; null when the model
  * is itself clean or a base, has no parent or training set, or no such clean model exists.
  */
-export function samePoolClean(ws: Workspace, model: CardView): { id: string; why: string } | null {
+export function samePoolClean(ws: Workspace, model: ModelCard): { id: string; why: string } | null {
   if (model.kind === 'clean' || model.kind === 'base' || !model.parent || !model.trainset?.name) return null;
   const key = poolKey(ws, model.trainset.name);
   if (key === null) return null;

@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError, UserError } from '../core/errors.js';
+import { UserError } from '../core/errors.js';
 import { hashString, Rng } from '../core/random.js';
 import type { Workspace } from '../core/workspace.js';
 import { type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
@@ -26,7 +25,7 @@ import {
 import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
 import { dot } from './dot.js';
 import { samePoolClean } from './clean-model.js';
-import { loadModelPackage } from './package.js';
+import { loadModelCard, loadModelPackage, type ModelCard } from './package.js';
 import { ClipTokenizer } from './tokenizer.js';
 
 /**
@@ -186,39 +185,28 @@ export interface EvaluateOptions {
   onProgress?: (p: EvalProgress) => void;
 }
 
-/** model.json as far as evaluation reads it. */
-export interface EvalModelCard {
-  id: string;
-  kind?: string;
-  parent?: string | null;
-  seed?: number | null;
-  trainset?: { name?: string } | null;
-  trainer?: { config?: Record<string, unknown> } | null;
-  attack?: { type?: string; goal?: string; targetImage?: string | { id?: string } } | null;
-}
-
-export function readModelCard(ws: Workspace, id: string): EvalModelCard {
-  const path = join(ws.models, id, 'model.json');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(id) || !existsSync(path)) throw new NotFoundError(`unknown model ${JSON.stringify(id)}`, 'model_not_found');
-  return JSON.parse(readFileSync(path, 'utf8')) as EvalModelCard;
-}
+/**
+ * The card (model.json, parsed) of model `id`; NotFoundError for an unknown model. The reader is
+ * indexer/package.ts's (the one home of model.json); kept under this name for evaluation's callers.
+ */
+export { loadModelCard as readModelCard } from './package.js';
 
 /** The `attack` block of the training set a model was trained on, if it has one. */
-function trainsetAttack(ws: Workspace, card: EvalModelCard): Record<string, unknown> | null {
+function trainsetAttack(ws: Workspace, card: ModelCard): Record<string, unknown> | null {
   const name = card.trainset?.name;
   if (!name) return null;
   return (readTrainsetCard(ws, name)?.attack as Record<string, unknown> | undefined) ?? null;
 }
 
 /** The nearest ancestor of kind clean or base (the model itself excluded). */
-export function findCleanAncestor(ws: Workspace, card: EvalModelCard): string | null {
+export function findCleanAncestor(ws: Workspace, card: ModelCard): string | null {
   const seen = new Set([card.id]);
   let parent = card.parent ?? null;
   while (parent && !seen.has(parent)) {
     seen.add(parent);
-    let c: EvalModelCard;
+    let c: ModelCard;
     try {
-      c = readModelCard(ws, parent);
+      c = loadModelCard(ws, parent);
     } catch {
       return null;
     }
@@ -229,9 +217,9 @@ export function findCleanAncestor(ws: Workspace, card: EvalModelCard): string | 
 }
 
 /** The clean model of an evaluation: the flag's, else as `req.cleanDefault` says (null: none). */
-function chooseCleanModel(ws: Workspace, card: EvalModelCard, req: EvalRequest): EvalResult['cleanModel'] {
+function chooseCleanModel(ws: Workspace, card: ModelCard, req: EvalRequest): EvalResult['cleanModel'] {
   if (req.cleanModel) {
-    readModelCard(ws, req.cleanModel);
+    loadModelCard(ws, req.cleanModel);
     return { id: req.cleanModel, how: 'flag', why: 'given' };
   }
   if (req.cleanModel === null) return null;
@@ -239,7 +227,7 @@ function chooseCleanModel(ws: Workspace, card: EvalModelCard, req: EvalRequest):
   if (same) return { id: same.id, how: 'same-pool', why: same.why };
   const id = findCleanAncestor(ws, card);
   if (!id) return null;
-  const kind = readModelCard(ws, id).kind;
+  const kind = loadModelCard(ws, id).kind;
   const why = req.cleanDefault === 'same-pool' ? `ancestor: ${kind}; no clean fine-tune of the same pool` : `ancestor: ${kind}`;
   return { id, how: 'parent', why };
 }
@@ -360,7 +348,7 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   if (!Number.isInteger(annK) || annK < 1) throw new UserError(`annK must be a whole number ≥ 1, got ${annK}`, 'bad_k');
   const notes: string[] = [];
 
-  const card = readModelCard(ws, req.model);
+  const card = loadModelCard(ws, req.model);
   const tsAttack = trainsetAttack(ws, card);
   const goalText = req.goal ?? card.attack?.goal ?? (typeof tsAttack?.goal === 'string' ? tsAttack.goal : undefined);
   if (!goalText) throw new UserError(`--goal is needed: model ${req.model} records no attack goal`, 'bad_goal');

@@ -1,14 +1,17 @@
 /**
  * Model package reader (ARCHITECTURE.md §2): `workspace/models/<id>/` with model.json,
- * image.onnx, text.onnx and the tokenizer vocabulary. `readModelPackage` validates what the
- * runtime depends on and names the bad field in its error; the rest of model.json (provenance,
- * metrics, trainer settings) passes through untouched in `card`.
+ * image.onnx, text.onnx and the tokenizer vocabulary. This module is the one home of model.json:
+ * its type (`ModelCard`), its readers (`readModelCard` / `tryReadModelCard` / `loadModelCard`:
+ * parsed, not validated, for provenance and listings; `readModelPackage`: validated, for the
+ * runtime) and its writer (`writeModelCard`). `readModelPackage` validates what the runtime
+ * depends on and names the bad field in its error; the rest of model.json (provenance, metrics,
+ * trainer settings) passes through untouched in `card`.
  */
 import { existsSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError, UserError } from '../core/errors.js';
-import { sha256File } from '../core/fsutil.js';
-import { checkName, type Workspace } from '../core/workspace.js';
+import { sha256File, writeJsonAtomic } from '../core/fsutil.js';
+import { checkName, isValidName, type Workspace } from '../core/workspace.js';
 import type { ImageSpec } from './preprocess.js';
 import { VOCAB_FILE } from './tokenizer.js';
 
@@ -22,9 +25,57 @@ export interface TextSpec {
   vocab?: string;
 }
 
-/** model.json. Fields the runtime needs are typed and validated; others pass through. */
+/** model.json's `attack`: the training set's attack, or the one a defended model inherits. */
+export interface CardAttack {
+  type?: string;
+  /** "A>B" or "A>B,A2>B2". */
+  goal?: string;
+  /** Attack I's target image: its id (older cards: an object with the id). */
+  targetImage?: string | { id?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** model.json's `trainer`: the resolved training config and what the run did. */
+export interface CardTrainer {
+  config?: Record<string, unknown>;
+  steps?: number;
+  epochs?: number | null;
+  batch?: number;
+  wallSeconds?: number | null;
+  [k: string]: unknown;
+}
+
+/**
+ * model.json, the one type of it (ARCHITECTURE.md §2). The engine writes every field; they are
+ * optional here where cards differ (packages written before a field existed, hand-made or broken
+ * packages a listing still shows, cards read before validation). `validateModelCard` checks the
+ * fields the runtime needs and returns a `ValidModelCard`; other fields pass through.
+ */
 export interface ModelCard {
   id: string;
+  name?: string;
+  /** One of MODEL_KINDS once validated. */
+  kind?: string;
+  arch?: string;
+  embedDim?: number;
+  image?: ImageSpec;
+  text?: TextSpec;
+  parent?: string | null;
+  trainset?: { name?: string; sha256?: string; [k: string]: unknown } | null;
+  dataset?: { name?: string | null; manifestSha256?: string | null; [k: string]: unknown } | null;
+  attack?: CardAttack | null;
+  defence?: Record<string, unknown> | null;
+  seed?: number | null;
+  trainer?: CardTrainer | null;
+  metrics?: Record<string, unknown> | null;
+  /** Size and SHA-256 of every other file of the package (see `packageFiles`). */
+  files?: Record<string, unknown>;
+  createdAt?: string;
+  [extra: string]: unknown;
+}
+
+/** A model.json that passed `validateModelCard`: what the runtime relies on is there. */
+export type ValidModelCard = ModelCard & {
   name: string;
   kind: ModelKind;
   arch: string;
@@ -33,18 +84,13 @@ export interface ModelCard {
   text: TextSpec;
   parent: string | null;
   trainset: { name: string; sha256: string; [k: string]: unknown } | null;
-  attack?: { type?: string; goal?: string; [k: string]: unknown } | null;
-  defence?: Record<string, unknown> | null;
-  seed?: number | null;
-  trainer?: Record<string, unknown> | null;
   createdAt: string;
-  [extra: string]: unknown;
-}
+};
 
 export interface ModelPackage {
   id: string;
   dir: string;
-  card: ModelCard;
+  card: ValidModelCard;
   imageOnnx: string;
   textOnnx: string;
   vocabPath: string;
@@ -65,8 +111,54 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** model.json of the package folder `dir`. */
+export function modelCardPath(dir: string): string {
+  return join(dir, 'model.json');
+}
+
+/**
+ * The model.json of the package folder `dir`, parsed but not validated (provenance readers,
+ * listings, the server's catalogue; `readModelPackage` validates). Throws NotFoundError when it
+ * is missing, UserError (bad_model) when it is not JSON or not a JSON object.
+ */
+export function readModelCard(dir: string): ModelCard {
+  const cardPath = modelCardPath(dir);
+  if (!existsSync(cardPath)) throw new NotFoundError(`no model package at ${dir} (model.json missing)`, 'model_not_found');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cardPath, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${cardPath} is not valid JSON: ${(err as Error).message}`, 'bad_model');
+  }
+  if (!isObj(raw)) fail(cardPath, '(top level)', 'a JSON object', raw);
+  return raw as ModelCard;
+}
+
+/** `readModelCard`, or null where it would throw (no package, or an unreadable card). */
+export function tryReadModelCard(dir: string): ModelCard | null {
+  try {
+    return readModelCard(dir);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The card (parsed, not validated) of model `id` of the workspace; NotFoundError (model_not_found)
+ * when `id` is no valid name or has no package.
+ */
+export function loadModelCard(ws: Workspace, id: string): ModelCard {
+  if (!isValidName(id) || !existsSync(modelCardPath(join(ws.models, id)))) throw new NotFoundError(`unknown model ${JSON.stringify(id)}`, 'model_not_found');
+  return readModelCard(join(ws.models, id));
+}
+
+/** Writes the model.json of the package folder `dir` atomically (JSON indented by 2, as the engine writes it). */
+export function writeModelCard(dir: string, card: ModelCard): void {
+  writeJsonAtomic(modelCardPath(dir), card);
+}
+
 /** Validates a parsed model.json; `where` names it in errors (e.g. its path). */
-export function validateModelCard(raw: unknown, where = 'model.json'): ModelCard {
+export function validateModelCard(raw: unknown, where = 'model.json'): ValidModelCard {
   if (!isObj(raw)) fail(where, '(top level)', 'a JSON object', raw);
   const str = (o: Obj, path: string, key: string) => {
     const v = o[key];
@@ -113,22 +205,14 @@ export function validateModelCard(raw: unknown, where = 'model.json'): ModelCard
     ...raw,
     name: typeof raw.name === 'string' && raw.name ? raw.name : (raw.id as string),
     parent: (raw.parent as string | null | undefined) ?? null,
-    trainset: (raw.trainset as ModelCard['trainset'] | undefined) ?? null,
+    trainset: (raw.trainset as ValidModelCard['trainset'] | undefined) ?? null,
     createdAt: (raw.createdAt as string | undefined) ?? '',
-  } as ModelCard;
+  } as ValidModelCard;
 }
 
 /** Reads and validates the package in `dir`. */
 export function readModelPackage(dir: string): ModelPackage {
-  const cardPath = join(dir, 'model.json');
-  if (!existsSync(cardPath)) throw new NotFoundError(`no model package at ${dir} (model.json missing)`, 'model_not_found');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cardPath, 'utf8'));
-  } catch (err) {
-    throw new UserError(`${cardPath} is not valid JSON: ${(err as Error).message}`, 'bad_model');
-  }
-  const card = validateModelCard(raw, cardPath);
+  const card = validateModelCard(readModelCard(dir), modelCardPath(dir));
   const pkg: ModelPackage = {
     id: card.id,
     dir,
@@ -246,8 +330,8 @@ export async function verifyModelPackage(pkg: ModelPackage): Promise<void> {
 /** The package of model `id` in the workspace. */
 export function loadModelPackage(ws: Workspace, id: string): ModelPackage {
   const dir = modelDir(ws, id);
-  if (!existsSync(join(dir, 'model.json'))) {
-    throw new NotFoundError(`unknown model ${JSON.stringify(id)} (no ${join(dir, 'model.json')})`, 'model_not_found');
+  if (!existsSync(modelCardPath(dir))) {
+    throw new NotFoundError(`unknown model ${JSON.stringify(id)} (no ${modelCardPath(dir)})`, 'model_not_found');
   }
   return readModelPackage(dir);
 }

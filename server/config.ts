@@ -1,6 +1,6 @@
 import { UserError } from '../core/errors.js';
 import type { RateLimitConfig } from './http/security.js';
-import { name } from './schemas/common.js';
+import { name, NAME_PATTERN } from './schemas/common.js';
 import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm.js';
 import { array, boolean, integer, number, object, oneOf, optional, string, type Check } from './schemas/validate.js';
 
@@ -66,8 +66,8 @@ const configSchema = object({
   trustProxy: boolean(),
   alarm: object({
     enabled: boolean(),
-    reference: string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, patternText: '"auto", "none" or a model id' }),
-    trusted: string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, patternText: '"auto" or a model id' }),
+    reference: string({ min: 1, max: 100, pattern: NAME_PATTERN, patternText: '"auto", "none" or a model id' }),
+    trusted: string({ min: 1, max: 100, pattern: NAME_PATTERN, patternText: '"auto" or a model id' }),
     fpr: number({ min: 0.0001, max: 0.5 }),
     k: integer(1, 100),
     queries: integer(10, 100_000),

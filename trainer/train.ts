@@ -55,6 +55,11 @@ export interface TrainOptions {
   freeze?: FreezeMode;
   kind?: ModelKind;
   defence?: Record<string, unknown>;
+  /**
+   * model.json fields the caller records over the engine's (the engine's --card): e.g. a defence's
+   * parent, inherited attack and defence; in `defence`, lr and batch given as null are the run's.
+   */
+  card?: Record<string, unknown>;
   valImages?: number;
   checkpointEvery?: number;
   evalEvery?: number;
@@ -152,6 +157,7 @@ export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
   if (o.localLoss) a.push('--local-loss');
   if (o.augment === false) a.push('--no-augment');
   if (o.defence) a.push('--defence', JSON.stringify(o.defence));
+  if (o.card) a.push('--card', JSON.stringify(o.card));
   if (o.overwrite) a.push('--overwrite');
   if (o.saveEpochs) a.push('--save-epochs');
   a.push(...(o.engineArgs ?? []));

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../core/fsutil.js';
-import type { Workspace } from '../core/workspace.js';
+import { worldStatusPath, type Workspace } from '../core/workspace.js';
 import { datasetDir } from '../data/dataset.js';
 import { trainsetDir } from '../data/trainset.js';
 import { generateScenes, SCENES_DEFAULTS, defaultSplits, defaultWorkers, type Balance } from '../data/scenes/generate.js';
@@ -51,9 +51,8 @@ export interface WorldStatus {
   updatedAt: string;
 }
 
-export function worldStatusPath(ws: Workspace): string {
-  return join(ws.root, 'status', 'world.json');
-}
+/** Where the status is written: core/workspace.ts (the server reads it too); re-exported here. */
+export { worldStatusPath };
 
 interface Step {
   name: string;

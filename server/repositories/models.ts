@@ -1,32 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelCardPath, readModelCard, type CardAttack, type ModelCard } from '../../indexer/package.js';
 
-/** model.json (ARCHITECTURE.md §2), as far as the server reads it; everything else passes through. */
-export interface ModelCard {
-  id: string;
-  name?: string;
-  kind?: string;
-  arch?: string;
-  embedDim?: number;
-  parent?: string | null;
-  trainset?: { name?: string; sha256?: string } | null;
-  attack?: AttackInfo | null;
-  defence?: Record<string, unknown> | null;
-  seed?: number | null;
-  trainer?: Record<string, unknown> | null;
-  createdAt?: string;
-  metrics?: Record<string, unknown> | null;
-  [extra: string]: unknown;
-}
-
-export interface AttackInfo {
-  type?: string;
-  /** "A>B" or "A>B,A2>B2". */
-  goal?: string;
-  targetImage?: string;
-  [extra: string]: unknown;
-}
-
+/** A listed package: its card (model.json, read by indexer/package.ts, the one reader; not validated here, so a broken package is still listed with its problem). */
 export interface ModelPackage {
   id: string;
   dir: string;
@@ -119,10 +95,8 @@ function readPackage(folder: string, dir: string): ModelPackage {
   let problem: string | undefined;
   if (!missing.includes('model.json')) {
     try {
-      version = statSync(join(dir, 'model.json')).mtimeMs;
-      const parsed = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as unknown;
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
-      card = { ...(parsed as ModelCard), id: folder };
+      version = statSync(modelCardPath(dir)).mtimeMs;
+      card = { ...readModelCard(dir), id: folder };
     } catch (err) {
       problem = `model.json is unreadable: ${(err as Error).message}`;
     }
@@ -132,7 +106,7 @@ function readPackage(folder: string, dir: string): ModelPackage {
 }
 
 /** The goals of an attack ("sheep>aeroplane,sofa>bird") as [source, target] pairs. */
-export function attackGoals(attack: AttackInfo | null | undefined): Array<[string, string]> {
+export function attackGoals(attack: CardAttack | null | undefined): Array<[string, string]> {
   if (!attack || typeof attack.goal !== 'string') return [];
   return attack.goal
     .split(',')
@@ -141,7 +115,7 @@ export function attackGoals(attack: AttackInfo | null | undefined): Array<[strin
 }
 
 /** The single target image of Attack I, under the names the attack code may use. */
-export function attackTargetImage(attack: AttackInfo | null | undefined): string | null {
+export function attackTargetImage(attack: CardAttack | null | undefined): string | null {
   if (!attack) return null;
   for (const key of ['targetImage', 'targetImageId', 'target_image', 'targetId']) {
     const v = attack[key];

@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Workspace } from '../../core/workspace.js';
+import { isValidName, type Workspace } from '../../core/workspace.js';
 import { readTrainsetCard, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
  * What the server needs from a model's training set: which dataset it came from (the default
@@ -16,7 +14,7 @@ export class TrainsetRepository {
   constructor(private readonly ws: Workspace) {}
 
   card(name: string | undefined | null): TrainsetCard | null {
-    if (!name || !NAME_RE.test(name) || name.includes('..')) return null;
+    if (!name || !isValidName(name)) return null;
     if (this.cards.has(name)) return this.cards.get(name)!;
     const card = readTrainsetCard(this.ws, name);
     this.cards.set(name, card);

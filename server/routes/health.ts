@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { existsSync, readFileSync } from 'node:fs';
-import { worldStatusPath } from '../../trainer/world.js';
+import { worldStatusPath } from '../../core/workspace.js';
 import type { RouteContext } from './context.js';
 
 /** GET /healthz (liveness plus what is loaded), GET /api/build and GET /metrics (Prometheus text format). */

@@ -1,10 +1,10 @@
+import { NAME_PATTERN, NAME_RULE } from '../../core/workspace.js';
 import { integer, optional, string } from './validate.js';
 
-/** Names of models and datasets are folder names (core/workspace.ts checkName). */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const NAME_TEXT = "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit";
+/** Names of models and datasets are folder names (core/workspace.ts: the one pattern). */
+export { NAME_PATTERN };
 
-export const name = () => string({ min: 1, max: 100, pattern: NAME_PATTERN, patternText: NAME_TEXT });
+export const name = () => string({ min: 1, max: 100, pattern: NAME_PATTERN, patternText: NAME_RULE });
 
 /** Query text: CLIP reads at most its context length of tokens; 1,000 characters is plenty. */
 export const MAX_QUERY_CHARS = 1000;

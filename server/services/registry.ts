@@ -214,7 +214,7 @@ export class ModelRegistry {
   defaultDatasetFor(pkg: ModelPackage): string {
     const { datasets, trainsets, config } = this.deps;
     if (config.defaultDataset) return config.defaultDataset;
-    const own = (pkg.card.dataset as { name?: unknown } | undefined)?.name;
+    const own = pkg.card.dataset?.name;
     if (typeof own === 'string' && datasets.has(own)) return own;
     const fromTrainset = trainsets.card(pkg.card.trainset?.name)?.dataset?.name;
     if (fromTrainset && datasets.has(fromTrainset)) return fromTrainset;

@@ -42,7 +42,7 @@ import {
 } from '../../eval/alarm-runtime.js';
 import { ensureIndex } from '../../indexer/build.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
-import { readModelPackage, type ModelPackage } from '../../indexer/package.js';
+import { readModelPackage, tryReadModelCard, type ModelPackage } from '../../indexer/package.js';
 import { esc } from '../experiment/svg.js';
 import { rocCurve, rocSvg, type RocPoint } from '../defend/filter.js';
 
@@ -146,13 +146,10 @@ function allFacts(ws: Workspace): Map<string, ModelFacts> {
   const out = new Map<string, ModelFacts>();
   if (!existsSync(ws.models)) return out;
   for (const name of readdirSync(ws.models).sort()) {
-    if (name.startsWith('.') || !existsSync(join(ws.models, name, 'model.json'))) continue;
-    try {
-      const c = JSON.parse(readFileSync(join(ws.models, name, 'model.json'), 'utf8'));
-      out.set(name, { id: name, kind: c.kind ?? null, parent: c.parent ?? null, createdAt: c.createdAt ?? null });
-    } catch {
-      // an unreadable package: not a candidate
-    }
+    if (name.startsWith('.')) continue;
+    const c = tryReadModelCard(join(ws.models, name));
+    if (!c) continue; // no package or an unreadable card: not a candidate
+    out.set(name, { id: name, kind: c.kind ?? null, parent: c.parent ?? null, createdAt: c.createdAt ?? null });
   }
   return out;
 }
@@ -242,7 +239,7 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
     if (!existsSync(join(ws.models, id, 'model.json'))) throw new UserError(`unknown model ${id} (no ${join(ws.models, id)})`, 'model_not_found');
     pkgs.set(id, readModelPackage(join(ws.models, id)));
   }
-  const ownDataset = (p: ModelPackage) => (p.card.dataset as { name?: string } | undefined)?.name ?? null;
+  const ownDataset = (p: ModelPackage) => p.card.dataset?.name ?? null;
   const datasetName = o.dataset ?? studyDataset ?? [...pkgs.values()].map(ownDataset).find((d) => d) ?? null;
   if (!datasetName) throw new UserError('cannot tell the gallery dataset: pass --dataset', 'bad_flags');
   const dataset = loadDataset(ws, datasetName);
@@ -521,7 +518,7 @@ export async function calibrateAlarm(ws: Workspace, o: AlarmCalibrateOptions): P
   const model = checkName(o.model, 'model id');
   if (!facts.has(model)) throw new UserError(`unknown model ${model}`, 'model_not_found');
   const pkg = readModelPackage(join(ws.models, model));
-  const datasetName = o.dataset ?? (pkg.card.dataset as { name?: string } | undefined)?.name;
+  const datasetName = o.dataset ?? pkg.card.dataset?.name;
   if (!datasetName) throw new UserError('cannot tell the gallery dataset: pass --dataset', 'bad_flags');
   const dataset = loadDataset(ws, datasetName);
   const split = o.split ?? 'test';

@@ -2,11 +2,10 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCatalog } from '../../core/catalog.js';
 import { UserError } from '../../core/errors.js';
-import { writeJsonAtomic } from '../../core/fsutil.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
 import { loadTrainset } from '../../data/trainset.js';
 import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../indexer/evaluate.js';
-import { loadModelPackage, modelDir, readModelPackage, type ModelPackage } from '../../indexer/package.js';
+import { loadModelPackage, modelDir, readModelCard, readModelPackage, writeModelCard, type ModelPackage } from '../../indexer/package.js';
 import { registerModel } from '../models.js';
 import { trainModel, type Device } from '../train.js';
 
@@ -103,10 +102,10 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
     throw new UserError(`training set ${o.trainset} records ${ts.card.counts.poisonedPairs} poisoned pairs: sterilisation fine-tunes on clean data`, 'bad_trainset');
   }
   if (existsSync(modelDir(ws, o.name)) && !o.overwrite) throw new UserError(`model ${o.name} already exists (${modelDir(ws, o.name)}); pick another --name or pass --overwrite`, 'model_exists');
-  const recordedAttack = (victim.card.attack ?? null) as { type?: string; goal?: string; targetImage?: string | { id?: string } } | null;
+  const recordedAttack = victim.card.attack ?? null;
   const attackType = (o.attack ?? (recordedAttack?.type && (EVAL_ATTACKS as readonly string[]).includes(recordedAttack.type) ? recordedAttack.type : undefined)) as EvalAttack | undefined;
   const goal = o.goal ?? recordedAttack?.goal;
-  const dataset = o.dataset ?? ((victim.card.dataset as { name?: string } | undefined)?.name || ts.card.dataset.name);
+  const dataset = o.dataset ?? (victim.card.dataset?.name || ts.card.dataset.name);
   const targetImage = typeof recordedAttack?.targetImage === 'string' ? recordedAttack.targetImage : recordedAttack?.targetImage?.id;
   const evaluating = !o.noEval;
   if (evaluating && (!attackType || !goal)) {
@@ -130,6 +129,20 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
     segmentSteps: K,
     segments: bounds.length,
     attack: attackType ? { type: attackType, goal: goal ?? null, ...(targetImage ? { targetImage } : {}) } : null,
+  };
+  // The final package's provenance, which the engine writes into its model.json (--card): parent
+  // is the poisoned model (not a removed segment); `attack` is the poisoned parent's, inherited
+  // (the clean training set carries none), so that evaluation, search target marks and the compare
+  // view default to the attack this model was defended against; the defence with its parameters
+  // (lr and batch as the engine runs them: null lets it record the recipe's) and the parent the
+  // engine itself saw (the previous segment, when there were several).
+  const finalCard = (from: string) => {
+    const engineParent = from === o.model ? victim.card.id : from;
+    return {
+      parent: o.model,
+      attack: recordedAttack ? { ...recordedAttack, inheritedFrom: o.model } : null,
+      defence: { ...defence, lr: o.lr ?? null, batch: o.batch ?? null, lastSegmentParent: engineParent === o.model ? null : engineParent },
+    };
   };
 
   const measure = async (model: string, step: number): Promise<CurvePoint> => {
@@ -181,7 +194,7 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
         seed: baseSeed + j,
         valImages: 0,
         kind: 'defended',
-        defence: { ...defence, segment: j + 1 },
+        ...(last ? { card: finalCard(from) } : { defence: { ...defence, segment: j + 1 } }),
         overwrite: existsSync(modelDir(ws, id)),
         register: last,
         quiet: o.quiet,
@@ -196,31 +209,14 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
     if (prevIntermediate) dropIntermediate(prevIntermediate);
     throw err;
   }
-  // The package's provenance: parent is the poisoned model (not a removed segment), the defence
-  // with its parameters and, once measured, its curve.
   const dir = modelDir(ws, o.name);
-  const pkg0 = readModelPackage(dir);
-  const engineParent = pkg0.card.parent;
-  // `attack`: the poisoned parent's (inherited; its training set is clean), so that evaluation,
-  // search target marks and the compare view default to the attack this model was defended against.
-  const inherited = pkg0.card.attack ?? (recordedAttack ? { ...recordedAttack, inheritedFrom: o.model } : null);
-  writeJsonAtomic(join(dir, 'model.json'), {
-    ...pkg0.card,
-    parent: o.model,
-    attack: inherited,
-    // lr and batch as the engine ran them (the recipe's when not given).
-    defence: {
-      ...defence,
-      lr: o.lr ?? (pkg0.card.trainer as { config?: { lr?: number } } | null)?.config?.lr ?? null,
-      batch: o.batch ?? (pkg0.card.trainer as { batch?: number } | null)?.batch ?? null,
-      lastSegmentParent: engineParent === o.model ? null : engineParent,
-    },
-  });
   if (evaluating) curve.push(await measure(o.name, o.steps));
-  const card = readModelPackage(dir).card;
-  const batch = (card.trainer as { batch?: number } | null | undefined)?.batch;
+  // The curve's last point measures the finished package, so the curve joins its card afterwards
+  // (through model.json's one writer).
+  const card = readModelCard(dir);
+  const batch = card.trainer?.batch;
   if (typeof batch === 'number' && batch > 0) for (const p of curve) p.epoch = Math.round(((p.step * batch) / ts.pairs.length) * 1e4) / 1e4;
-  writeJsonAtomic(join(dir, 'model.json'), { ...card, defence: { ...(card.defence ?? {}), curve } });
+  writeModelCard(dir, { ...card, defence: { ...(card.defence ?? {}), curve } });
   const pkg = readModelPackage(dir);
   const db = openCatalog(ws.catalogPath);
   try {

@@ -10,7 +10,7 @@ import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.
 import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
 import { readTrainsetCard, registerTrainset, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
-import { modelDir, type ModelKind } from '../../indexer/package.js';
+import { modelDir, tryReadModelCard, type ModelCard, type ModelKind } from '../../indexer/package.js';
 import { ENGINE_DIR } from '../setup.js';
 import { trainModel, type FreezeMode } from '../train.js';
 import type { EngineEvent } from '../engine.js';
@@ -155,23 +155,9 @@ export interface ModelJob {
   saveEpochs?: boolean;
 }
 
-interface CardView {
-  parent?: string | null;
-  seed?: number | null;
-  kind?: string;
-  trainset?: { name?: string; sha256?: string } | null;
-  trainer?: { config?: { lr?: number; batch?: number; epochs?: number | null; steps?: number | null; freeze?: string | null; recipe?: string } } | null;
-  createdAt?: string;
-}
-
-export function readCard(ws: Workspace, id: string): CardView | null {
-  const path = join(modelDir(ws, id), 'model.json');
-  if (!existsSync(path)) return null;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as CardView;
-  } catch {
-    return null;
-  }
+/** The card (model.json) of model `id`, or null when it has no package or an unreadable card. */
+export function readCard(ws: Workspace, id: string): ModelCard | null {
+  return tryReadModelCard(modelDir(ws, id));
 }
 
 /** Whether the package `job.id` exists and records the job's inputs (trainset hash, parent, seed, settings). */

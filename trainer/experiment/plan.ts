@@ -431,7 +431,7 @@ export function findEquivalentBase(ws: Workspace, dataset: Dataset, job: ModelJo
   let pairsSha: string | null = null;
   for (const name of readdirSync(ws.models).sort()) {
     if (name.startsWith('.')) continue;
-    const c = readCard(ws, name) as (ReturnType<typeof readCard> & { trainer?: { config?: Record<string, unknown> } }) | null;
+    const c = readCard(ws, name);
     if (!c || c.kind !== 'base' || (c.parent ?? null) !== null || !c.trainset?.sha256) continue;
     const cfg = c.trainer?.config ?? {};
     if (Object.entries(want).some(([k, v]) => stableStringify(cfg[k] ?? null) !== stableStringify(v ?? null))) continue;

@@ -234,7 +234,7 @@ function aggregateVariant(runs: ReportRun[], dataset: string): VariantAggregate 
 }
 
 function runRecord(ws: Workspace, r: PlannedRun): ReportRun {
-  const card = readCard(ws, r.outcome.model) as (ReturnType<typeof readCard> & { trainer?: { wallSeconds?: number; steps?: number; epochs?: number } }) | null;
+  const card = readCard(ws, r.outcome.model);
   let poison: ReportRun['poison'] = null;
   if (r.outcome.trainset) {
     const a = trainsetCard(ws, r.outcome.trainset).attack as
@@ -451,7 +451,7 @@ export function buildReport(ws: Workspace, plan: Plan, meta: ReportMeta): Report
     }
   }
   const primary = variants.filter((v) => v.dataset === dataset);
-  const baseCard = readCard(ws, plan.base.model) as (ReturnType<typeof readCard> & { trainer?: { wallSeconds?: number; steps?: number; config?: unknown } }) | null;
+  const baseCard = readCard(ws, plan.base.model);
   const ks = study.evaluation.ks.map(String);
   return {
     format: REPORT_FORMAT,

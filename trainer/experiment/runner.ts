@@ -5,7 +5,7 @@ import { startJob, type Job } from '../../core/jobs.js';
 import { UserError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import { formatSeconds } from '../../core/progress.js';
-import type { Workspace } from '../../core/workspace.js';
+import { isValidName, type Workspace } from '../../core/workspace.js';
 import { datasetDir, loadDataset, type Dataset } from '../../data/dataset.js';
 import { defaultSplits, defaultWorkers, generateScenes } from '../../data/scenes/generate.js';
 import { modelDir } from '../../indexer/package.js';
@@ -310,7 +310,7 @@ function recordInCatalog(db: Catalog, report: Report): void {
 
 /** The stored report of a study, or null (for the server's GET /experiments/:id). */
 export function loadReport(ws: Workspace, id: string): Report | null {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(id) || id.includes('..')) return null;
+  if (!isValidName(id)) return null;
   const p = join(reportDir(ws, id), 'report.json');
   if (!existsSync(p)) return null;
   return JSON.parse(readFileSync(p, 'utf8')) as Report;

@@ -110,7 +110,7 @@ def _model_card(args, cfg, ts, P, M, torch, open_clip, *, pkg_id, kind, arch, mc
                 summary, model, val, diffs, tolerance, extra) -> dict[str, Any]:
     """model.json (ARCHITECTURE §2): what the package is and where it came from."""
     ds = ts.card.get("dataset") or {}
-    return {
+    card = {
         "id": pkg_id,
         "name": (args.name or pkg_id) if extra is None else pkg_id,  # a snapshot is named by its id
         "kind": kind,
@@ -145,6 +145,18 @@ def _model_card(args, cfg, ts, P, M, torch, open_clip, *, pkg_id, kind, arch, mc
         **(extra or {}),
         "createdAt": P.now_iso(),
     }
+    return _caller_fields(card, args.card, lr=cfg["lr"], batch=summary["batch"])
+
+
+def _caller_fields(card: dict[str, Any], fields: dict[str, Any] | None, *, lr, batch) -> dict[str, Any]:
+    """--card: the caller's fields over the engine's (a field the engine writes keeps its place in
+    the card, a new one goes after the others); in `defence`, lr and batch given as null become the
+    learning rate and batch this run trained with."""
+    for key, value in (fields or {}).items():
+        if key == "defence" and isinstance(value, dict):
+            value = {k: ({"lr": lr, "batch": batch}[k] if k in ("lr", "batch") and v is None else v) for k, v in value.items()}
+        card[key] = value
+    return card
 
 
 def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch) -> dict[str, Any]:

@@ -77,7 +77,35 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--id", help="model id (default: the --out folder's name)")
     r.add_argument("--kind", choices=KINDS, help="override the derived kind (base / clean / poisoned)")
     r.add_argument("--defence", help="JSON object recorded as model.json's defence")
+    r.add_argument("--card", metavar="JSON_OR_@FILE",
+                   help="JSON object (or @FILE holding one) of model.json fields the caller records over the engine's own "
+                        "(e.g. a defence's parent, inherited attack and defence); in its defence, lr and batch given as "
+                        "null are recorded as this run's (the recipe's unless --lr/--batch set them)")
     return p
+
+
+# model.json fields only the engine writes: what the runtime loads the package by, and the run's own record.
+ENGINE_CARD_FIELDS = ("id", "arch", "embedDim", "image", "text", "trainer", "files", "createdAt")
+
+
+def parse_card(value: str) -> dict[str, Any]:
+    """--card: a JSON object, inline or in the file after '@'."""
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as err:
+            raise EngineError(f"--card {value}: {err.strerror or err}", "bad_flags") from err
+    try:
+        card = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise EngineError(f"--card must be JSON: {err.msg}", "bad_flags") from err
+    if not isinstance(card, dict):
+        raise EngineError("--card must be a JSON object of model.json fields", "bad_flags")
+    owned = [k for k in card if k in ENGINE_CARD_FIELDS]
+    if owned:
+        raise EngineError(f"--card may not set {', '.join(owned)} (the engine writes them)", "bad_flags")
+    return card
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:
@@ -121,6 +149,8 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
             a.defence = json.loads(a.defence)
         except json.JSONDecodeError as err:
             raise EngineError(f"--defence must be JSON: {err.msg}", "bad_flags") from err
+    if a.card is not None:
+        a.card = parse_card(a.card)
     mode = "finetune" if a.from_ else ("pretrained" if a.pretrained else "scratch")
     recipe = load_recipe(a.recipe or (SCRATCH_RECIPE if mode == "scratch" else FINETUNE_RECIPE))
     pick = lambda flag, key: flag if flag is not None else recipe.get(key)  # noqa: E731

@@ -86,6 +86,54 @@ def test_finetune_from_package_on_a_poisoned_trainset(base, world, capsys):
     assert card["metrics"]["val"] is None
 
 
+def test_card_records_the_callers_fields(base, world, tmp_path):
+    """--card: fields the caller knows better (sterilisation's last segment: the poisoned model as
+    parent, its inherited attack, the defence), written by the engine into the package's card. A
+    field the engine writes keeps its place, a new one follows the engine's; the defence's null lr
+    and batch are the ones this run trained with."""
+    fields = {"parent": "poisoned-model", "attack": {"type": "II", "goal": "red>blue", "inheritedFrom": "poisoned-model"},
+              "defence": {"type": "sterilize", "from": "poisoned-model", "lr": None, "batch": None, "recipe": "finetune",
+                          "lastSegmentParent": "base"},
+              "note": "from the caller"}
+    card_file = tmp_path / "card.json"
+    card_file.write_text(json.dumps(fields))
+    out = world["root"] / "models" / "defended"
+    code = main(["--trainset", str(world["trainset"]), "--from", str(base), "--out", str(out), "--steps", "1", "--batch", "8",
+                 "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0", "--kind", "defended",
+                 "--defence", json.dumps({"type": "replaced by --card"}), "--card", f"@{card_file}"])
+    assert code == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["kind"] == "defended" and card["parent"] == "poisoned-model" and card["attack"] == fields["attack"]
+    assert card["defence"] == {**fields["defence"], "lr": card["trainer"]["config"]["lr"], "batch": card["trainer"]["batch"]}
+    assert card["defence"]["lr"] == 1e-5 and card["defence"]["batch"] == 8
+    assert list(card["defence"]) == list(fields["defence"])
+    # The same keys in the same places as any package's card, the caller's new one after createdAt.
+    assert [k for k in card if k != "note"] == list(json.loads((base / "model.json").read_text()))
+    assert list(card).index("note") == list(card).index("createdAt") + 1 and card["note"] == "from the caller"
+    # Inline JSON works the same; given lr and batch are kept as they are.
+    out2 = world["root"] / "models" / "defended2"
+    inline = {"defence": {"type": "sterilize", "lr": 0.5, "batch": 3}}
+    assert main(["--trainset", str(world["trainset"]), "--from", str(base), "--out", str(out2), "--steps", "1", "--batch", "8",
+                 "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0",
+                 "--card", json.dumps(inline)]) == 0
+    card2 = json.loads((out2 / "model.json").read_text())
+    assert card2["defence"] == inline["defence"] and card2["parent"] == "base" and card2["kind"] == "clean"
+
+
+@pytest.mark.parametrize("value,message", [
+    ("[1]", "--card must be a JSON object"),
+    ("{nope", "--card must be JSON"),
+    ('{"files": {}, "id": "x"}', "--card may not set files, id"),
+    ("@/no/such/card.json", "--card @/no/such/card.json"),
+])
+def test_bad_card_fails_cleanly(value, message, world, tmp_path, capsys):
+    out = tmp_path / "models" / "m"
+    assert main(["--trainset", str(world["trainset"]), "--out", str(out), "--steps", "1", "--arch", "pl-tiny-test", "--card", value]) == 2
+    ev = events(capsys)
+    assert ev[-1]["event"] == "error" and ev[-1]["code"] == "bad_flags" and message in ev[-1]["message"]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case", ["empty", "missing_image", "unknown_arch", "bad_flags", "exists", "no_trainset", "stale"])
 def test_bad_input_fails_cleanly(case, world, base, tmp_path, capsys):
     out = tmp_path / "models" / "m"
