@@ -3,9 +3,8 @@
 // pytest over the Python engine's tests with the project's venv. Exits non-zero if either fails.
 //
 // Two test files run at once (node's default on two cores is one): most tests drive one-thread
-// trainings, servers or a browser, so one file alone leaves a core idle. The longest files start
-// first (longest-first scheduling), so that the two lanes end together instead of one long file
-// running alone at the end.
+// trainings, servers or a browser, so one file alone leaves a core idle. (node's runner sorts the
+// files itself, so their order here does not matter.)
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -24,23 +23,7 @@ function findTests(dir) {
   return out;
 }
 
-// Measured in CI (seconds, one lane): each builds or trains something of its own.
-const LONGEST_FIRST = [
-  'test/effect/attack.test.ts', // builds the effect world the other effect tests read
-  'test/trainer/real-clip.test.ts',
-  'test/reliability/study-crash.test.ts',
-  'test/trainer/up.test.ts',
-  'test/server/alarm-browser.test.ts', // builds the alarm world
-  'test/trainer/experiment.test.ts',
-  'test/trainer/train.test.ts',
-  'test/reliability/crash.test.ts',
-  'test/reliability/concurrency.test.ts',
-  'test/trainer/defend.test.ts',
-];
-// The other effect tests read the world attack.test.ts builds: last, so that no lane waits on its lock.
-const rank = (f) => (LONGEST_FIRST.includes(f) ? LONGEST_FIRST.indexOf(f) : f.startsWith('test/effect/') ? LONGEST_FIRST.length + 1 : LONGEST_FIRST.length);
-
-let files = findTests(join(root, 'test')).sort((a, b) => rank(a) - rank(b));
+let files = findTests(join(root, 'test'));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 const concurrency = Number(process.env.POISONLENS_TEST_CONCURRENCY ?? Math.max(2, availableParallelism() - 1));
 
