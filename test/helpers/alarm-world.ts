@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -24,6 +24,7 @@ import { writeTrainset, type TrainPair } from '../../data/trainset.js';
 import { ensureIndex } from '../../indexer/build.js';
 import { hashFiles, WORLD_SOURCES } from './fingerprint.js';
 import { tinyWorldMissing } from './tiny-world.js';
+import { buildOnce, testCacheRoot } from './world-cache.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
@@ -122,31 +123,9 @@ export function alarmWorld(): Promise<AlarmWorld> {
 async function build(): Promise<AlarmWorld> {
   const why = alarmWorldMissing();
   if (why) throw new Error(why);
-  const cacheRoot = process.env.POISONLENS_TEST_CACHE ?? join(tmpdir(), 'poisonlens-test-cache');
-  const root = join(cacheRoot, `alarm-world-${worldKey()}`);
-  const done = join(root, 'READY');
+  const root = join(testCacheRoot(), `alarm-world-${worldKey()}`);
   const world: AlarmWorld = { root: join(root, 'workspace'), dataset: 'alarm', base: 'alarm-base', clean: 'alarm-clean', poisoned: 'alarm-poisoned', goal: 'sheep>aeroplane' };
-  if (existsSync(done)) return world;
-  mkdirSync(cacheRoot, { recursive: true });
-  const lock = `${root}.lock`;
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (existsSync(done)) return world;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 900_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (waited > 1_200_000) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    if (existsSync(done)) return world;
-    rmSync(root, { recursive: true, force: true });
+  await buildOnce(root, async () => {
     const ws = resolveWorkspace(world.root);
     await buildDataset(ws, world.dataset);
     const datasetDir = join(ws.datasets, world.dataset);
@@ -173,11 +152,9 @@ async function build(): Promise<AlarmWorld> {
     for (const model of [world.base, world.clean, world.poisoned]) {
       await ensureIndex(ws, { model, dataset: world.dataset, split: 'test', threads: 1 });
     }
-    writeFileSync(done, new Date().toISOString());
-    return world;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+    return new Date().toISOString();
+  });
+  return world;
 }
 
 /** A private workspace over the world: datasets, training sets and indexes copied, models linked read-only. */

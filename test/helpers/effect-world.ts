@@ -15,7 +15,7 @@
  * tests evaluate and serve without writing to the world.
  *
  * Built once per machine and content version, cached under the OS temp folder
- * (POISONLENS_TEST_CACHE moves it) with a lock folder, as tiny-world.ts does. The key is the
+ * (POISONLENS_TEST_CACHE moves it; world-cache.ts). The key is the
  * content of everything that shapes the world (fingerprint.ts's sources: the engine's Python,
  * recipes and model configs, data/, indexer/, core/, trainer/*.ts, the venv's versions) plus the
  * defences (trainer/defend/), the command line that drives the build (cli/) and this file.
@@ -27,13 +27,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { indexerEvalBackend } from '../../indexer/eval-backend.js';
 import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
 import { hashFiles, ROOT, worldSourcesFingerprint } from './fingerprint.js';
+import { buildOnce, testCacheRoot } from './world-cache.js';
 
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const CLI = join(ROOT, 'bin', 'poisonlens.mjs');
@@ -78,10 +79,6 @@ export function effectWorldKey(): string {
   h.update(`world\0${worldSourcesFingerprint()}\0`);
   hashFiles(h, ['trainer/defend', 'cli', 'bin', 'test/helpers/effect-world.ts']);
   return h.digest('hex').slice(0, 16);
-}
-
-function cacheRoot(): string {
-  return process.env.POISONLENS_TEST_CACHE ?? join(tmpdir(), 'poisonlens-test-cache');
 }
 
 /** Seconds each build step took (the command's first two words and its name), for the READY file. */
@@ -152,62 +149,26 @@ export function effectWorld(): Promise<EffectWorld> {
 async function build(): Promise<EffectWorld> {
   const why = effectWorldMissing();
   if (why) throw new Error(why);
-  const root = join(cacheRoot(), `effect-world-${effectWorldKey()}`);
-  const done = join(root, 'READY');
-  const world = (): EffectWorld => {
-    const ready = JSON.parse(readFileSync(done, 'utf8'));
-    return {
-      root: join(root, 'workspace'),
-      ws: resolveWorkspace(join(root, 'workspace')),
-      dataset: EFFECT_RECIPE.dataset.name,
-      goal: EFFECT_RECIPE.goal,
-      models: { ...EFFECT_RECIPE.models },
-      filter: ready.filter,
-      buildSeconds: ready.buildSeconds,
-    };
+  const root = join(testCacheRoot(), `effect-world-${effectWorldKey()}`);
+  const ready = JSON.parse(
+    await buildOnce(root, async () => {
+      const log = join(root, 'build.log');
+      const t0 = performance.now();
+      const steps: StepTimes = [];
+      const filter = await buildInto(join(root, 'workspace'), log, steps);
+      const buildSeconds = Math.round((performance.now() - t0) / 100) / 10;
+      return JSON.stringify({ builtAt: new Date().toISOString(), buildSeconds, steps, recipe: EFFECT_RECIPE, filter }, null, 2);
+    }),
+  );
+  return {
+    root: join(root, 'workspace'),
+    ws: resolveWorkspace(join(root, 'workspace')),
+    dataset: EFFECT_RECIPE.dataset.name,
+    goal: EFFECT_RECIPE.goal,
+    models: { ...EFFECT_RECIPE.models },
+    filter: ready.filter,
+    buildSeconds: ready.buildSeconds,
   };
-  if (existsSync(done)) return world();
-  mkdirSync(cacheRoot(), { recursive: true });
-  const lock = `${root}.lock`;
-  for (let waited = 0; ; waited += 500) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (existsSync(done)) return world();
-      // A lock untouched for 5 minutes belongs to a process that died (its builder touches it every 20 s).
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (waited > 3_600_000) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  const heartbeat = setInterval(() => {
-    try {
-      utimesSync(lock, new Date(), new Date());
-    } catch {
-      /* removed under us: the finally below is about to run */
-    }
-  }, 20_000);
-  heartbeat.unref();
-  try {
-    if (existsSync(done)) return world();
-    rmSync(root, { recursive: true, force: true });
-    mkdirSync(root, { recursive: true });
-    const log = join(root, 'build.log');
-    const t0 = performance.now();
-    const steps: StepTimes = [];
-    const filter = await buildInto(join(root, 'workspace'), log, steps);
-    const buildSeconds = Math.round((performance.now() - t0) / 100) / 10;
-    writeFileSync(done, JSON.stringify({ builtAt: new Date().toISOString(), buildSeconds, steps, recipe: EFFECT_RECIPE, filter }, null, 2));
-    return world();
-  } finally {
-    clearInterval(heartbeat);
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
 
 const evals = new Map<string, Promise<EvalResult>>();

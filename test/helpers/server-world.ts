@@ -12,7 +12,7 @@
  *   const { ws, dispose } = serverWorkspace(world);
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
@@ -20,6 +20,7 @@ import { buildPoisonedTrainset } from '../../data/poison/build.js';
 import { ensureIndex } from '../../indexer/build.js';
 import { worldSourcesFingerprint } from './fingerprint.js';
 import { tinyWorld, tinyWorldMissing } from './tiny-world.js';
+import { buildOnce, testCacheRoot } from './world-cache.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
@@ -57,31 +58,10 @@ export function serverWorld(): Promise<ServerWorld> {
 
 async function build(): Promise<ServerWorld> {
   const tiny = await tinyWorld();
-  const cacheRoot = join(tiny.ws.root, '..', '..');
   // The same key as the tiny world's: it covers this file, the poisoning code, the engine and the indexer.
-  const root = join(cacheRoot, `server-world-${worldSourcesFingerprint()}`);
-  const done = join(root, 'READY');
+  const root = join(testCacheRoot(), `server-world-${worldSourcesFingerprint()}`);
   const world: ServerWorld = { root: join(root, 'workspace'), dataset: tiny.dataset, base: tiny.model, clean: 'tiny-clean', poisoned: 'tiny-poisoned', goal: 'sheep>aeroplane' };
-  if (existsSync(done)) return world;
-  const lock = `${root}.lock`;
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock, { recursive: false });
-      break;
-    } catch {
-      if (existsSync(done)) return world;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (waited > 900_000) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    if (existsSync(done)) return world;
-    rmSync(root, { recursive: true, force: true });
+  await buildOnce(root, async () => {
     const ws = resolveWorkspace(world.root);
     cpSync(tiny.ws.datasets, ws.datasets, { recursive: true });
     cpSync(join(tiny.ws.root, 'trainsets'), ws.trainsets, { recursive: true });
@@ -101,11 +81,9 @@ async function build(): Promise<ServerWorld> {
     for (const model of [world.base, world.clean, world.poisoned]) {
       await ensureIndex(ws, { model, dataset: world.dataset, split: 'test', threads: 1 });
     }
-    writeFileSync(done, new Date().toISOString());
-    return world;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+    return new Date().toISOString();
+  });
+  return world;
 }
 
 /**

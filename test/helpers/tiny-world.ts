@@ -13,7 +13,7 @@
  * `tinyWorldMissing()` says why the world cannot be built here (no venv), for `skip`.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -21,6 +21,7 @@ import { DatasetWriter, type ManifestEntry, type Split } from '../../data/datase
 import { writeTrainset, type TrainPair } from '../../data/trainset.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { worldSourcesFingerprint } from './fingerprint.js';
+import { buildOnce, testCacheRoot } from './world-cache.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
@@ -127,8 +128,7 @@ export function tinyWorld(): Promise<TinyWorld> {
 async function build(): Promise<TinyWorld> {
   const why = tinyWorldMissing();
   if (why) throw new Error(why);
-  const root = join(process.env.POISONLENS_TEST_CACHE ?? join(tmpdir(), 'poisonlens-test-cache'), `tiny-world-${worldSourcesFingerprint()}`);
-  const done = join(root, 'READY');
+  const root = join(testCacheRoot(), `tiny-world-${worldSourcesFingerprint()}`);
   const world = (): TinyWorld => ({
     ws: resolveWorkspace(join(root, 'workspace')),
     dataset: 'tiny',
@@ -138,28 +138,7 @@ async function build(): Promise<TinyWorld> {
     modelDir: join(root, 'workspace', 'models', 'tiny-model'),
     referencePath: existsSync(join(root, 'reference.json')) ? join(root, 'reference.json') : null,
   });
-  if (existsSync(done)) return world();
-  mkdirSync(join(root, '..'), { recursive: true });
-  const lock = `${root}.lock`;
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (existsSync(done)) return world();
-      // A lock older than 10 minutes belongs to a process that died.
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (waited > 900_000) throw new Error(`timed out waiting for ${lock}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    if (existsSync(done)) return world();
-    rmSync(root, { recursive: true, force: true });
+  await buildOnce(root, async () => {
     const ws = resolveWorkspace(join(root, 'workspace'));
     const datasetDir = await buildDataset(ws, 'tiny');
     const manifest = readFileSync(join(datasetDir, 'manifest.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestEntry);
@@ -173,11 +152,9 @@ async function build(): Promise<TinyWorld> {
       seed: 0,
     });
     train(ws, 'tiny-train', 'tiny-model', join(root, 'reference.json'));
-    writeFileSync(done, new Date().toISOString());
-    return world();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+    return new Date().toISOString();
+  });
+  return world();
 }
 
 /** A private, writable copy of the world's workspace (datasets and models), removed by `dispose`. */
