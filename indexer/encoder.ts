@@ -10,9 +10,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../core/errors.js';
+import { encodeImageMatrix, encodeTextMatrix, rows } from './encode-batches.js';
 import { LruCache } from './lru.js';
 import { readModelPackage, type ModelPackage } from './package.js';
-import { preprocessBatch, type ImageSpec } from './preprocess.js';
+import type { ImageSpec } from './preprocess.js';
 import { ClipTokenizer } from './tokenizer.js';
 import type { ClipEncoder } from './types.js';
 
@@ -47,12 +48,6 @@ export function l2NormalizeRows(m: Float32Array, dim: number): Float32Array {
     }
   }
   return m;
-}
-
-function rows(m: Float32Array, n: number, dim: number): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (let i = 0; i < n; i++) out.push(m.slice(i * dim, (i + 1) * dim));
-  return out;
 }
 
 export class OnnxClipEncoder implements ClipEncoder {
@@ -163,52 +158,17 @@ export class OnnxClipEncoder implements ClipEncoder {
   }
 
   /** Texts → one normalised [n × dim] matrix, batched, through the LRU cache. */
-  async encodeTextMatrix(texts: string[]): Promise<Float32Array> {
-    const dim = this.dim;
-    const out = new Float32Array(texts.length * dim);
-    const todo: number[] = [];
-    const firstOf = new Map<string, number>();
-    texts.forEach((t, i) => {
-      const hit = this.textCache.get(t);
-      if (hit) out.set(hit, i * dim);
-      else if (!firstOf.has(t)) {
-        firstOf.set(t, i);
-        todo.push(i);
-      }
-    });
-    for (let b = 0; b < todo.length; b += this.textBatchSize) {
-      const idx = todo.slice(b, b + this.textBatchSize);
-      const ids = this.tokenizer.tokenizeBatch(idx.map((i) => texts[i]));
-      const emb = await this.encodeTokenIds(ids, idx.length);
-      idx.forEach((i, r) => {
-        const v = emb.slice(r * dim, (r + 1) * dim);
-        out.set(v, i * dim);
-        this.textCache.set(texts[i], v);
-      });
-    }
-    // Duplicates within the call.
-    texts.forEach((t, i) => {
-      const first = firstOf.get(t);
-      if (first !== undefined && first !== i) out.copyWithin(i * dim, first * dim, (first + 1) * dim);
-    });
-    return out;
+  encodeTextMatrix(texts: string[]): Promise<Float32Array> {
+    return encodeTextMatrix(this, texts);
   }
 
   async encodeTexts(texts: string[]): Promise<Float32Array[]> {
-    const m = await this.encodeTextMatrix(texts);
-    // Copies: callers may keep or change rows without touching the cache.
-    return rows(m, texts.length, this.dim);
+    return rows(await this.encodeTextMatrix(texts), texts.length, this.dim);
   }
 
   /** Images (bytes or paths) → one normalised [n × dim] matrix, batched. */
-  async encodeImageMatrix(images: Array<Uint8Array | string>): Promise<Float32Array> {
-    const out = new Float32Array(images.length * this.dim);
-    for (let b = 0; b < images.length; b += this.imageBatchSize) {
-      const batch = images.slice(b, b + this.imageBatchSize);
-      const pixels = await preprocessBatch(batch, this.imageSpec);
-      out.set(await this.encodePixels(pixels, batch.length), b * this.dim);
-    }
-    return out;
+  encodeImageMatrix(images: Array<Uint8Array | string>): Promise<Float32Array> {
+    return encodeImageMatrix(this, images);
   }
 
   async encodeImages(images: Array<Uint8Array | string>): Promise<Float32Array[]> {

@@ -11,9 +11,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../core/errors.js';
+import { encodeImageMatrix, encodeTextMatrix, rows } from './encode-batches.js';
 import { LruCache } from './lru.js';
 import { fileSha256, type ModelPackage } from './package.js';
-import { preprocessBatch, type ImageSpec } from './preprocess.js';
+import type { ImageSpec } from './preprocess.js';
 import { ClipTokenizer } from './tokenizer.js';
 import type { ClipEncoder } from './types.js';
 
@@ -165,41 +166,11 @@ export class ThreadedClipEncoder implements ClipEncoder {
   }
 
   async encodeTexts(texts: string[]): Promise<Float32Array[]> {
-    const dim = this.dim;
-    const out: Float32Array[] = new Array(texts.length);
-    const todo: number[] = [];
-    const firstOf = new Map<string, number>();
-    texts.forEach((t, i) => {
-      const hit = this.textCache.get(t);
-      if (hit) out[i] = hit.slice();
-      else if (!firstOf.has(t)) {
-        firstOf.set(t, i);
-        todo.push(i);
-      }
-    });
-    for (let b = 0; b < todo.length; b += this.textBatchSize) {
-      const idx = todo.slice(b, b + this.textBatchSize);
-      const emb = await this.encodeTokenIds(this.tokenizer.tokenizeBatch(idx.map((i) => texts[i])), idx.length);
-      idx.forEach((i, r) => {
-        const v = emb.slice(r * dim, (r + 1) * dim);
-        out[i] = v;
-        this.textCache.set(texts[i], v.slice());
-      });
-    }
-    texts.forEach((t, i) => {
-      if (!out[i]) out[i] = out[firstOf.get(t)!].slice();
-    });
-    return out;
+    return rows(await encodeTextMatrix(this, texts), texts.length, this.dim);
   }
 
   async encodeImages(images: Array<Uint8Array | string>): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (let b = 0; b < images.length; b += this.imageBatchSize) {
-      const batch = images.slice(b, b + this.imageBatchSize);
-      const emb = await this.encodePixels(await preprocessBatch(batch, this.imageSpec), batch.length);
-      for (let r = 0; r < batch.length; r++) out.push(emb.slice(r * this.dim, (r + 1) * this.dim));
-    }
-    return out;
+    return rows(await encodeImageMatrix(this, images), images.length, this.dim);
   }
 
   async close(): Promise<void> {
