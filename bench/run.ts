@@ -349,7 +349,7 @@ function summarise(r: Report): { table: string; targets: Array<Record<string, un
     if (hs?.toUnloaded) {
       add('hot swap', 'swap to an unloaded model (package and index on disk) under c=8: time to switch, ms', fmt(hs.toUnloaded.wallMs), rng(hs.toUnloaded.wallMs),
         `statuses ${hs.toUnloaded.statuses.join(', ')}; per swap (to, loaded before, ms, p99 of the searches it overlapped): ${hs.swaps.map((x: any) => `${x.to.replace(/^.*-copy/, 'copy')} ${x.wasLoaded ? 'loaded' : 'unloaded'} ${x.wallMs} ms p99 ${x.during?.p99Ms ?? '—'}`).join('; ')}`);
-      add('hot swap', 'searches overlapping the swaps (c=8): failed / p50 / p99 ms', `${hs.duringSwaps.errors} / ${hs.duringSwaps.p50Ms ?? '—'} / ${hs.duringSwaps.p99Ms ?? '—'}`, '', `${hs.duringSwaps.requests} requests during ${hs.swaps.length} swaps`);
+      add('hot swap', 'searches overlapping the swaps (c=8): failed / p50 / p99 ms', `${hs.duringSwaps.errors} / ${hs.duringSwaps.p50Ms ?? '—'} / ${hs.duringSwaps.p99Ms ?? '—'}`, '', `${hs.duringSwaps.requests} requests during ${hs.swaps.length} swaps; the same load outside the swaps: p50 ${hs.outsideSwaps?.p50Ms ?? '—'} / p99 ${hs.outsideSwaps?.p99Ms ?? '—'} ms (${hs.outsideSwaps?.requests ?? 0} requests)`);
     }
     const cv = search.compare;
     if (cv) {

@@ -127,11 +127,15 @@ interface LoadResult { concurrency: number; requests: number; errors: number; er
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /** Percentiles of the requests of a load timeline that overlapped [from, to] (epoch ms). */
-function windowStats(timeline: Array<[number, number, number]>, from: number, to: number): Record<string, number | null> {
-  const inside = timeline.filter(([a, b]) => a < to && b > from);
-  const ms = inside.filter((r) => r[2] === 200).map(([a, b]) => b - a).sort((x, y) => x - y);
+/** Status and latency percentiles of timeline requests ([start, end, status]). */
+function requestStats(reqs: Array<[number, number, number]>): Record<string, number | null> {
+  const ms = reqs.filter((r) => r[2] === 200).map(([a, b]) => b - a).sort((x, y) => x - y);
   const pct = (p: number) => (ms.length ? +ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))].toFixed(2) : null);
-  return { requests: inside.length, errors: inside.length - ms.length, p50Ms: pct(50), p99Ms: pct(99), maxMs: ms.length ? +ms[ms.length - 1].toFixed(2) : null };
+  return { requests: reqs.length, errors: reqs.length - ms.length, p50Ms: pct(50), p99Ms: pct(99), maxMs: ms.length ? +ms[ms.length - 1].toFixed(2) : null };
+}
+
+function windowStats(timeline: Array<[number, number, number]>, from: number, to: number): Record<string, number | null> {
+  return requestStats(timeline.filter(([a, b]) => a < to && b > from));
 }
 
 function load(cfg: Record<string, unknown>): { done: Promise<LoadResult> } {
@@ -233,13 +237,16 @@ try {
       x.after1s = windowStats(tl, windows[i][1], windows[i][1] + 1000);
     });
     const unloaded = swaps.filter((x) => !x.wasLoaded);
-    const duringAll = windows.length ? tl.filter(([a, b]) => windows.some(([f, u]) => a < u && b > f)) : [];
-    const duringOk = duringAll.filter((r) => r[2] === 200).map(([a, b]) => b - a).sort((x, y) => x - y);
+    const overlaps = ([a, b]: [number, number, number]) => windows.some(([f, u]) => a < u && b > f);
+    // The same load's searches that overlapped no swap: the baseline the swap's cost is read against.
+    const settled = tl.length ? Math.max(...windows.map(([, u]) => u)) : 0;
+    const outside = tl.filter((r) => !overlaps(r) && r[0] > tl[0][0] + 1000 && r[1] < settled);
     const hotSwap = {
       swaps,
       // The figures: swaps to unloaded models, and every search that overlapped any swap.
       toUnloaded: { wallMs: spread(unloaded.map((x) => x.wallMs as number)), statuses: unloaded.map((x) => x.status) },
-      duringSwaps: { requests: duringAll.length, errors: duringAll.filter((r) => r[2] !== 200).length, p50Ms: duringOk.length ? +duringOk[duringOk.length >> 1].toFixed(2) : null, p99Ms: duringOk.length ? +duringOk[Math.min(duringOk.length - 1, Math.floor(duringOk.length * 0.99))].toFixed(2) : null },
+      duringSwaps: requestStats(tl.filter(overlaps)),
+      outsideSwaps: requestStats(outside),
       underLoad: { concurrency: 8, requests: l.requests, errors: l.errors, errorSamples: l.errorSamples, p50Ms: l.p50, p99Ms: l.p99, maxMs: l.max },
     };
     out.hotSwap = hotSwap;

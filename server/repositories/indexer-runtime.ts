@@ -36,8 +36,10 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
       // reads it (the registry reports the model as broken and keeps serving the others).
       const checked = readModelPackage(pkg.dir);
       await verifyModelPackage(checked);
-      // no cache in the encoder: the service's query-text cache (sized by the server's config) is the one
-      return OnnxClipEncoder.load(checked, { intraOpNumThreads: opts.threads ?? 2, textCacheSize: 0 });
+      // In a worker thread: onnxruntime-node creates sessions synchronously, which on the event
+      // loop stalled every search overlapping a hot swap. No cache in the encoder: the service's
+      // query-text cache (sized by the server's config) is the one.
+      return ThreadedClipEncoder.start(checked, { intraOpNumThreads: opts.threads ?? 2, textCacheSize: 0 });
     },
 
     async verifyPackage(pkg: ModelPackage): Promise<void> {
