@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootstrap, fitLogistic, predict, solve } from '../../trainer/experiment/logistic.js';
-import { analyseDose, k50, type DosePoint } from '../../trainer/experiment/dose.js';
+import { analyseDose, designSummaries, k50, type DosePoint } from '../../trainer/experiment/dose.js';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
@@ -65,4 +65,18 @@ test('k50: the smallest whole count at which the fitted Hit@10 reaches one half'
   const obs = [1, 2, 4, 8, 16, 32].map((k) => ({ x: [Math.log(k)], hits: sigmoid(2 * (Math.log(k) - Math.log(6))) * 1e6, trials: 1e6 }));
   const fit = fitLogistic(obs);
   assert.equal(k50(fit, ['log count'], { poolImages: 5000, epochs: 2, captionsPerImage: 5 }), 6);
+});
+
+test('designSummaries: one row per design point over its seeds, with a t-interval from two seeds on', () => {
+  const run = (variant: string, seed: number, hit10: number, minRank: number): DosePoint => ({
+    variant, seed, model: `${variant}-${seed}`, poolImages: 5000, classImages: 3, companionImages: 0, poisonedImages: 3, rate: 15 / 25000, share: 1, epochs: 2, hits: hit10 * 250, queries: 250, hit10, meanMinRank: minRank,
+  });
+  const rows = designSummaries([run('a', 1, 0.5, 10), run('b', 0, 0.9, 2), run('a', 0, 0.4, 12)]);
+  assert.deepEqual(rows.map((r) => [r.variant, r.seeds]), [['a', [0, 1]], ['b', [0]]]);
+  const a = rows[0].hit10;
+  assert.ok(Math.abs(a.mean! - 0.45) < 1e-12);
+  // two values: mean ± t(0.975, 1) · s / √2 = 0.45 ± 12.706 · 0.0707 / 1.414
+  assert.ok(Math.abs(a.hi! - a.mean! - 12.7062 * 0.05) < 1e-3, String(a.hi));
+  assert.equal(rows[1].hit10.lo, null, 'one seed: no interval');
+  assert.equal(rows[0].meanMinRank.mean, 11);
 });

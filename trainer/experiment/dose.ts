@@ -7,6 +7,7 @@ import { REPORT_CSS } from './html.js';
 import { bootstrap, fitLogistic, predict, type BinomialObs, type LogisticFit } from './logistic.js';
 import type { Report, ReportRun } from './report.js';
 import { loadReport, reportDir } from './runner.js';
+import { interval, type Interval } from './stats.js';
 import { esc, scatterPlot, type ScatterSeries } from './svg.js';
 
 /**
@@ -128,6 +129,35 @@ export function analyseDose(points: DosePoint[], ref: { poolImages: number; epoc
   return { points: points.length, fits, driver, k50: { reference: { ...ref, share: 1 }, estimate: est, lo: boot.lo, hi: boot.hi, reps } };
 }
 
+/** One design point (variant) over its seeds: the conditions and Hit@10 / MinRank with 95% t-intervals. */
+export interface DesignSummary {
+  variant: string;
+  poolImages: number;
+  classImages: number;
+  poisonedImages: number;
+  share: number;
+  rate: number;
+  epochs: number;
+  seeds: number[];
+  hit10: Interval;
+  meanMinRank: Interval;
+}
+
+/** The runs grouped by variant (one design point, several seeds), in the order the variants first appear. */
+export function designSummaries(points: DosePoint[]): DesignSummary[] {
+  const groups = new Map<string, DosePoint[]>();
+  for (const p of points) groups.set(p.variant, [...(groups.get(p.variant) ?? []), p]);
+  return [...groups.values()].map((runs) => {
+    const p = runs[0];
+    return {
+      variant: p.variant, poolImages: p.poolImages, classImages: p.classImages, poisonedImages: p.poisonedImages, share: p.share, rate: p.rate, epochs: p.epochs,
+      seeds: runs.map((r) => r.seed).sort((a, b) => a - b),
+      hit10: interval(runs.map((r) => r.hit10)),
+      meanMinRank: interval(runs.map((r) => r.meanMinRank)),
+    };
+  });
+}
+
 // ------------------------------------------------------------------------------ the page
 
 function plots(points: DosePoint[], a: DoseAnalysis): string[] {
@@ -174,6 +204,17 @@ function fitTable(a: DoseAnalysis): string {
   return `<table><thead><tr><th>model (logit Hit@10 ~)</th><th>coefficients ± s.e.</th><th>AIC</th><th>deviance</th><th>pseudo-R²</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+const withInterval = (x: Interval, digits: number): string =>
+  x.mean === null ? '–' : x.lo === null ? x.mean.toFixed(digits) : `${x.mean.toFixed(digits)} [${x.lo.toFixed(digits)}, ${x.hi!.toFixed(digits)}]`;
+
+function designTable(rows: DesignSummary[]): string {
+  const body = rows.map(
+    (d) =>
+      `<tr><td>${esc(d.variant)}</td><td>${d.poolImages}</td><td>${d.classImages}</td><td>${d.poisonedImages}</td><td>${d.share.toFixed(3)}</td><td>${(100 * d.rate).toFixed(3)}%</td><td>${d.epochs}</td><td>${d.seeds.join(', ')}</td><td>${withInterval(d.hit10, 3)}</td><td>${withInterval(d.meanMinRank, 1)}</td></tr>`,
+  );
+  return `<table><thead><tr><th>design point</th><th>pool images</th><th>class-A images</th><th>poisoned K</th><th>share</th><th>rate</th><th>epochs</th><th>seeds</th><th>Hit@10 mean [95% interval]</th><th>mean MinRank [95% interval]</th></tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
 function pointTable(points: DosePoint[]): string {
   const rows = points.map(
     (p) =>
@@ -193,6 +234,7 @@ export function renderDoseHtml(report: Report, points: DosePoint[], a: DoseAnaly
 <p>${a.points} attacked runs. Each is one observation of Hit@10 (hits out of the goal's test queries). Binomial logistic models in each factor alone and in all the factors that vary are compared by AIC. Share = poisoned class-A images / class-A images of the training set; rate = poisoned pairs / all pairs (ARCHITECTURE §5).</p>
 ${driver}${kLine}${fitTable(a)}
 <div class="plots">${plots(points, a).join('\n')}</div>
+<h2>Design points over seeds</h2><p>Mean over the seeds that ran, with the 95% interval from Student's t (none with one seed).</p>${designTable(designSummaries(points))}
 <h2>Runs</h2>${pointTable(points)}
 </body></html>\n`;
 }
@@ -207,7 +249,7 @@ export function writeDoseReport(ws: Workspace, studyId: string, ref?: { poolImag
   const html = join(dir, 'dose.html');
   const json = join(dir, 'dose.json');
   writeFileAtomic(html, renderDoseHtml(report, points, analysis));
-  writeJsonAtomic(json, { study: studyId, points, analysis });
+  writeJsonAtomic(json, { study: studyId, points, design: designSummaries(points), analysis });
   return { html, json, analysis };
 }
 
