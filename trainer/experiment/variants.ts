@@ -5,7 +5,7 @@ import { attackNames, checkGoalClasses, goalString, parseGoals, type Budget } fr
 import type { EvalAttack } from '../../indexer/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import { bool, fail, Fields, num, oneOf, str, type Check } from './check.js';
-import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
+import type { StudySpec, TrainSettings, VariantSpec } from './study-types.js';
 
 /**
  * Variant kinds: what one fine-tuning variant of a study builds, by name. A kind validates its
