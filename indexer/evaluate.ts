@@ -8,20 +8,8 @@ import { readTrainsetCard } from '../data/trainset.js';
 import { cachedTextEmbeddings, textEncoderKey } from './text-cache.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
 import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/trigger.js';
-import {
-  attackRanks,
-  cosineDistances,
-  HIT_KS,
-  mean,
-  pairedTTest,
-  RECALL_KS,
-  recallFromRanks,
-  retrievalRanks,
-  summarizeRanks,
-  type RankSummary,
-  type RecallResult,
-  type TTestResult,
-} from './metrics.js';
+import { attackRanks, cosineDistances, HIT_KS, RECALL_KS, recallFromRanks, retrievalRanks, summarizeRanks, type RankSummary, type RecallResult } from '../eval/metrics.js';
+import { mean, pairedTTest, type TTestResult } from '../eval/statistics.js';
 import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
 import { dot } from './dot.js';
 import { samePoolClean } from './clean-model.js';

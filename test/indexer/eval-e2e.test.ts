@@ -8,7 +8,7 @@ import { loadDataset } from '../../data/dataset.js';
 import { buildPoisonedTrainset } from '../../data/poison/index.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
-import { rankGallery, scoreAll } from '../../indexer/metrics.js';
+import { rankGallery, scoreAll } from '../../eval/metrics.js';
 import { main } from '../../cli/main.js';
 
 // End to end on the shared tiny world (a real model package trained for a few steps): the

@@ -7,7 +7,7 @@ import { SPLITS } from '../../data/dataset.js';
 import { POOL_PROFILES } from '../../data/pool.js';
 import { SCENES_DEFAULTS } from '../../data/scenes/generate.js';
 import { FREEZE_MODES } from '../train.js';
-import { HIT_KS } from '../../indexer/metrics.js';
+import { HIT_KS } from '../../eval/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
 import { getVariantKind, type VariantExpandContext } from './variants.js';
 import type { BaseSpec, DatasetSpec, EvalSettings, ScenesSpec, StudySpec, TrainSettings, VariantSpec } from './study-types.js';

@@ -1,4 +1,4 @@
-import { Rng } from '../../core/random.js';
+import { Rng } from '../core/random.js';
 
 /**
  * Binomial logistic regression by iteratively reweighted least squares (Newton's method), for
