@@ -1,5 +1,5 @@
 import type { Workspace } from '../../core/workspace.js';
-import type { EvalResult, GoalResult, RankBlock } from '../../indexer/evaluate.js';
+import type { EvalResult, GoalResult, RankBlock } from '../../eval/evaluate.js';
 import { evalPath, readCard, readEval, trainsetCard } from './artefacts.js';
 import type { Plan, PlannedRun } from './plan.js';
 import { driftTestAcrossRuns, interval, type Interval, type TTestResult } from '../../eval/statistics.js';
