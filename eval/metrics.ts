@@ -89,9 +89,7 @@ export function summarizeRanks(ranks: readonly number[], ks: readonly number[] =
 /** Inner product of two vectors (= cosine similarity when both are L2-normalised). */
 
 export function normalize(v: ArrayLike<number>): Float32Array {
-  let n = 0;
-  for (let i = 0; i < v.length; i++) n += v[i] * v[i];
-  n = Math.sqrt(n) || 1;
+  const n = Math.sqrt(dot(v, v)) || 1;
   const out = new Float32Array(v.length);
   for (let i = 0; i < v.length; i++) out[i] = v[i] / n;
   return out;
