@@ -30,7 +30,7 @@ function sources(root: string, dir = root): string[] {
 function resolveSpecifier(root: string, from: string, spec: string): string | null {
   if (!spec.startsWith('.')) return null;
   const abs = resolve(root, dirname(from), spec);
-  const candidates = [abs, abs.replace(/\.js$/, '.ts'), abs.replace(/\.mjs$/, '.mts'), `${abs}.ts`, join(abs, 'index.ts')];
+  const candidates = [abs, abs.replace(/\.js$/, '.ts'), `${abs}.ts`, join(abs, 'index.ts')];
   const hit = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   return hit ? relative(root, hit) : null;
 }
@@ -46,7 +46,10 @@ export function importGraph(root: string): ImportGraph {
   return graph;
 }
 
-/** Every elementary circle found by a depth-first search (each reported once, from its first module met). */
+/**
+ * Circles found by a depth-first search, one per edge that leads back into the current path
+ * (not every elementary circle, but never none when there is one): each as its modules, first = last.
+ */
 export function findCycles(graph: ImportGraph): string[][] {
   const cycles: string[][] = [];
   const state = new Map<string, 'open' | 'done'>();
