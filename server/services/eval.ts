@@ -26,21 +26,25 @@ export class EvalService {
     }
     this.waiting++;
     const turn = this.running.catch(() => undefined).then(() =>
-      evaluate(this.ws, {
-        model: body.model,
-        dataset: body.dataset,
-        attack: body.attack,
-        goal: body.goal,
-        targetImage: body.targetImage,
-        ks: body.k,
-        mode: body.mode,
-        cleanModel: body.cleanModel,
-        cleanDefault: 'same-pool',
-        seed: body.seed,
-        utility: body.utility,
-        drift: body.drift,
-        perQuery: body.perQuery,
-      }, { backend: this.backend }),
+      evaluate(
+        this.ws,
+        {
+          model: body.model,
+          dataset: body.dataset,
+          attack: body.attack,
+          goal: body.goal,
+          targetImage: body.targetImage,
+          ks: body.k,
+          mode: body.mode,
+          cleanModel: body.cleanModel,
+          cleanDefault: 'same-pool',
+          seed: body.seed,
+          utility: body.utility,
+          drift: body.drift,
+          perQuery: body.perQuery,
+        },
+        { backend: this.backend },
+      ),
     );
     this.running = turn;
     try {
