@@ -15,7 +15,9 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
-import { evaluate, type EvalMode } from '../indexer/evaluate.js';
+import type { EvalMode } from '../eval/backend.js';
+import { evaluate } from '../eval/evaluate.js';
+import { indexerEvalBackend } from '../eval/indexer-backend.js';
 import { textEncoderKey } from '../indexer/text-cache.js';
 import { log, spread } from './stats.js';
 
@@ -56,6 +58,7 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       const t = performance.now();
       const seen: Array<{ phase: string; first: number; last: number }> = [{ phase: 'open model and index', first: t, last: t }];
       const r = await evaluate(ws, { model: values.model!, dataset: values.dataset!, attack: 'II', goal: values.goal, mode, cleanModel: null, perQuery: false }, {
+        backend: indexerEvalBackend(ws),
         onProgress: (p) => {
           const now = performance.now();
           if (seen.at(-1)!.phase === p.phase) seen.at(-1)!.last = now;

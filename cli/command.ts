@@ -1,3 +1,6 @@
+import type { Workspace } from '../core/workspace.js';
+import type { EvalBackend } from '../eval/backend.js';
+
 /** One verb of the command line. `run` returns the process exit code. */
 export interface Command {
   name: string;
@@ -9,4 +12,6 @@ export interface Command {
 export interface CommandContext {
   /** --workspace, or undefined for POISONLENS_WORKSPACE / ./workspace. */
   workspaceDir?: string;
+  /** The evaluation backend of `eval` (tests hand in their own); undefined: the indexer's. */
+  evalBackend?: (ws: Workspace) => EvalBackend;
 }

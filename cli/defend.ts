@@ -2,7 +2,7 @@ import type { Command, CommandContext } from './command.js';
 import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { checkName, resolveWorkspace } from '../core/workspace.js';
-import { EVAL_ATTACKS, type EvalAttack } from '../indexer/evaluate.js';
+import { EVAL_ATTACKS, type EvalAttack } from '../eval/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
 import { DETECT_SCORES, detectTrainset, type DetectScore } from '../trainer/defend/detect.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';

@@ -5,7 +5,8 @@ import { resolveWorkspace } from '../core/workspace.js';
 import { openCatalog, nowIso } from '../core/catalog.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { formatSeconds } from '../core/progress.js';
-import { EVAL_ATTACKS, evaluate, type EvalAttack, type EvalResult, type RankBlock } from '../indexer/evaluate.js';
+import { EVAL_ATTACKS, evaluate, type EvalAttack, type EvalResult, type RankBlock } from '../eval/evaluate.js';
+import { indexerEvalBackend } from '../eval/indexer-backend.js';
 import type { Split } from '../data/dataset.js';
 
 const USAGE =
@@ -126,6 +127,7 @@ export const evalCommand: Command = {
         queryRepeat: numberFlag(values, 'query-repeat', { integer: true, min: 1, max: 10 }),
       },
       {
+        backend: ctx.evalBackend?.(ws) ?? indexerEvalBackend(ws),
         onProgress: (p) => {
           if (!quiet && (p.done === p.total || p.done === 0)) process.stderr.write(`${p.phase}: ${p.done}/${p.total}\n`);
         },

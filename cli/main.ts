@@ -1,4 +1,5 @@
 import { isUserError } from '../core/errors.js';
+import type { CommandContext } from './command.js';
 import { COMMANDS } from './commands.js';
 
 function help(): string {
@@ -8,8 +9,11 @@ function help(): string {
   return lines.join('\n');
 }
 
-/** The command-line entry point: returns the exit code; bad input is one line on stderr. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * The command-line entry point: returns the exit code; bad input is one line on stderr.
+ * `deps` hands commands what a caller may replace (tests: the evaluation backend).
+ */
+export async function main(argv: string[], deps: Omit<CommandContext, 'workspaceDir'> = {}): Promise<number> {
   let workspaceDir: string | undefined;
   const args = argv.slice();
   while (args[0] === '--workspace') {
@@ -29,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest, { workspaceDir });
+    return await command.run(rest, { ...deps, workspaceDir });
   } catch (err) {
     if (isUserError(err)) return fail(err.message);
     throw err;

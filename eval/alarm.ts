@@ -148,9 +148,7 @@ export function prototypesFrom(embedded: Map<string, Float32Array[]>, dim: numbe
     const rows = embedded.get(label)!;
     const acc = new Float64Array(dim);
     for (const v of rows) for (let j = 0; j < dim; j++) acc[j] += v[j];
-    let norm = 0;
-    for (let j = 0; j < dim; j++) norm += acc[j] * acc[j];
-    norm = Math.sqrt(norm) || 1;
+    const norm = Math.sqrt(dot(acc, acc)) || 1;
     for (let j = 0; j < dim; j++) vectors[r * dim + j] = acc[j] / norm;
   });
   return { labels, dim, vectors };
@@ -159,12 +157,7 @@ export function prototypesFrom(embedded: Map<string, Float32Array[]>, dim: numbe
 /** The query's similarity to every prototype (in `out`, one per label). */
 export function prototypeScores(p: Prototypes, q: Float32Array, out = new Float32Array(p.labels.length)): Float32Array {
   const d = p.dim;
-  for (let r = 0; r < p.labels.length; r++) {
-    let s = 0;
-    const off = r * d;
-    for (let j = 0; j < d; j++) s += p.vectors[off + j] * q[j];
-    out[r] = s;
-  }
+  for (let r = 0; r < p.labels.length; r++) out[r] = dot(p.vectors.subarray(r * d, (r + 1) * d), q);
   return out;
 }
 

@@ -10,9 +10,10 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../core/workspace.js';
 import { datasetDir, loadDataset, type Dataset } from '../data/dataset.js';
+import { LruCache } from './lru.js';
 
-const kept = new Map<string, { stamp: string; dataset: Dataset }>();
 const MAX_KEPT = 2;
+const kept = new LruCache<string, { stamp: string; dataset: Dataset }>(MAX_KEPT);
 
 function stampOf(dir: string): string | null {
   try {
@@ -31,18 +32,10 @@ function stampOf(dir: string): string | null {
 export function loadDatasetShared(ws: Workspace, name: string): Dataset {
   const dir = datasetDir(ws, name);
   const stamp = stampOf(dir);
-  const hit = kept.get(dir);
-  if (stamp && hit && hit.stamp === stamp) {
-    kept.delete(dir);
-    kept.set(dir, hit); // most recently used last
-    return hit.dataset;
-  }
+  // A stale entry is looked at without being made the most recently used.
+  if (stamp && kept.peek(dir)?.stamp === stamp) return kept.get(dir)!.dataset;
   const dataset = loadDataset(ws, name);
   // Only when nothing changed while it was read.
-  if (stamp && stampOf(dir) === stamp) {
-    kept.delete(dir);
-    kept.set(dir, { stamp, dataset });
-    while (kept.size > MAX_KEPT) kept.delete(kept.keys().next().value as string);
-  }
+  if (stamp && stampOf(dir) === stamp) kept.set(dir, { stamp, dataset });
   return dataset;
 }

@@ -1,7 +1,9 @@
 /**
  * The inner-product kernels of JavaScript (the WebAssembly SIMD ones are in ./simd.ts): every
- * score of exact search, evaluation, the HNSW walk's fallback and the alarm comes from here, so
- * two paths that score the same pair agree to the last bit.
+ * score of exact search, evaluation, the HNSW walk's fallback, the alarm, the defences' pair
+ * scores and the server's duplicate check, and every L2 norm, comes from here, so two paths that
+ * score the same pair agree to the last bit. (encoder-worker.mjs, plain JavaScript, restates the
+ * norm in the same order.)
  */
 
 /** a·b of two vectors of one dimension. */

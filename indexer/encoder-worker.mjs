@@ -43,6 +43,8 @@ async function open(path, input, output) {
   return s;
 }
 
+// encoder.ts's l2NormalizeRows, restated: this plain-JavaScript worker cannot import ./dot.ts,
+// so the sum of squares is written out in the same order as its `dot` (bit-equal vectors).
 function normalise(m) {
   for (let off = 0; off < m.length; off += dim) {
     let s = 0;

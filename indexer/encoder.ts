@@ -10,6 +10,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../core/errors.js';
+import { dot } from './dot.js';
 import { encodeImageMatrix, encodeTextMatrix, rows } from './encode-batches.js';
 import { LruCache } from './lru.js';
 import { readModelPackage, type ModelPackage } from './package.js';
@@ -40,8 +41,8 @@ export interface EncoderOptions {
 /** Normalises each row of a row-major [n × dim] matrix in place (zero rows stay zero). */
 export function l2NormalizeRows(m: Float32Array, dim: number): Float32Array {
   for (let off = 0; off < m.length; off += dim) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += m[off + j] * m[off + j];
+    const row = m.subarray(off, off + dim);
+    const s = dot(row, row);
     if (s > 0) {
       const inv = 1 / Math.sqrt(s);
       for (let j = 0; j < dim; j++) m[off + j] *= inv;

@@ -6,7 +6,13 @@
  * bit depths, interlacing, a bad CRC, odd chunk layouts) returns null and goes to sharp.
  */
 import { inflateSync, crc32 } from 'node:zlib';
-import type { RgbImage } from './preprocess.js';
+
+/** 8-bit RGB pixels, row-major, 3 bytes per pixel: what this decoder and preprocess.ts's produce (declared here, the lower module, so that neither imports the other). */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };

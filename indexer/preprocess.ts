@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { decodePngFast } from './png.js';
+import { decodePngFast, type RgbImage } from './png.js';
 import { UserError } from '../core/errors.js';
 
 export interface ImageSpec {
@@ -22,13 +22,6 @@ export interface ImageSpec {
   std: [number, number, number];
   resize: 'bicubic';
   crop: 'center';
-}
-
-/** 8-bit RGB pixels, row-major, 3 bytes per pixel. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
 }
 
 sharp.cache(false);

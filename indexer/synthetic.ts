@@ -3,6 +3,7 @@
  * gallery of images of a few hundred kinds looks to a CLIP encoder.
  */
 import { Rng } from '../core/random.js';
+import { dot } from './dot.js';
 
 export interface ClusteredOptions {
   /** Number of clusters (default: max(10, round(sqrt(n)))). */
@@ -20,8 +21,8 @@ function gaussian(rng: Rng): number {
 }
 
 function normalize(v: Float32Array, off: number, dim: number): void {
-  let s = 0;
-  for (let j = 0; j < dim; j++) s += v[off + j] * v[off + j];
+  const row = v.subarray(off, off + dim);
+  const s = dot(row, row);
   const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
   for (let j = 0; j < dim; j++) v[off + j] *= inv;
 }

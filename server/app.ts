@@ -3,6 +3,7 @@ import ejs from 'ejs';
 import { fileURLToPath } from 'node:url';
 import type { Catalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
+import { indexerEvalBackend } from '../eval/indexer-backend.js';
 import { resolveConfig, type AppConfig } from './config.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { rateLimit, securityHeaders } from './http/security.js';
@@ -92,7 +93,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
   const search = new SearchService(registry, datasets, trainsets, alarm);
   const catalog = new CatalogService(models, datasets, registry, deps.catalog);
   const thumbs = new ThumbnailStore(ws.cache, config.thumbSize);
-  const evals = new EvalService(ws);
+  const evals = new EvalService(ws, indexerEvalBackend(ws));
   let preloading: Promise<string[]> = Promise.resolve([]);
   const ctx: RouteContext = { config, workspace: ws, registry, search, catalog, evals, metrics, datasets, thumbs, alarm, searchLimit: rateLimit(config.rateLimit) };
 

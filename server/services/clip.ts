@@ -1,4 +1,5 @@
 import { UserError } from '../../core/errors.js';
+import { dot } from '../../indexer/dot.js';
 import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
 import type { GalleryIndex } from '../repositories/runtime.js';
 import type { KnnBody } from '../schemas/clip.js';
@@ -160,9 +161,7 @@ function dedupe(index: GalleryIndex, hits: ReturnType<GalleryIndex['search']['se
     if (kept.length < 1000) {
       let dup = false;
       for (const k of kept) {
-        let dot = 0;
-        for (let i = 0; i < v.length; i++) dot += v[i] * k[i];
-        if (dot >= 0.94) {
+        if (dot(v, k) >= 0.94) {
           dup = true;
           break;
         }

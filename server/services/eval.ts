@@ -1,6 +1,7 @@
 import { UserError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
-import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
+import type { EvalBackend } from '../../eval/backend.js';
+import { evaluate, type EvalResult } from '../../eval/evaluate.js';
 import type { EvalBody } from '../schemas/eval.js';
 
 /**
@@ -14,6 +15,8 @@ export class EvalService {
 
   constructor(
     private readonly ws: Workspace,
+    /** Where the evaluated models and their indexes come from (app.ts passes the indexer's). */
+    private readonly backend: EvalBackend,
     private readonly maxQueued = 4,
   ) {}
 
@@ -23,21 +26,25 @@ export class EvalService {
     }
     this.waiting++;
     const turn = this.running.catch(() => undefined).then(() =>
-      evaluate(this.ws, {
-        model: body.model,
-        dataset: body.dataset,
-        attack: body.attack,
-        goal: body.goal,
-        targetImage: body.targetImage,
-        ks: body.k,
-        mode: body.mode,
-        cleanModel: body.cleanModel,
-        cleanDefault: 'same-pool',
-        seed: body.seed,
-        utility: body.utility,
-        drift: body.drift,
-        perQuery: body.perQuery,
-      }),
+      evaluate(
+        this.ws,
+        {
+          model: body.model,
+          dataset: body.dataset,
+          attack: body.attack,
+          goal: body.goal,
+          targetImage: body.targetImage,
+          ks: body.k,
+          mode: body.mode,
+          cleanModel: body.cleanModel,
+          cleanDefault: 'same-pool',
+          seed: body.seed,
+          utility: body.utility,
+          drift: body.drift,
+          perQuery: body.perQuery,
+        },
+        { backend: this.backend },
+      ),
     );
     this.running = turn;
     try {

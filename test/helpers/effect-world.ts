@@ -31,8 +31,8 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
-import { indexerEvalBackend } from '../../indexer/eval-backend.js';
-import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
+import { evaluate, type EvalResult } from '../../eval/evaluate.js';
 import { hashFiles, ROOT, worldSourcesFingerprint } from './fingerprint.js';
 import { buildOnce, testCacheRoot } from './world-cache.js';
 

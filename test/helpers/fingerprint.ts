@@ -14,7 +14,8 @@ export const ROOT = new URL('../../', import.meta.url).pathname;
 /**
  * What shapes the cached worlds: the whole Python engine (training, loss, params, export,
  * packaging, recipes, model configs), the data layer (dataset/trainset writers, generators,
- * poisoning, pools), the index builder and model runtime, the trainer's TypeScript, `core`
+ * poisoning, pools), the index builder and model runtime, the evaluation layer (`eval`, which
+ * lived in the indexer's folder when this key was first made), the trainer's TypeScript, `core`
  * (seeded random, atomic files, workspace layout), the test helpers that define the worlds,
  * and the pinned package versions (npm lock file, the engine's requirements).
  */
@@ -24,6 +25,7 @@ export const WORLD_SOURCES = [
   'trainer/*.ts',
   'data',
   'indexer',
+  'eval',
   'core',
   'test/helpers/tiny-world.ts',
   'test/helpers/server-world.ts',

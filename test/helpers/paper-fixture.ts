@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import { REPORT_FORMAT, type DriftAggregate, type GoalAggregate, type RankAggregate, type RecallAggregate, type Report, type ReportRun, type VariantAggregate } from '../../trainer/experiment/report.js';
-import { interval } from '../../trainer/experiment/stats.js';
+import { interval } from '../../eval/statistics.js';
 
 type PerSeed = number[];
 

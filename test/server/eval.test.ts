@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { evaluate } from '../../indexer/evaluate.js';
+import { evaluate } from '../../eval/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { harness, skipReason, type Harness } from './harness.js';
 
 let h: Harness;
@@ -16,7 +17,7 @@ test('POST /api/eval returns the same attack metrics as evaluate()', { skip: ski
     .post('/api/eval')
     .send({ model: world.poisoned, dataset: world.dataset, attack: 'II', goal: world.goal, k: [1, 5], mode: 'exact' })
     .expect(200);
-  const direct = await evaluate(h.ws, { model: world.poisoned, dataset: world.dataset, attack: 'II', goal: world.goal, ks: [1, 5], mode: 'exact', utility: false, drift: false, perQuery: false });
+  const direct = await evaluate(h.ws, { model: world.poisoned, dataset: world.dataset, attack: 'II', goal: world.goal, ks: [1, 5], mode: 'exact', utility: false, drift: false, perQuery: false }, { backend: indexerEvalBackend(h.ws) });
   assert.equal(res.body.model, world.poisoned);
   assert.deepEqual(res.body.ks, [1, 5]);
   assert.equal(res.body.goals.length, 1);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cellText, tableMarkdown } from '../../trainer/experiment/cells.js';
-import { interval } from '../../trainer/experiment/stats.js';
+import { interval } from '../../eval/statistics.js';
 
 test('cells: fractions, ranks, rates, p-values and intervals as the report page writes them', () => {
   assert.equal(cellText({ value: 0.99333 }), '0.993');

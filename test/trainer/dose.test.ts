@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrap, fitLogistic, predict, solve } from '../../trainer/experiment/logistic.js';
+import { bootstrap, fitLogistic, predict, solve } from '../../eval/logistic.js';
 import { analyseDose, designSummaries, k50, type DosePoint } from '../../trainer/experiment/dose.js';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));

@@ -5,10 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { driftTestAcrossRuns } from '../../trainer/experiment/stats.js';
+import { driftTestAcrossRuns, interval } from '../../eval/statistics.js';
 import { renderReportHtml, type Report } from '../../trainer/experiment/index.js';
 import type { VariantAggregate } from '../../trainer/experiment/report.js';
-import { interval } from '../../trainer/experiment/stats.js';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} ≠ ${b}`);
 

@@ -1,7 +1,8 @@
 /** Study building blocks without the engine: t-intervals, content ids, study parsing and sweeps. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { interval, tCritical, parseStudy } from '../../trainer/experiment/index.js';
+import { parseStudy } from '../../trainer/experiment/index.js';
+import { interval, tCritical } from '../../eval/statistics.js';
 import { contentId, stableStringify } from '../../trainer/experiment/hash.js';
 import { shiftGoalSets } from '../../trainer/experiment/variants.js';
 import { expandVariants } from '../../trainer/experiment/spec.js';

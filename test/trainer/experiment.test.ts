@@ -12,7 +12,8 @@ import { main } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadTrainset } from '../../data/trainset.js';
-import { evaluate } from '../../indexer/evaluate.js';
+import { evaluate } from '../../eval/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { readModelPackage } from '../../indexer/package.js';
 import { renderReportHtml, runExperiment, type ExperimentResult, type Report } from '../../trainer/experiment/index.js';
 import { copyWorkspace, tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
@@ -101,7 +102,7 @@ test('report numbers are evaluate()’s numbers', { skip }, async () => {
   const run = r.runs.find((x) => x.variant === 'attack-II')!;
   const stored = run.evals[0];
   const clean = r.runs.find((x) => x.variant === 'clean')!.model;
-  const fresh = await evaluate(ws, { model: run.model, dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', cleanModel: clean, ks: [1, 5, 10], seed: 0 });
+  const fresh = await evaluate(ws, { model: run.model, dataset: 'tiny', attack: 'II', goal: 'sheep>aeroplane', cleanModel: clean, ks: [1, 5, 10], seed: 0 }, { backend: indexerEvalBackend(ws) });
   const strip = (x: unknown) => JSON.parse(JSON.stringify(x, (k, v) => (k === 'perQuery' || k === 'tookMs' ? undefined : v)));
   assert.deepEqual(strip(stored.result), strip(fresh));
   // One seed: the aggregate's mean is the run's value and there is no interval.

@@ -17,7 +17,7 @@ import { createApp } from '../../server/app.js';
 import type { ModelRuntime } from '../../server/repositories/runtime.js';
 import { PAPER_NUMBERS, paperNumber } from '../../trainer/experiment/paper-numbers.js';
 import { buildPaperReport, ITEMS, judgeRow, pairedDiff, welchDiff, writePaperReport, type ItemResult, type PaperReport, type PaperRow } from '../../trainer/experiment/paper-report.js';
-import { interval } from '../../trainer/experiment/stats.js';
+import { interval } from '../../eval/statistics.js';
 import { studyCommand } from '../../trainer/experiment/paper-items.js';
 import { writePaperFixtures } from '../helpers/paper-fixture.js';
 

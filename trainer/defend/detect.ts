@@ -1,5 +1,6 @@
 import { UserError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
+import { dot } from '../../indexer/dot.js';
 import { HnswSearch } from '../../indexer/vector-index.js';
 import { filterTrainset, type FilterOptions, type FilterResult } from './filter.js';
 import { scorePairs, type PairEmbeddings } from './pairs.js';
@@ -66,10 +67,7 @@ export function localDensityScores(points: Float32Array, dim: number, k: number,
           sims[j] = -Infinity;
           continue;
         }
-        const v = row(j);
-        let s = 0;
-        for (let t = 0; t < dim; t++) s += q[t] * v[t];
-        sims[j] = s;
+        sims[j] = dot(q, row(j));
       }
       const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => sims[b] - sims[a] || a - b).slice(0, k);
       neighbours[i] = Int32Array.from(order);

@@ -3,6 +3,7 @@ import { openCatalog } from '../../core/catalog.js';
 import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import { registerTrainset, type Trainset } from '../../data/trainset.js';
+import { dot } from '../../indexer/dot.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { loadModelPackage } from '../../indexer/package.js';
 
@@ -87,8 +88,7 @@ export async function scorePairs(ws: Workspace, t: Trainset, reference: string, 
     for (let i = 0; i < t.pairs.length; i++) {
       const a = pairImage[i] * dim;
       const c = pairCaption[i] * dim;
-      let s = 0;
-      for (let j = 0; j < dim; j++) s += img[a + j] * txt[c + j];
+      const s = dot(img.subarray(a, a + dim), txt.subarray(c, c + dim));
       similarity[i] = s;
       distance[i] = 1 - s;
     }

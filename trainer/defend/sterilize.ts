@@ -4,7 +4,8 @@ import { openCatalog } from '../../core/catalog.js';
 import { UserError } from '../../core/errors.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
 import { loadTrainset } from '../../data/trainset.js';
-import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../indexer/evaluate.js';
+import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../eval/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { loadModelPackage, modelDir, readModelCard, readModelPackage, writeModelCard, type ModelPackage } from '../../indexer/package.js';
 import { registerModel } from '../models.js';
 import { trainModel, type Device } from '../train.js';
@@ -157,7 +158,7 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
       drift: false,
       perQuery: false,
       utility: true,
-    });
+    }, { backend: indexerEvalBackend(ws) });
     const p = point(step, r);
     log(`sterilize: step ${step}: Hit@10 ${p.hit['10']?.toFixed(3) ?? '–'} (random captions ${p.baselineHit10?.toFixed(3) ?? '–'}), mean MinRank ${p.meanMinRank?.toFixed(1) ?? '–'}, IR R@10 ${p.utility?.ir['10']?.toFixed(3) ?? '–'}`);
     return p;

@@ -9,7 +9,9 @@ import type { Dataset, ManifestEntry } from '../../data/dataset.js';
 import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.js';
 import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
 import { readTrainsetCard, registerTrainset, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
-import { evaluate, type EvalAttack, type EvalResult, type EvalProgress } from '../../indexer/evaluate.js';
+import type { EvalProgress } from '../../eval/backend.js';
+import { evaluate, type EvalAttack, type EvalResult } from '../../eval/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { modelDir, tryReadModelCard, type ModelCard, type ModelKind } from '../../indexer/package.js';
 import { ENGINE_DIR } from '../setup.js';
 import { trainModel, type FreezeMode } from '../train.js';
@@ -277,7 +279,7 @@ export async function runEval(ws: Workspace, job: EvalJob, hash: string, onProgr
       drift: s.drift,
       ...(s.queryRepeat !== undefined ? { queryRepeat: s.queryRepeat } : {}),
     },
-    { onProgress },
+    { backend: indexerEvalBackend(ws), onProgress },
   );
   const stored: StoredEval = {
     format: 'poisonlens-study-eval/1',

@@ -1,4 +1,4 @@
-import type { Interval } from './stats.js';
+import type { Interval } from '../../eval/statistics.js';
 import type { ReportTable, TableCell } from './report.js';
 
 /** How a report cell's number is written (the HTML page and the markdown tables share it). */

@@ -4,10 +4,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
 import { readTrainsetCard } from '../../data/trainset.js';
 import { REPORT_CSS } from './html.js';
-import { bootstrap, fitLogistic, predict, type BinomialObs, type LogisticFit } from './logistic.js';
+import { bootstrap, fitLogistic, predict, type BinomialObs, type LogisticFit } from '../../eval/logistic.js';
+import { interval, type Interval } from '../../eval/statistics.js';
 import type { Report, ReportRun } from './report.js';
 import { loadReport, reportDir } from './runner.js';
-import { interval, type Interval } from './stats.js';
 import { esc, scatterPlot, type ScatterSeries } from './svg.js';
 
 /**

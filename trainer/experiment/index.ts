@@ -4,5 +4,4 @@ export { readStudy, parseStudy, expandVariants, DEFAULT_FINETUNE, type StudySpec
 export { registerVariantKind, variantKindNames, getVariantKind, type VariantKind, type VariantPlanContext, type VariantOutcome, type PoisonSpec } from './variants.js';
 export { buildReport, REPORT_FORMAT, type Report } from './report.js';
 export { renderReportHtml, REPORT_CSS, type RenderOptions } from './html.js';
-export { interval, tCritical, type Interval } from './stats.js';
 export { Fields, SpecError, str, num, bool, oneOf, nullable, arrayOf } from './check.js';

@@ -1,4 +1,4 @@
-import { interval, tCritical, type Interval } from './stats.js';
+import { interval, tCritical, type Interval } from '../../eval/statistics.js';
 
 /**
  * The verdict rules of the paper report (`poisonlens report paper`, ./paper-report.ts): what a

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
 import { parseGoals, goalString } from '../../data/poison/index.js';
-import type { EvalAttack } from '../../indexer/evaluate.js';
+import type { EvalAttack } from '../../eval/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import {
   archInfo,

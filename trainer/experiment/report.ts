@@ -1,9 +1,8 @@
 import type { Workspace } from '../../core/workspace.js';
-import type { EvalResult, GoalResult, RankBlock } from '../../indexer/evaluate.js';
-import type { TTestResult } from '../../indexer/metrics.js';
+import type { EvalResult, GoalResult, RankBlock } from '../../eval/evaluate.js';
 import { evalPath, readCard, readEval, trainsetCard } from './artefacts.js';
 import type { Plan, PlannedRun } from './plan.js';
-import { driftTestAcrossRuns, interval, type Interval } from './stats.js';
+import { driftTestAcrossRuns, interval, type Interval, type TTestResult } from '../../eval/statistics.js';
 
 /**
  * The study report (workspace/reports/<id>/report.json): every evaluation's numbers as

@@ -2,10 +2,10 @@ import { UserError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
 import { attackNames, checkGoalClasses, goalString, parseGoals, type Budget } from '../../data/poison/index.js';
-import type { EvalAttack } from '../../indexer/evaluate.js';
+import type { EvalAttack } from '../../eval/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import { bool, fail, Fields, num, oneOf, str, type Check } from './check.js';
-import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
+import type { StudySpec, TrainSettings, VariantSpec } from './study-types.js';
 
 /**
  * Variant kinds: what one fine-tuning variant of a study builds, by name. A kind validates its

@@ -1,4 +1,5 @@
-import { Rng } from '../../core/random.js';
+import { Rng } from '../core/random.js';
+import { dot } from '../indexer/dot.js';
 
 /**
  * Binomial logistic regression by iteratively reweighted least squares (Newton's method), for
@@ -70,9 +71,7 @@ export function predict(fit: LogisticFit, x: number[]): number {
 
 /** The linear predictor x·β of one observation (with its intercept column). */
 function linear(a: number[], b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  return dot(a, b);
 }
 
 function logLik(obs: BinomialObs[], rows: number[][], beta: number[]): number {

@@ -1,12 +1,11 @@
 import { openCatalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Dataset, Split } from '../data/dataset.js';
-import { ensureIndex } from './build.js';
-import { OnnxClipEncoder } from './encoder.js';
-import type { EvalBackend, EvalModel } from './evaluate.js';
-import { loadModelPackage, type ModelPackage } from './package.js';
-import type { ClipEncoder } from './types.js';
-import type { HnswParams } from './vector-index.js';
+import { ensureIndex } from '../indexer/build.js';
+import { LazyEncoder } from '../indexer/lazy-encoder.js';
+import { loadModelPackage } from '../indexer/package.js';
+import type { HnswParams } from '../indexer/vector-index.js';
+import type { EvalBackend, EvalModel } from './backend.js';
 
 export interface IndexerEvalBackendOptions {
   /** onnxruntime intra-op threads per session (default 2). */
@@ -18,7 +17,7 @@ export interface IndexerEvalBackendOptions {
 }
 
 /**
- * The evaluation backend of the CLI (and of `evaluate` by default): the model package's ONNX
+ * The evaluation backend of the CLI, the server and studies (./backend.ts): the model package's ONNX
  * encoder (OnnxClipEncoder, as the server searches with) and the model's gallery index over the
  * split from the indexer's `ensureIndex` (reused when model and manifest hashes match, built
  * otherwise, exactly as `poisonlens index` and the server do). `exact` mode scores the index's
@@ -61,44 +60,4 @@ export function indexerEvalBackend(ws: Workspace, opts: IndexerEvalBackendOption
       }
     },
   };
-}
-
-/**
- * A package's encoder whose graphs are opened on first use, each alone: an evaluation whose
- * captions come from the on-disk cache (text-cache.ts) and whose gallery comes from the index
- * opens no onnxruntime session at all, which is most of a repeated evaluation's time.
- */
-class LazyEncoder implements ClipEncoder {
-  readonly modelId: string;
-  readonly dim: number;
-  private text: Promise<OnnxClipEncoder> | null = null;
-  private image: Promise<OnnxClipEncoder> | null = null;
-
-  constructor(
-    private readonly pkg: ModelPackage,
-    private readonly threads: number,
-  ) {
-    this.modelId = pkg.id;
-    this.dim = pkg.card.embedDim;
-  }
-
-  private tower(which: 'text' | 'image'): Promise<OnnxClipEncoder> {
-    const open = () => OnnxClipEncoder.load(this.pkg, { intraOpNumThreads: this.threads, towers: [which] });
-    if (which === 'text') return (this.text ??= open());
-    return (this.image ??= open());
-  }
-
-  async encodeTexts(texts: string[]): Promise<Float32Array[]> {
-    return (await this.tower('text')).encodeTexts(texts);
-  }
-
-  async encodeImages(images: Array<Uint8Array | string>): Promise<Float32Array[]> {
-    return (await this.tower('image')).encodeImages(images);
-  }
-
-  async close(): Promise<void> {
-    for (const e of await Promise.allSettled([this.text, this.image].filter((x): x is Promise<OnnxClipEncoder> => x !== null))) {
-      if (e.status === 'fulfilled') await e.value.close();
-    }
-  }
 }

@@ -4,8 +4,9 @@
  * to the sort made explicit: ties in score are broken by id, ascending (JavaScript string order,
  * i.e. UTF-16 code units, not locale order).
  */
-import { dot } from './dot.js';
-import { RowScorer } from './simd.js';
+import { dot } from '../indexer/dot.js';
+import { RowScorer } from '../indexer/simd.js';
+import { mean, median } from './statistics.js';
 
 /** The K of Hit@K that every attack evaluation reports. */
 export const HIT_KS = [1, 5, 10, 20, 30, 50] as const;
@@ -60,21 +61,6 @@ export function hitAtK(ranks: readonly number[], k: number): number {
   return n / ranks.length;
 }
 
-/** The median as numpy computes it (the mean of the two middle values for an even count). */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-export function mean(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  let t = 0;
-  for (const v of values) t += v;
-  return t / values.length;
-}
-
 export interface RankSummary {
   queries: number;
   /** Hit@K by K ("1", "5", …): fraction of queries whose MinRank < K. */
@@ -103,9 +89,7 @@ export function summarizeRanks(ranks: readonly number[], ks: readonly number[] =
 /** Inner product of two vectors (= cosine similarity when both are L2-normalised). */
 
 export function normalize(v: ArrayLike<number>): Float32Array {
-  let n = 0;
-  for (let i = 0; i < v.length; i++) n += v[i] * v[i];
-  n = Math.sqrt(n) || 1;
+  const n = Math.sqrt(dot(v, v)) || 1;
   const out = new Float32Array(v.length);
   for (let i = 0; i < v.length; i++) out[i] = v[i] / n;
   return out;
@@ -304,90 +288,4 @@ export function cosineDistances(a: readonly ArrayLike<number>[], b: readonly Arr
 export function encoderDrift(a: readonly ArrayLike<number>[], b: readonly ArrayLike<number>[]): { mean: number | null; median: number | null; n: number } {
   const d = cosineDistances(a, b);
   return { mean: orNull(mean(d)), median: orNull(median(d)), n: d.length };
-}
-
-export interface TTestResult {
-  n: number;
-  /** Mean of x − y. */
-  meanDiff: number;
-  /** Sample standard deviation of x − y. */
-  sdDiff: number;
-  t: number;
-  df: number;
-  /** Two-sided p-value. */
-  p: number;
-}
-
-/**
- * Paired (dependent-samples) Student t-test of x against y, two-sided, as scipy.stats.ttest_rel.
- * Used for text-vs-image encoder drift: x_i and y_i are the drifts of item i's text and image.
- */
-export function pairedTTest(x: readonly number[], y: readonly number[]): TTestResult {
-  if (x.length !== y.length) throw new Error(`pairedTTest: ${x.length} and ${y.length} values`);
-  const n = x.length;
-  if (n < 2) throw new Error('pairedTTest needs at least two pairs');
-  const d = x.map((v, i) => v - y[i]);
-  const m = mean(d);
-  let ss = 0;
-  for (const v of d) ss += (v - m) * (v - m);
-  const sd = Math.sqrt(ss / (n - 1));
-  const df = n - 1;
-  const t = sd === 0 ? (m === 0 ? NaN : m > 0 ? Infinity : -Infinity) : m / (sd / Math.sqrt(n));
-  const p = Number.isNaN(t) ? 1 : !Number.isFinite(t) ? 0 : studentTwoSidedP(t, df);
-  return { n, meanDiff: m, sdDiff: sd, t, df, p };
-}
-
-/** P(|T| ≥ |t|) for Student's t with df degrees of freedom: I_{df/(df+t²)}(df/2, 1/2). */
-export function studentTwoSidedP(t: number, df: number): number {
-  return regularizedBeta(df / (df + t * t), df / 2, 0.5);
-}
-
-/** ln Γ(x), Lanczos approximation (g = 7, n = 9); ~15 significant digits for x > 0. */
-export function lnGamma(x: number): number {
-  const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
-  x -= 1;
-  let a = c[0];
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** The regularised incomplete beta function I_x(a, b) (continued fraction, modified Lentz). */
-export function regularizedBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  // The continued fraction converges fast for x < (a+1)/(a+b+2); use the symmetry otherwise.
-  if (x > (a + 1) / (a + b + 2)) return 1 - regularizedBeta(1 - x, b, a);
-  const lnFront = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
-  const tiny = 1e-300;
-  let f = 1;
-  let c = 1;
-  let d = 1 - ((a + b) * x) / (a + 1);
-  if (Math.abs(d) < tiny) d = tiny;
-  d = 1 / d;
-  f = d;
-  for (let m = 1; m <= 300; m++) {
-    const m2 = 2 * m;
-    let num = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
-    d = 1 + num * d;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = 1 + num / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    f *= d * c;
-    num = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
-    d = 1 + num * d;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = 1 + num / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const delta = d * c;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-15) break;
-  }
-  return (Math.exp(lnFront) * f) / a;
 }

@@ -2,14 +2,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluate, baselineCaptions, recallCeiling, findCleanAncestor, readModelCard, setDefaultEvalBackend, type EvalRequest, type EvalResult } from '../../indexer/evaluate.js';
+import { evaluate, baselineCaptions, recallCeiling, type EvalRequest, type EvalResult } from '../../eval/evaluate.js';
+import { findCleanAncestor } from '../../eval/clean-model.js';
+import { loadModelCard as readModelCard } from '../../indexer/package.js';
 import { readFileSync } from 'node:fs';
-import { main } from '../../cli/main.js';
+import { main as cliMain } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
 import { buildPoisonedTrainset } from '../../data/poison/index.js';
 import { buildCleanTrainset } from '../../trainer/trainsets.js';
 import { makeFixture, type Fixture } from '../data/poison-fixture.js';
-import { fakeBackend } from './eval-fake-backend.js';
+import { fakeBackend } from './fake-backend.js';
 
 // Test split of the fixture, in manifest order (captions 2 each, indices in brackets):
 //   sheep-te-0 [0,1] · sheep-te-1 [2,3] · aeroplane-te-0 [4,5] · aeroplane-te-1 [6,7] · bird-te-0 [8,9] · dog-te-0 [10,11]
@@ -76,6 +78,8 @@ async function samePoolWorld(): Promise<void> {
 after(() => fx.cleanup());
 
 const run = (req: Partial<EvalRequest> & { model: string }, b = backend()) => evaluate(fx.ws, { dataset: 'tiny', attack: 'II', ...req }, { backend: b });
+/** The command line with the fake backend, handed to it through the CLI's context. */
+const main = (argv: string[]) => cliMain(argv, { evalBackend: () => backend() });
 
 test('Attack II (exact): queries, targets, model/baseline/clean ranks, utility, drift and per-query ranks', async () => {
   const b = backend();
@@ -214,7 +218,6 @@ test('helpers: clean ancestor, ceiling for shared captions', () => {
 });
 
 test('`poisonlens eval` CLI: human and JSON output, --out with per-query ranks, a catalog row, one-line errors', async () => {
-  setDefaultEvalBackend(() => backend());
   const logs: string[] = [];
   const errors: string[] = [];
   const orig = [console.log, console.error, process.stderr.write] as const;
@@ -251,7 +254,6 @@ test('`poisonlens eval` CLI: human and JSON output, --out with per-query ranks, 
     assert.match(errors.at(-1)!, /unknown attack "V"/);
   } finally {
     [console.log, console.error, process.stderr.write] = orig;
-    setDefaultEvalBackend(null);
   }
 });
 
@@ -274,7 +276,6 @@ test('default clean model: the clean fine-tune of the same pool (same recipe and
 });
 
 test('`poisonlens eval` without --clean-model uses the clean fine-tune of the same pool and says so', async () => {
-  setDefaultEvalBackend(() => backend());
   const logs: string[] = [];
   const orig = [console.log, process.stderr.write] as const;
   console.log = (m: string) => void logs.push(String(m));
@@ -289,7 +290,6 @@ test('`poisonlens eval` without --clean-model uses the clean fine-tune of the sa
     assert.match(logs.join('\n'), /^clean model: base \(ancestor: base; no clean fine-tune of the same pool\)$/m);
   } finally {
     [console.log, process.stderr.write] = orig;
-    setDefaultEvalBackend(null);
   }
 });
 

@@ -2,15 +2,30 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../core/workspace.js';
 import { readTrainsetCard } from '../data/trainset.js';
-import { tryReadModelCard, type ModelCard } from './package.js';
+import { loadModelCard, tryReadModelCard, type ModelCard } from '../indexer/package.js';
 
 /**
  * The default clean model of an evaluation (ARCHITECTURE.md §5, encoder drift): the clean
  * fine-tune of the same pool — a model of kind clean with the same parent, trained on a training
  * set drawn from the same dataset manifest and the same pool — so that drift and the "clean" row
  * measure the poison and not the fine-tuning. Among several, one with the same recipe and seed
- * is preferred.
+ * is preferred. Without one (or when asked for the ancestor), the nearest clean or base ancestor.
  */
+
+/** How an evaluation names its clean model (part of ./evaluate.ts's request). */
+export interface CleanModelRequest {
+  /** A clean model id; undefined: found as `cleanDefault` says; null: none. */
+  cleanModel?: string | null;
+  /**
+   * How to find the clean model when none is given: `same-pool` the clean fine-tune of the same
+   * pool (`samePoolClean` below), else the nearest clean/base ancestor (what `eval` and the API
+   * ask for); `ancestor` (default, what studies without a clean variant get) the ancestor only.
+   */
+  cleanDefault?: 'same-pool' | 'ancestor';
+}
+
+/** `how`: flag (given), same-pool (the clean fine-tune of the same pool), parent (the nearest clean/base ancestor); null: none. */
+export type CleanModelChoice = { id: string; how: 'flag' | 'same-pool' | 'parent'; why?: string } | null;
 
 /** Trainer settings that make two fine-tunes the same recipe (model.json `trainer.config`). */
 const RECIPE_FIELDS = ['recipe', 'lr', 'batch', 'epochs', 'steps', 'weightDecay', 'minLr', 'warmupSteps'] as const;
@@ -85,4 +100,38 @@ export function samePoolClean(ws: Workspace, model: ModelCard): { id: string; wh
   const recipe = diff.length ? `other recipe (${diff.join(', ')})` : 'same recipe';
   const seed = sameSeed ? 'same seed' : `seed ${seedOf(c)}, not ${seedOf(model)}`;
   return { id: c.id, why: `clean fine-tune of the same pool; ${recipe}; ${seed}` };
+}
+
+/** The nearest ancestor of kind clean or base (the model itself excluded). */
+export function findCleanAncestor(ws: Workspace, card: ModelCard): string | null {
+  const seen = new Set([card.id]);
+  let parent = card.parent ?? null;
+  while (parent && !seen.has(parent)) {
+    seen.add(parent);
+    let c: ModelCard;
+    try {
+      c = loadModelCard(ws, parent);
+    } catch {
+      return null;
+    }
+    if (c.kind === 'clean' || c.kind === 'base') return c.id;
+    parent = c.parent ?? null;
+  }
+  return null;
+}
+
+/** The clean model of an evaluation: the flag's, else as `req.cleanDefault` says (null: none). */
+export function chooseCleanModel(ws: Workspace, card: ModelCard, req: CleanModelRequest): CleanModelChoice {
+  if (req.cleanModel) {
+    loadModelCard(ws, req.cleanModel);
+    return { id: req.cleanModel, how: 'flag', why: 'given' };
+  }
+  if (req.cleanModel === null) return null;
+  const same = req.cleanDefault === 'same-pool' ? samePoolClean(ws, card) : null;
+  if (same) return { id: same.id, how: 'same-pool', why: same.why };
+  const id = findCleanAncestor(ws, card);
+  if (!id) return null;
+  const kind = loadModelCard(ws, id).kind;
+  const why = req.cleanDefault === 'same-pool' ? `ancestor: ${kind}; no clean fine-tune of the same pool` : `ancestor: ${kind}`;
+  return { id, how: 'parent', why };
 }

@@ -3,30 +3,19 @@ import { UserError } from '../core/errors.js';
 import { hashString, Rng } from '../core/random.js';
 import type { Workspace } from '../core/workspace.js';
 import { type Dataset, type ManifestEntry, type Split } from '../data/dataset.js';
-import { loadDatasetShared } from './dataset-memo.js';
+import { loadDatasetShared } from '../indexer/dataset-memo.js';
 import { readTrainsetCard } from '../data/trainset.js';
-import { cachedTextEmbeddings, textEncoderKey } from './text-cache.js';
+import { cachedTextEmbeddings, textEncoderKey } from '../indexer/text-cache.js';
 import { ANY_CLASS, checkGoalClasses, goalString, parseGoals, type Goal } from '../data/poison/goals.js';
 import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from '../data/poison/trigger.js';
-import {
-  attackRanks,
-  cosineDistances,
-  HIT_KS,
-  mean,
-  pairedTTest,
-  RECALL_KS,
-  recallFromRanks,
-  retrievalRanks,
-  summarizeRanks,
-  type RankSummary,
-  type RecallResult,
-  type TTestResult,
-} from './metrics.js';
-import type { ClipEncoder, Neighbour, VectorSearch } from './types.js';
-import { dot } from './dot.js';
-import { samePoolClean } from './clean-model.js';
-import { loadModelCard, loadModelPackage, type ModelCard } from './package.js';
-import { ClipTokenizer } from './tokenizer.js';
+import { attackRanks, cosineDistances, HIT_KS, RECALL_KS, recallFromRanks, retrievalRanks, summarizeRanks, type RankSummary, type RecallResult } from './metrics.js';
+import { mean, pairedTTest, type TTestResult } from './statistics.js';
+import type { ClipEncoder, Neighbour } from '../indexer/types.js';
+import { dot } from '../indexer/dot.js';
+import { chooseCleanModel, type CleanModelChoice, type CleanModelRequest } from './clean-model.js';
+import { loadModelCard, loadModelPackage, type ModelCard } from '../indexer/package.js';
+import { ClipTokenizer } from '../indexer/tokenizer.js';
+import type { EvalBackend, EvalMode, EvalModel, EvalProgress } from './backend.js';
 
 /**
  * Attack evaluation (ARCHITECTURE.md §5) through the search path the server uses: query texts go
@@ -61,9 +50,8 @@ import { ClipTokenizer } from './tokenizer.js';
 
 export type EvalAttack = 'I' | 'II' | 'III' | 'backdoor';
 export const EVAL_ATTACKS: readonly EvalAttack[] = ['I', 'II', 'III', 'backdoor'];
-export type EvalMode = 'exact' | 'ann';
 
-export interface EvalRequest {
+export interface EvalRequest extends CleanModelRequest {
   model: string;
   dataset: string;
   attack: EvalAttack;
@@ -72,14 +60,6 @@ export interface EvalRequest {
   /** Attack I: the target image; default: the one named by the model's training set. */
   targetImage?: string;
   mode?: EvalMode;
-  /** A clean model id; undefined: found as `cleanDefault` says; null: none. */
-  cleanModel?: string | null;
-  /**
-   * How to find the clean model when none is given: `same-pool` the clean fine-tune of the same
-   * pool (./clean-model.ts), else the nearest clean/base ancestor (what `eval` and the API ask
-   * for); `ancestor` (default, what studies without a clean variant get) the ancestor only.
-   */
-  cleanDefault?: 'same-pool' | 'ancestor';
   /** Hit@K's K (default 1, 5, 10, 20, 30, 50). */
   ks?: number[];
   /** Seed of the random-caption baseline (default 0). */
@@ -98,32 +78,6 @@ export interface EvalRequest {
    * space (the paper's Table 15: longer texts); default 1. Utility and drift keep the captions.
    */
   queryRepeat?: number;
-}
-
-/** A model opened for evaluation: its encoder and its gallery index over one split. */
-export interface EvalModel {
-  id: string;
-  encoder: ClipEncoder;
-  /** Image ids of the index rows. */
-  ids: string[];
-  /** The index's L2-normalised vectors, one per row. */
-  vectors: Float32Array[];
-  /** The HNSW search over the same rows (required for `ann` mode). */
-  ann?: VectorSearch;
-  /** What `ann` is ("hnsw", or an exhaustive stand-in), reported with ann results. */
-  indexKind?: string;
-  close(): Promise<void>;
-}
-
-export interface EvalProgress {
-  phase: string;
-  done: number;
-  total: number;
-}
-
-/** Where evaluation gets models and indexes from: the indexer's (CLI) or the server's (API). */
-export interface EvalBackend {
-  openModel(modelId: string, dataset: Dataset, split: Split, opts: { mode: EvalMode; onProgress?: (p: EvalProgress) => void }): Promise<EvalModel>;
 }
 
 export interface RankBlock extends RankSummary {
@@ -154,8 +108,7 @@ export interface EvalResult {
   ks: number[];
   seed: number;
   gallery: { images: number; added: string[] };
-  /** `how`: flag (given), same-pool (the clean fine-tune of the same pool), parent (the nearest clean/base ancestor). */
-  cleanModel: { id: string; how: 'flag' | 'same-pool' | 'parent'; why?: string } | null;
+  cleanModel: CleanModelChoice;
   goals: GoalResult[];
   utility?: {
     model: RecallResult;
@@ -181,71 +134,16 @@ export interface EvalResult {
 }
 
 export interface EvaluateOptions {
-  backend?: EvalBackend;
+  /** Where models and their gallery indexes come from (./backend.ts): the caller's choice, never a default. */
+  backend: EvalBackend;
   onProgress?: (p: EvalProgress) => void;
 }
-
-/**
- * The card (model.json, parsed) of model `id`; NotFoundError for an unknown model. The reader is
- * indexer/package.ts's (the one home of model.json); kept under this name for evaluation's callers.
- */
-export { loadModelCard as readModelCard } from './package.js';
 
 /** The `attack` block of the training set a model was trained on, if it has one. */
 function trainsetAttack(ws: Workspace, card: ModelCard): Record<string, unknown> | null {
   const name = card.trainset?.name;
   if (!name) return null;
   return (readTrainsetCard(ws, name)?.attack as Record<string, unknown> | undefined) ?? null;
-}
-
-/** The nearest ancestor of kind clean or base (the model itself excluded). */
-export function findCleanAncestor(ws: Workspace, card: ModelCard): string | null {
-  const seen = new Set([card.id]);
-  let parent = card.parent ?? null;
-  while (parent && !seen.has(parent)) {
-    seen.add(parent);
-    let c: ModelCard;
-    try {
-      c = loadModelCard(ws, parent);
-    } catch {
-      return null;
-    }
-    if (c.kind === 'clean' || c.kind === 'base') return c.id;
-    parent = c.parent ?? null;
-  }
-  return null;
-}
-
-/** The clean model of an evaluation: the flag's, else as `req.cleanDefault` says (null: none). */
-function chooseCleanModel(ws: Workspace, card: ModelCard, req: EvalRequest): EvalResult['cleanModel'] {
-  if (req.cleanModel) {
-    loadModelCard(ws, req.cleanModel);
-    return { id: req.cleanModel, how: 'flag', why: 'given' };
-  }
-  if (req.cleanModel === null) return null;
-  const same = req.cleanDefault === 'same-pool' ? samePoolClean(ws, card) : null;
-  if (same) return { id: same.id, how: 'same-pool', why: same.why };
-  const id = findCleanAncestor(ws, card);
-  if (!id) return null;
-  const kind = loadModelCard(ws, id).kind;
-  const why = req.cleanDefault === 'same-pool' ? `ancestor: ${kind}; no clean fine-tune of the same pool` : `ancestor: ${kind}`;
-  return { id, how: 'parent', why };
-}
-
-let defaultBackend: ((ws: Workspace) => EvalBackend) | null = null;
-
-/**
- * Replaces the backend `evaluate` uses when none is passed (tests; null restores the default,
- * the indexer's ONNX encoder and index from ./eval-backend.ts, loaded on first use).
- */
-export function setDefaultEvalBackend(make: ((ws: Workspace) => EvalBackend) | null): void {
-  defaultBackend = make;
-}
-
-async function backendFor(ws: Workspace): Promise<EvalBackend> {
-  if (defaultBackend) return defaultBackend(ws);
-  const { indexerEvalBackend } = await import('./eval-backend.js');
-  return indexerEvalBackend(ws);
 }
 
 interface Caption {
@@ -335,7 +233,7 @@ function checkKs(ks: number[] | undefined, fallback: readonly number[]): number[
  * Evaluates one attack goal list on a model (see the comment at the top of this file). The CLI's
  * `poisonlens eval` and the server's `POST /api/eval` both call this.
  */
-export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOptions = {}): Promise<EvalResult> {
+export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOptions): Promise<EvalResult> {
   const t0 = performance.now();
   const attack = req.attack;
   if (!EVAL_ATTACKS.includes(attack)) throw new UserError(`unknown attack ${JSON.stringify(attack)}; one of: ${EVAL_ATTACKS.join(', ')}`, 'unknown_attack');
@@ -385,7 +283,7 @@ export async function evaluate(ws: Workspace, req: EvalRequest, opts: EvaluateOp
   }
   if (cleanModel?.id === req.model) notes.push('the clean model is the evaluated model itself');
 
-  const backend = opts.backend ?? (await backendFor(ws));
+  const backend = opts.backend;
   const progress = opts.onProgress ?? (() => {});
   const captions: Caption[] = entries.flatMap((e, i) => e.captions.map((text) => ({ text, imageId: e.id, entry: i })));
   const repeat = checkRepeat(req.queryRepeat);

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import sharp from 'sharp';
 import type { Dataset, Split } from '../../data/dataset.js';
-import type { EvalBackend, EvalModel } from '../../indexer/evaluate.js';
+import type { EvalBackend, EvalModel } from '../../eval/backend.js';
 import type { ClipEncoder, Neighbour, VectorSearch } from '../../indexer/types.js';
 
 /**

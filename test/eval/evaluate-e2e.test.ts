@@ -7,8 +7,9 @@ import type { Workspace } from '../../core/workspace.js';
 import { loadDataset } from '../../data/dataset.js';
 import { buildPoisonedTrainset } from '../../data/poison/index.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
-import { evaluate, type EvalResult } from '../../indexer/evaluate.js';
-import { rankGallery, scoreAll } from '../../indexer/metrics.js';
+import { evaluate, type EvalResult } from '../../eval/evaluate.js';
+import { indexerEvalBackend } from '../../eval/indexer-backend.js';
+import { rankGallery, scoreAll } from '../../eval/metrics.js';
 import { main } from '../../cli/main.js';
 
 // End to end on the shared tiny world (a real model package trained for a few steps): the
@@ -44,7 +45,7 @@ async function byHand(a: string, targetOf: (label: string | null, id: string) =>
 }
 
 test('eval e2e: Attack II ranks, ann = exact, utility and zero self-drift on a real tiny model', { skip }, async () => {
-  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'II', goal: 'sheep>aeroplane', cleanModel: world.model });
+  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'II', goal: 'sheep>aeroplane', cleanModel: world.model }, { backend: indexerEvalBackend(ws) });
   const g = r.goals[0];
   assert.equal(g.model.queries, 6); // 3 sheep test images × 2 captions
   assert.equal(g.baseline.queries, 6);
@@ -57,7 +58,7 @@ test('eval e2e: Attack II ranks, ann = exact, utility and zero self-drift on a r
   }
   assert.equal(r.utility!.model.captions, 18);
   assert.ok(r.drift!.image.mean < 1e-6 && r.drift!.text.mean < 1e-6, JSON.stringify(r.drift));
-  const ann = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'II', goal: 'sheep>aeroplane', mode: 'ann', cleanModel: null });
+  const ann = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'II', goal: 'sheep>aeroplane', mode: 'ann', cleanModel: null }, { backend: indexerEvalBackend(ws) });
   assert.deepEqual(ann.goals[0].model.perQuery, g.model.perQuery);
   assert.equal(ann.goals[0].ann!.exactAgreement, 1);
   // Through the indexer's own index (built once, then reused), HNSW for ann.
@@ -68,10 +69,10 @@ test('eval e2e: Attack II ranks, ann = exact, utility and zero self-drift on a r
 test('eval e2e: Attack I on a test target and on a training-split target added to the gallery', { skip }, async () => {
   const d = loadDataset(ws, world.dataset);
   const testPlane = d.entries.find((e) => e.split === 'test' && e.label === 'aeroplane')!;
-  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'I', goal: 'sheep>aeroplane', targetImage: testPlane.id, cleanModel: null, utility: false });
+  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'I', goal: 'sheep>aeroplane', targetImage: testPlane.id, cleanModel: null, utility: false }, { backend: indexerEvalBackend(ws) });
   assert.deepEqual(r.goals[0].model.perQuery!.map((q) => q.minRank), await byHand('sheep', (_l, id) => id === testPlane.id));
   const trainPlane = d.entries.find((e) => e.split === 'train' && e.label === 'aeroplane')!;
-  const r2 = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'I', goal: 'sheep>aeroplane', targetImage: trainPlane.id, cleanModel: null, utility: false });
+  const r2 = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'I', goal: 'sheep>aeroplane', targetImage: trainPlane.id, cleanModel: null, utility: false }, { backend: indexerEvalBackend(ws) });
   assert.deepEqual(r2.gallery, { images: 10, added: [trainPlane.id] });
   for (const q of r2.goals[0].model.perQuery!) assert.ok(q.minRank >= 0 && q.minRank < 10);
 });
@@ -79,7 +80,7 @@ test('eval e2e: Attack I on a test target and on a training-split target added t
 test('poison + backdoor eval e2e on real images (PNG, JPEG, alpha) and the CLI', { skip }, async () => {
   const t = await buildPoisonedTrainset(ws, { dataset: world.dataset, attack: 'backdoor', goal: '*>aeroplane', budget: { images: 4 }, seed: 0, name: 'bd', quiet: true });
   assert.equal(t.card.counts.poisonedPairs, 8);
-  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'backdoor', goal: '*>aeroplane', cleanModel: null, utility: false });
+  const r = await evaluate(ws, { model: world.model, dataset: world.dataset, attack: 'backdoor', goal: '*>aeroplane', cleanModel: null, utility: false }, { backend: indexerEvalBackend(ws) });
   assert.equal(r.goals[0].model.queries, 6); // sheep and car test images
   assert.equal(r.goals[0].targets.count, 6); // captions of the 3 aeroplane test images
   const logs: string[] = [];

@@ -5,18 +5,16 @@ import {
   cosineDistances,
   encoderDrift,
   hitAtK,
-  median,
   minRank,
   normalize,
-  pairedTTest,
   rankGallery,
   retrievalRanks,
   retrievalRecall,
   rankOf,
-  studentTwoSidedP,
   summarizeRanks,
   HIT_KS,
-} from '../../indexer/metrics.js';
+} from '../../eval/metrics.js';
+import { median, pairedTTest, studentTwoSidedP } from '../../eval/statistics.js';
 import { Rng } from '../../core/random.js';
 import { simdOptions } from '../../indexer/simd.js';
 
