@@ -27,7 +27,7 @@ export function insertMetric(db: Catalog, m: MetricRecord, createdAt = nowIso())
   db.prepare(INSERT).run(m.experiment, m.model, m.dataset, m.kind, JSON.stringify(m.params), JSON.stringify(m.value), createdAt);
 }
 
-/** Replaces every metric of study `experiment` with `metrics` (call it inside a transaction). */
+/** Replaces every metric of study `experiment` with `metrics`, each recorded under `experiment` (call it inside a transaction). */
 export function replaceExperimentMetrics(db: Catalog, experiment: string, metrics: MetricRecord[], createdAt = nowIso()): void {
   db.prepare('DELETE FROM metrics WHERE experiment = ?').run(experiment);
   const insert = db.prepare(INSERT);
