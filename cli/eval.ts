@@ -2,7 +2,7 @@ import type { Command } from './command.js';
 import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
-import { openCatalog, nowIso } from '../core/catalog.js';
+import { insertMetric, openCatalog } from '../core/catalog.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { formatSeconds } from '../core/progress.js';
 import { EVAL_ATTACKS, evaluate, type EvalAttack, type EvalResult, type RankBlock } from '../eval/evaluate.js';
@@ -137,15 +137,14 @@ export const evalCommand: Command = {
     const summary = withoutPerQuery(result);
     const db = openCatalog(ws.catalogPath);
     try {
-      db.prepare('INSERT INTO metrics (experiment, model, dataset, kind, params, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-        null,
-        result.model,
-        result.dataset,
-        'attack-eval',
-        JSON.stringify({ attack: result.attack, goal: result.goal, mode: result.mode, seed: result.seed, split: result.split, cleanModel: result.cleanModel?.id ?? null }),
-        JSON.stringify(summary),
-        nowIso(),
-      );
+      insertMetric(db, {
+        experiment: null,
+        model: result.model,
+        dataset: result.dataset,
+        kind: 'attack-eval',
+        params: { attack: result.attack, goal: result.goal, mode: result.mode, seed: result.seed, split: result.split, cleanModel: result.cleanModel?.id ?? null },
+        value: summary,
+      });
     } finally {
       db.close();
     }

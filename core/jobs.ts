@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { nowIso, type Catalog } from './catalog.js';
+import { failRunningExperiment, insertRunningJob, markJobDone, markJobFailed, runningJobs, setJobProgress, type Catalog, type JobRow, type JobType } from './catalog.js';
+
+export { listJobs, type JobRow, type JobType } from './catalog.js';
 
 /**
  * Long work (training, index builds, studies) is recorded in the catalog's `jobs` table while it
@@ -11,20 +13,6 @@ import { nowIso, type Catalog } from './catalog.js';
  * says how to go on. Nothing is lost by that: artefacts are written to a temp folder and renamed
  * into place only when whole, so a dead job leaves at most an ignored temp folder.
  */
-export type JobType = 'train' | 'index' | 'experiment' | string;
-
-export interface JobRow {
-  id: number;
-  type: JobType;
-  target: string;
-  state: 'running' | 'done' | 'failed';
-  pid: number | null;
-  params: string;
-  progress: string | null;
-  error: string | null;
-  started_at: string;
-  finished_at: string | null;
-}
 
 /**
  * What identifies this process beyond its pid (pids are reused, within containers at once):
@@ -91,11 +79,7 @@ export function startJob(db: Catalog, type: JobType, target: string, params: Rec
   reapDeadJobs(db);
   const minInterval = opts.minIntervalMs ?? 1000;
   const identity = processIdentity();
-  const id = Number(
-    db
-      .prepare(`INSERT INTO jobs (type, target, state, pid, params, progress, started_at) VALUES (?, ?, 'running', ?, ?, NULL, ?)`)
-      .run(type, target, process.pid, JSON.stringify({ ...params, process: identity }), nowIso()).lastInsertRowid,
-  );
+  const id = insertRunningJob(db, { type, target, pid: process.pid, params: { ...params, process: identity } });
   let last = 0;
   let finished = false;
   const safely = (f: () => void) => {
@@ -112,20 +96,18 @@ export function startJob(db: Catalog, type: JobType, target: string, params: Rec
       const now = Date.now();
       if (!force && now - last < minInterval) return;
       last = now;
-      safely(() => db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'`).run(JSON.stringify(value), id));
+      safely(() => setJobProgress(db, id, value));
     },
     done(progress) {
       if (finished) return;
       finished = true;
-      safely(() =>
-        db.prepare(`UPDATE jobs SET state = 'done', finished_at = ?, progress = COALESCE(?, progress) WHERE id = ?`).run(nowIso(), progress ? JSON.stringify(progress) : null, id),
-      );
+      safely(() => markJobDone(db, id, progress));
     },
     fail(err) {
       if (finished) return;
       finished = true;
       const message = err instanceof Error ? err.message : String(err);
-      safely(() => db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, error = ? WHERE id = ?`).run(nowIso(), message.slice(0, 2000), id));
+      safely(() => markJobFailed(db, id, message.slice(0, 2000)));
     },
   };
 }
@@ -137,7 +119,7 @@ export function startJob(db: Catalog, type: JobType, target: string, params: Rec
  */
 export function reapDeadJobs(db: Catalog): JobRow[] {
   const here = hostname();
-  const running = db.prepare(`SELECT * FROM jobs WHERE state = 'running'`).all() as JobRow[];
+  const running = runningJobs(db);
   const reaped: JobRow[] = [];
   for (const job of running) {
     let identity: { host?: string; pidStart?: string | null } | undefined;
@@ -151,25 +133,9 @@ export function reapDeadJobs(db: Catalog): JobRow[] {
     if (job.pid !== null && job.pid === process.pid && (!identity?.pidStart || identity.pidStart === processStartTime(process.pid))) continue;
     if (job.pid !== null && job.pid !== process.pid && processAlive(job.pid, identity)) continue;
     const error = `the process (pid ${job.pid ?? '?'}) died while it ran this job (killed or crashed); ${resumeHint(job.type, job.target)}`;
-    const changed = db.prepare(`UPDATE jobs SET state = 'failed', finished_at = ?, error = ? WHERE id = ? AND state = 'running'`).run(nowIso(), error, job.id).changes;
-    if (!changed) continue;
-    if (job.type === 'experiment') {
-      db.prepare(`UPDATE experiments SET status = 'failed', updated_at = ? WHERE id = ? AND status = 'running'`).run(nowIso(), job.target);
-    }
+    if (!markJobFailed(db, job.id, error, { onlyIfRunning: true })) continue; // another process reaped it first
+    if (job.type === 'experiment') failRunningExperiment(db, job.target);
     reaped.push({ ...job, state: 'failed', error });
   }
   return reaped;
-}
-
-/** Jobs, newest first (for `poisonlens jobs`-like listings and tests). */
-export function listJobs(db: Catalog, filter: { type?: string; target?: string; state?: string } = {}): JobRow[] {
-  const where: string[] = [];
-  const args: string[] = [];
-  for (const [k, v] of Object.entries(filter)) {
-    if (v !== undefined) {
-      where.push(`${k} = ?`);
-      args.push(v);
-    }
-  }
-  return db.prepare(`SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`).all(...args) as JobRow[];
 }

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { UserError, NotFoundError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { checkName, type Workspace } from '../core/workspace.js';
-import { type Catalog, nowIso } from '../core/catalog.js';
+import { type Catalog, nowIso, replaceDataset } from '../core/catalog.js';
 
 /** Dataset format (ARCHITECTURE.md §2). */
 export type Split = 'train' | 'val' | 'test';
@@ -163,17 +163,6 @@ export function loadDataset(ws: Workspace, name: string): Dataset {
 /** Records a dataset and its images in the catalog (replacing an older record of that name). */
 export function registerDataset(db: Catalog, dataset: Dataset): void {
   const { card } = dataset;
-  db.transaction(() => {
-    db.prepare('DELETE FROM datasets WHERE name = ?').run(card.name);
-    db.prepare(
-      `INSERT INTO datasets (name, path, source, manifest_sha256, classes, counts, card, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(card.name, dataset.dir, card.source, card.manifestSha256, JSON.stringify(card.classes), JSON.stringify(card.counts), JSON.stringify(card), card.createdAt);
-    const insert = db.prepare(
-      'INSERT INTO images (dataset, id, file, split, label, labels, captions) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    for (const e of dataset.entries) {
-      insert.run(card.name, e.id, e.file, e.split, e.label, JSON.stringify(e.labels), JSON.stringify(e.captions));
-    }
-  })();
+  const record = { name: card.name, path: dataset.dir, source: card.source, manifestSha256: card.manifestSha256, classes: card.classes, counts: card.counts, card, createdAt: card.createdAt };
+  replaceDataset(db, record, dataset.entries);
 }

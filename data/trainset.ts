@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { buildDirAtomic, sha256, writeFileAtomic, writeJsonAtomic } from '../core/fsutil.js';
 import { checkName, type Workspace } from '../core/workspace.js';
-import { type Catalog, nowIso } from '../core/catalog.js';
+import { type Catalog, nowIso, upsertTrainset } from '../core/catalog.js';
 
 /** Training-set format (ARCHITECTURE.md §2): what the trainer consumes. */
 export interface AttackTag {
@@ -119,8 +119,6 @@ export function loadTrainset(ws: Workspace, name: string): Trainset {
 }
 
 export function registerTrainset(db: Catalog, t: Trainset): void {
-  db.prepare(
-    `INSERT OR REPLACE INTO trainsets (name, path, dataset, builder, pairs_sha256, pairs, poisoned, card, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(t.name, t.dir, t.card.dataset.name, t.card.builder.name, t.card.pairsSha256, t.card.counts.pairs, t.card.counts.poisonedPairs, JSON.stringify(t.card), t.card.createdAt);
+  const c = t.card;
+  upsertTrainset(db, { name: t.name, path: t.dir, dataset: c.dataset.name, builder: c.builder.name, pairsSha256: c.pairsSha256, pairs: c.counts.pairs, poisonedPairs: c.counts.poisonedPairs, card: c, createdAt: c.createdAt });
 }

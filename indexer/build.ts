@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { checkName, type Workspace } from '../core/workspace.js';
-import { type Catalog, nowIso } from '../core/catalog.js';
+import { type Catalog, nowIso, upsertIndexBuild } from '../core/catalog.js';
 import { startJob } from '../core/jobs.js';
 import { datasetDir, loadDataset, SPLITS, type Dataset, type DatasetCard, type ManifestEntry, type Split } from '../data/dataset.js';
 import { OnnxClipEncoder } from './encoder.js';
@@ -319,10 +319,7 @@ async function buildIndex(
 /** Records an index in the catalog's `index_builds` (one row per model, dataset and split). */
 export function registerIndexBuild(db: Catalog, index: LoadedIndex): void {
   const c = index.card;
-  db.prepare(
-    `INSERT OR REPLACE INTO index_builds (model, dataset, split, path, manifest_sha256, count, card, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(c.model.id, c.dataset.name, c.dataset.split, index.dir, c.dataset.manifestSha256, c.count, JSON.stringify(c), c.createdAt ?? nowIso());
+  upsertIndexBuild(db, { model: c.model.id, dataset: c.dataset.name, split: c.dataset.split, path: index.dir, manifestSha256: c.dataset.manifestSha256, count: c.count, card: c, createdAt: c.createdAt ?? nowIso() });
 }
 
 export interface EmbedSplitOptions {

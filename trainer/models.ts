@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Catalog } from '../core/catalog.js';
+import { syncModels, upsertModel, type Catalog, type ModelRecord } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import { readModelPackage, type ModelPackage } from '../indexer/package.js';
 
@@ -22,11 +22,12 @@ export interface ModelRow {
 
 /** Records (or refreshes) a model package in the catalog's `models` table. */
 export function registerModel(db: Catalog, pkg: ModelPackage): void {
+  upsertModel(db, modelRecord(pkg));
+}
+
+function modelRecord(pkg: ModelPackage): ModelRecord {
   const c = pkg.card;
-  db.prepare(
-    `INSERT OR REPLACE INTO models (id, path, kind, arch, parent, trainset, trainset_sha256, card, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(pkg.id, pkg.dir, c.kind, c.arch, c.parent, c.trainset?.name ?? null, c.trainset?.sha256 ?? null, JSON.stringify(c), c.createdAt);
+  return { id: pkg.id, path: pkg.dir, kind: c.kind, arch: c.arch, parent: c.parent, trainset: c.trainset?.name ?? null, trainsetSha256: c.trainset?.sha256 ?? null, card: c, createdAt: c.createdAt };
 }
 
 export function modelRow(pkg: ModelPackage): ModelRow {
@@ -69,15 +70,7 @@ export function listModels(ws: Workspace, db?: Catalog): { models: ModelRow[]; p
       }
     }
   }
-  if (db) {
-    db.transaction(() => {
-      for (const p of pkgs) registerModel(db, p);
-      const ids = new Set(pkgs.map((p) => p.id));
-      for (const r of db.prepare('SELECT id, path FROM models').all() as Array<{ id: string; path: string }>) {
-        if (!ids.has(r.id) && !existsSync(join(r.path, 'model.json'))) db.prepare('DELETE FROM models WHERE id = ?').run(r.id);
-      }
-    })();
-  }
+  if (db) syncModels(db, pkgs.map(modelRecord), (row) => !existsSync(join(row.path, 'model.json')));
   for (const p of pkgs) models.push(modelRow(p));
   models.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   return { models, problems };

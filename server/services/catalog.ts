@@ -1,6 +1,6 @@
 import type { DatasetRepository } from '../repositories/datasets.js';
 import type { ModelPackage } from '../repositories/models.js';
-import type { Catalog } from '../../core/catalog.js';
+import { modelMetrics, type Catalog, type MetricRow } from '../../core/catalog.js';
 import type { ModelRegistry, ModelStatus } from './registry.js';
 import type { ModelRepository } from '../repositories/models.js';
 import { attackGoals } from '../repositories/models.js';
@@ -28,14 +28,8 @@ export interface ModelSummary {
   problem?: string;
 }
 
-export interface EvalRow {
-  experiment: string | null;
-  dataset: string;
-  kind: string;
-  params: unknown;
-  value: unknown;
-  createdAt: string;
-}
+/** An evaluation recorded in the catalog's metrics. */
+export type EvalRow = MetricRow;
 
 export interface DatasetInfo {
   name: string;
@@ -127,20 +121,9 @@ export class CatalogService {
   private evaluations(model: string): EvalRow[] {
     if (!this.catalog) return [];
     try {
-      const rows = this.catalog
-        .prepare('SELECT experiment, dataset, kind, params, value, created_at FROM metrics WHERE model = ? ORDER BY created_at DESC LIMIT 20')
-        .all(model) as Array<{ experiment: string | null; dataset: string; kind: string; params: string; value: string; created_at: string }>;
-      return rows.map((r) => ({ experiment: r.experiment, dataset: r.dataset, kind: r.kind, params: safeJson(r.params), value: safeJson(r.value), createdAt: r.created_at }));
+      return modelMetrics(this.catalog, model, 20);
     } catch {
       return [];
     }
-  }
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return s;
   }
 }

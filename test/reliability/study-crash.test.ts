@@ -1,7 +1,8 @@
 /**
  * kill -9 a study (`poisonlens experiment`) in the middle of a training and in the middle of an
  * evaluation: the next run reaps the dead job (the catalog shows it failed, with how to go on),
- * resumes, and finishes with a report whose numbers are identical to an uninterrupted run's.
+ * resumes, and finishes with a report.json identical to an uninterrupted run's (but for the
+ * fields that time the run: `comparable`).
  * The kills land at known points: POISONLENS_TEST_HOLD makes the writer of the named artefact
  * (the engine's package writer for a model, writeFileAtomic for an evaluation) block just
  * before its rename (see core/fsutil.ts), and the whole process group gets SIGKILL.
@@ -11,10 +12,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCatalog } from '../../core/catalog.js';
+import { experimentStatus, openCatalog, type Catalog } from '../../core/catalog.js';
 import { listJobs } from '../../core/jobs.js';
 import type { Workspace } from '../../core/workspace.js';
-import { runExperiment, type Report } from '../../trainer/experiment/index.js';
+import { runExperiment } from '../../trainer/experiment/index.js';
 import { copyWorkspace, tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -70,26 +71,33 @@ async function runAndKill(ws: Workspace, hold: string, dir: string, marker: (nam
   }
 }
 
-function experimentJobs(ws: Workspace) {
+function withCatalog<T>(ws: Workspace, read: (db: Catalog) => T): T {
   const db = openCatalog(ws.catalogPath);
   try {
-    return listJobs(db, { type: 'experiment', target: 'smoke' });
+    return read(db);
   } finally {
     db.close();
   }
 }
 
-/** The numbers of a report: every run's model and every evaluation's result, timings left out. */
-function numbers(r: Report): unknown {
-  return r.runs.map((run) => ({
-    variant: run.variant,
-    seed: run.seed,
-    model: run.model,
-    evals: run.evals.map((e) => {
-      const { tookMs: _t, ...result } = e.result;
-      return { id: e.id, result };
-    }),
-  }));
+const experimentJobs = (ws: Workspace) => withCatalog(ws, (db) => listJobs(db, { type: 'experiment', target: 'smoke' }));
+const studyStatus = (ws: Workspace) => withCatalog(ws, (db) => experimentStatus(db, 'smoke'));
+
+/**
+ * What of report.json an interrupted run must reproduce: all of it, with the workspace folder
+ * written as <ws> (the two runs live in different folders) and without the fields that time the
+ * run rather than describe its results: `createdAt` (when the report was written), `run` (this
+ * invocation's wall time and how many steps it built or reused: the resumed run reuses what the
+ * killed ones built), every training's `wallSeconds` and their `trainSeconds` aggregate, and each
+ * evaluation's `tookMs`.
+ */
+function comparable(ws: Workspace, reportDir: string): unknown {
+  const text = readFileSync(join(reportDir, 'report.json'), 'utf8').split(ws.root).join('<ws>');
+  const timing = new Set(['wallSeconds', 'trainSeconds', 'tookMs']);
+  const report = JSON.parse(text, (key, value) => (timing.has(key) ? undefined : value)) as Record<string, unknown>;
+  delete report.createdAt;
+  delete report.run;
+  return report;
 }
 
 test('a study killed during a training and during an evaluation resumes to the uninterrupted report', { skip, timeout: 900_000 }, async () => {
@@ -112,9 +120,13 @@ test('a study killed during a training and during an evaluation resumes to the u
   assert.deepEqual(jobs.map((j) => j.state), ['running', 'failed']);
   assert.match(jobs[1].error ?? '', /died while it ran this job.*rerun `poisonlens experiment FILE`/);
 
-  const resumed = await runExperiment(crashed, join(crashed.root, 'smoke.json'), { quiet: true });
+  // Reaping the second run's job marks the study failed before this run marks it running again.
+  const statuses = new Set<string | null>();
+  const resumed = await runExperiment(crashed, join(crashed.root, 'smoke.json'), { quiet: true, onProgress: () => statuses.add(studyStatus(crashed)) });
   assert.ok(resumed.report);
+  assert.deepEqual([...statuses], ['running'], 'the study shows running while it runs');
   assert.ok(resumed.steps.some((s) => s.state === 'reused') && resumed.steps.some((s) => s.state === 'built'), 'resumed: finished steps reused, the rest built');
-  assert.deepEqual(numbers(resumed.report), numbers(reference.report!), 'the same models and the same numbers as an uninterrupted run');
+  assert.deepEqual(comparable(crashed, resumed.reportDir), comparable(plain, reference.reportDir), 'report.json as an uninterrupted run writes it');
   assert.deepEqual(experimentJobs(crashed).map((j) => j.state), ['done', 'failed', 'failed']);
+  assert.equal(studyStatus(crashed), 'done');
 });

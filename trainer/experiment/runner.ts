@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nowIso, openCatalog, type Catalog } from '../../core/catalog.js';
+import { markExperimentRunning, openCatalog, recordExperimentReport, setExperimentStatus, type Catalog, type MetricRecord } from '../../core/catalog.js';
 import { startJob, type Job } from '../../core/jobs.js';
 import { UserError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
@@ -155,10 +155,11 @@ export async function runStudy(ws: Workspace, studyIn: StudySpec, opts: Experime
     const selected = select(plan, opts.only);
     if (opts.dryRun) return result(dryRunPlan(plan, selected, opts, log), null, 'dry run');
 
-    // The shared job lifecycle: dead jobs of killed runs are reaped first, this one records its process identity.
-    markExperiment(db, study.id, 'running', outDir, study.source.sha256);
+    // The shared job lifecycle: dead jobs of killed runs are reaped first (which marks a study
+    // they ran failed), then this one records its process identity and marks the study running.
     const todo = plan.steps.filter((s) => selected.has(s.id));
     job = startJob(db, 'experiment', study.id, { file: study.source.file, only: opts.only ?? null });
+    markExperimentRunning(db, { id: study.id, path: outDir, specSha256: study.source.sha256 });
     job.progress({ done: 0, total: todo.length, current: null }, true);
     if (!opts.quiet) log(`experiment ${study.id}: ${todo.length} steps (${plan.runs.length} runs: ${plan.variants.length} variants × ${study.seeds.length} seeds)`);
     summaries.push(...(await runSteps(todo, opts, log, (p) => (opts.onProgress?.(p), job!.progress(p, true)))));
@@ -168,7 +169,7 @@ export async function runStudy(ws: Workspace, studyIn: StudySpec, opts: Experime
   } catch (err) {
     if (job) {
       job.fail(err);
-      markExperiment(db, study.id, 'failed');
+      setExperimentStatus(db, study.id, 'failed');
     }
     throw err;
   } finally {
@@ -253,7 +254,7 @@ function writeReport(ws: Workspace, db: Catalog, plan: Plan, summaries: StepSumm
   const missingEvals = plan.steps.filter((s) => s.kind === 'eval' && !s.state().done);
   if (missingEvals.length) {
     const reportMissing = `${missingEvals.length} evaluation(s) not built yet (run without --only)`;
-    markExperiment(db, plan.study.id, 'partial');
+    setExperimentStatus(db, plan.study.id, 'partial');
     if (!opts.quiet) log(`report not written: ${reportMissing}`);
     return { report: null, reportMissing };
   }
@@ -273,39 +274,19 @@ function writeReport(ws: Workspace, db: Catalog, plan: Plan, summaries: StepSumm
   return { report, reportMissing: null };
 }
 
-/** The study's row in the catalog's experiments table. */
-function markExperiment(db: Catalog, id: string, status: 'running' | 'partial' | 'failed', path?: string, specSha?: string): void {
-  const now = nowIso();
-  if (status === 'running') {
-    db.prepare(
-      `INSERT INTO experiments (id, path, spec_sha256, status, report, created_at, updated_at) VALUES (?, ?, ?, 'running', NULL, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET path = excluded.path, spec_sha256 = excluded.spec_sha256, status = 'running', updated_at = excluded.updated_at`,
-    ).run(id, path, specSha, now, now);
-  } else {
-    db.prepare(`UPDATE experiments SET status = ?, updated_at = ? WHERE id = ?`).run(status, now, id);
-  }
-}
-
+/** The study done in the catalog: its report, and every evaluation's summary as a metric of its model. */
 function recordInCatalog(db: Catalog, report: Report): void {
-  const now = nowIso();
-  db.transaction(() => {
-    db.prepare(`UPDATE experiments SET status = 'done', report = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(report), now, report.id);
-    db.prepare('DELETE FROM metrics WHERE experiment = ?').run(report.id);
-    const ins = db.prepare('INSERT INTO metrics (experiment, model, dataset, kind, params, value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    for (const r of report.runs) {
-      for (const e of r.evals) {
-        ins.run(
-          report.id,
-          r.model,
-          e.dataset,
-          'attack-eval',
-          JSON.stringify({ variant: r.variant, seed: r.seed, attack: e.attack, goal: e.goal, reference: e.reference, mode: e.result.mode, split: e.result.split, cleanModel: e.cleanModel, eval: e.id }),
-          JSON.stringify(e.result),
-          now,
-        );
-      }
-    }
-  })();
+  const metrics: MetricRecord[] = report.runs.flatMap((r) =>
+    r.evals.map((e) => ({
+      experiment: report.id,
+      model: r.model,
+      dataset: e.dataset,
+      kind: 'attack-eval',
+      params: { variant: r.variant, seed: r.seed, attack: e.attack, goal: e.goal, reference: e.reference, mode: e.result.mode, split: e.result.split, cleanModel: e.cleanModel, eval: e.id },
+      value: e.result,
+    })),
+  );
+  recordExperimentReport(db, report.id, report, metrics);
 }
 
 /** The stored report of a study, or null (for the server's GET /experiments/:id). */
