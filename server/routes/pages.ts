@@ -1,6 +1,6 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { isUserError, UserError } from '../../core/errors.js';
-import { compareQuery, indexQuery } from '../schemas/pages.js';
+import { compareQuery, indexQuery, type CompareQuery } from '../schemas/pages.js';
 import type { ModelSummary } from '../services/catalog.js';
 import type { LoadedModel } from '../services/registry.js';
 import type { SearchResponse } from '../services/search.js';
@@ -13,27 +13,40 @@ import { check, type RouteContext } from './context.js';
  */
 export function pageRoutes(ctx: RouteContext): Router {
   const r = Router();
-
-  const usableModels = () => ctx.catalog.listModels().filter((m) => !m.problem);
-  const render = (res: Response, view: string, data: Record<string, unknown>, status = 200) => {
-    res.status(status).render(view, { ...data, active: ctx.registry.active, helpers: HELPERS });
-  };
-  const pageError = (res: Response, err: unknown, title: string) => {
-    if (!isUserError(err)) throw err;
-    render(res, 'error', { title, status: err.status, code: err.code, message: err.message }, err.status);
-  };
-
   // Pages with a query run searches: they count against the same per-client limit.
   const limitSearches: RequestHandler = (req, res, next) => (typeof req.query.q === 'string' && req.query.q !== '' ? ctx.searchLimit(req, res, next) : next());
+  r.get('/', limitSearches, searchPage(ctx));
+  r.get('/compare', limitSearches, comparePage(ctx));
+  r.get('/models', modelsPage(ctx));
+  return r;
+}
 
-  r.get('/', limitSearches, async (req, res) => {
+/** The models a page offers: those the catalog lists without a problem. */
+function usableModels(ctx: RouteContext): ModelSummary[] {
+  return ctx.catalog.listModels().filter((m) => !m.problem);
+}
+
+/** Renders a view with what every page's layout needs (the active model, the template helpers). */
+function render(ctx: RouteContext, res: Response, view: string, data: Record<string, unknown>, status = 200): void {
+  res.status(status).render(view, { ...data, active: ctx.registry.active, helpers: HELPERS });
+}
+
+/** A user error as an error page with its status; anything else is rethrown (a 500 from the app's handler). */
+function pageError(ctx: RouteContext, res: Response, err: unknown, title: string): void {
+  if (!isUserError(err)) throw err;
+  render(ctx, res, 'error', { title, status: err.status, code: err.code, message: err.message }, err.status);
+}
+
+/** `/`: the search page, with the results of `q` when given (a failed search is shown on the page). */
+function searchPage(ctx: RouteContext): RequestHandler {
+  return async (req, res) => {
     let q;
     try {
       q = check(indexQuery, req.query);
     } catch (err) {
-      return pageError(res, err, 'Bad search');
+      return pageError(ctx, res, err, 'Bad search');
     }
-    const models = usableModels();
+    const models = usableModels(ctx);
     const modelId = q.model ?? ctx.registry.active ?? models[0]?.id ?? null;
     const model = models.find((m) => m.id === modelId) ?? null;
     const datasets = ctx.catalog.listDatasets();
@@ -52,7 +65,7 @@ export function pageRoutes(ctx: RouteContext): Router {
     } else if (!model) {
       error = 'No model yet: train one with `poisonlens train`, then reload this page.';
     }
-    render(res, 'index', {
+    render(ctx, res, 'index', {
       title: q.q ? `${q.q} — PoisonLens` : 'PoisonLens search',
       q: q.q,
       k: q.k,
@@ -64,20 +77,23 @@ export function pageRoutes(ctx: RouteContext): Router {
       response,
       error,
     });
-  });
+  };
+}
 
-  r.get('/compare', limitSearches, async (req, res) => {
+/** `/compare`: the same query through several models side by side, one column each. */
+function comparePage(ctx: RouteContext): RequestHandler {
+  return async (req, res) => {
     let q;
     try {
       q = check(compareQuery, req.query);
     } catch (err) {
-      return pageError(res, err, 'Bad comparison');
+      return pageError(ctx, res, err, 'Bad comparison');
     }
-    const models = usableModels();
+    const models = usableModels(ctx);
     const chosenIds = q.models ?? defaultComparison(models, ctx.registry.active);
     for (const id of chosenIds) {
       if (!models.some((m) => m.id === id)) {
-        return pageError(res, new UserError(`unknown model ${JSON.stringify(id)}; the models page lists them`, 'model_not_found', 404), 'Unknown model');
+        return pageError(ctx, res, new UserError(`unknown model ${JSON.stringify(id)}; the models page lists them`, 'model_not_found', 404), 'Unknown model');
       }
     }
     const chosen = chosenIds.map((id) => models.find((m) => m.id === id)!);
@@ -85,29 +101,8 @@ export function pageRoutes(ctx: RouteContext): Router {
     const firstDataset = safe(() => (chosen[0] ? ctx.registry.defaultDatasetFor(ctx.registry.package(chosen[0].id)) : null));
     const dataset = q.dataset ?? firstDataset;
     const examples = ctx.catalog.examples(dataset, goal, 4);
-    // The page never waits for a model to load: one that is not loaded starts loading in the
-    // background (with its alarm) and its column says so; the page reloads itself until all answer.
-    const prepare = (lm: LoadedModel) => ctx.alarm.prepareLoaded(lm);
-    const columns = await Promise.all(
-      chosen.map(async (m) => {
-        const empty = { model: m, response: null, error: null, targets: 0, loading: null };
-        const st = ctx.registry.status(m.id);
-        if (st.state !== 'loaded') {
-          const now = ctx.registry.loadInBackground(m.id, prepare);
-          if (now.state === 'failed' || now.state === 'broken') return { ...empty, error: `model ${m.id} cannot be loaded: ${now.error ?? now.state}` };
-          if (now.state !== 'loaded') return { ...empty, loading: now.progress ?? { phase: 'encoders', done: 0, total: 1 } };
-        }
-        if (!q.q) return empty;
-        try {
-          const response = await ctx.search.text(q.q, { k: q.k, model: m.id, dataset: dataset ?? undefined, goal: goal ?? undefined, alarmWaitMs: 0 });
-          return { ...empty, response, targets: response.results.filter((x) => x.target).length };
-        } catch (err) {
-          if (!isUserError(err)) throw err;
-          return { ...empty, error: err.message };
-        }
-      }),
-    );
-    render(res, 'compare', {
+    const columns = await Promise.all(chosen.map((m) => compareColumn(ctx, m, { q: q.q, k: q.k, dataset, goal })));
+    render(ctx, res, 'compare', {
       title: q.q ? `Compare: ${q.q} — PoisonLens` : 'Compare models — PoisonLens',
       q: q.q,
       k: q.k,
@@ -120,13 +115,39 @@ export function pageRoutes(ctx: RouteContext): Router {
       // Reload while a model loads (works without JavaScript).
       refresh: columns.some((c) => c.loading) ? 2 : 0,
     });
-  });
+  };
+}
 
-  r.get('/models', (_req, res) => {
-    render(res, 'models', { title: 'Models — PoisonLens', models: ctx.catalog.listModels(), datasets: ctx.catalog.listDatasets(), maxLoaded: ctx.config.maxLoaded });
-  });
+/**
+ * One model's column of the compare page. The page never waits for a model to load: one that is
+ * not loaded starts loading in the background (with its alarm) and its column says so; the page
+ * reloads itself until all answer.
+ */
+async function compareColumn(ctx: RouteContext, m: ModelSummary, search: Pick<CompareQuery, 'q' | 'k'> & { dataset: string | null; goal: string | null }) {
+  const { q, k, dataset, goal } = search;
+  const prepare = (lm: LoadedModel) => ctx.alarm.prepareLoaded(lm);
+  const empty = { model: m, response: null, error: null, targets: 0, loading: null };
+  const st = ctx.registry.status(m.id);
+  if (st.state !== 'loaded') {
+    const now = ctx.registry.loadInBackground(m.id, prepare);
+    if (now.state === 'failed' || now.state === 'broken') return { ...empty, error: `model ${m.id} cannot be loaded: ${now.error ?? now.state}` };
+    if (now.state !== 'loaded') return { ...empty, loading: now.progress ?? { phase: 'encoders', done: 0, total: 1 } };
+  }
+  if (!q) return empty;
+  try {
+    const response = await ctx.search.text(q, { k, model: m.id, dataset: dataset ?? undefined, goal: goal ?? undefined, alarmWaitMs: 0 });
+    return { ...empty, response, targets: response.results.filter((x) => x.target).length };
+  } catch (err) {
+    if (!isUserError(err)) throw err;
+    return { ...empty, error: err.message };
+  }
+}
 
-  return r;
+/** `/models`: every model package the catalog knows, problems included. */
+function modelsPage(ctx: RouteContext): RequestHandler {
+  return (_req, res) => {
+    render(ctx, res, 'models', { title: 'Models — PoisonLens', models: ctx.catalog.listModels(), datasets: ctx.catalog.listDatasets(), maxLoaded: ctx.config.maxLoaded });
+  };
 }
 
 function safe<T>(f: () => T): T | null {

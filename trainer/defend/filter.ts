@@ -4,8 +4,8 @@ import { UserError } from '../../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import { Rng } from '../../core/random.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
-import { loadTrainset, trainsetDir, writeTrainset, type Trainset, type TrainsetCard } from '../../data/trainset.js';
-import { loadModelPackage } from '../../indexer/package.js';
+import { loadTrainset, trainsetDir, writeTrainset, type Trainset, type TrainsetCard, type TrainsetCardInput } from '../../data/trainset.js';
+import { loadModelPackage, type ModelPackage } from '../../indexer/package.js';
 import { linePlot } from '../experiment/svg.js';
 import { quantile, r4, r6, registerTrainsetInCatalog, scorePairs, type PairScores } from './pairs.js';
 import { DEFAULT_SAFE_PROBABILITY, gmmSplit, type GmmSplit } from './safeclip.js';
@@ -236,8 +236,40 @@ export interface FilterReport {
 
 const CARD_KEYS = new Set(['name', 'dataset', 'builder', 'seed', 'counts', 'pairsSha256', 'poisonedPairIds', 'createdAt']);
 
-/** `poisonlens defend filter`. */
+/** `poisonlens defend filter`: score every pair, pick γ, drop the pairs above it and write the filtered set with its report. */
 export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<FilterResult> {
+  const { parent, ref } = loadFilterInputs(ws, o);
+  const scores = o.scorer ? await o.scorer.score(parent) : await scorePairs(ws, parent, o.reference, { quiet: o.quiet });
+  const d = scores.distance;
+  // Poison records: the card's ids (and each pair's own flag, which must agree).
+  const recorded = Array.isArray(parent.card.poisonedPairIds);
+  const poisoned = recorded ? new Set(parent.card.poisonedPairIds) : null;
+
+  const { gamma, gammaSource } = chooseGamma(o, scores, poisoned);
+  const dropped = filterDecisions(d, gamma);
+  const metrics = filterMetrics(d.length, dropped, poisoned);
+  const dropSet = new Set(dropped);
+  const kept = parent.pairs.filter((_, i) => !dropSet.has(i));
+  if (kept.length === 0) throw new UserError(`γ ${gamma} drops every pair of ${o.trainset}: the filtered training set would be empty`, 'empty_trainset');
+
+  const { report, roc, densities } = filterReport(o, parent, ref, scores, poisoned, { gamma, gammaSource, metrics, dropped });
+  const t = await writeTrainset(ws, o.name, kept, filteredCard(o, parent, report), {
+    files: (tmp) => {
+      writeJsonAtomic(join(tmp, FILTER_REPORT), report);
+      if (roc) writeFileAtomic(join(tmp, 'roc.svg'), rocSvg(roc.points, `Filter ROC: ${parent.name} under ${o.reference}`, roc.auc));
+      if (densities) writeFileAtomic(join(tmp, 'densities.svg'), densitySvg(densities, `Distances (γ = ${gamma.toFixed(3)})`));
+    },
+  });
+  if (o.register ?? true) registerTrainsetInCatalog(ws, t);
+  return { trainset: t, reportPath: join(t.dir, FILTER_REPORT), report };
+}
+
+/**
+ * Checks the flags and loads the training set and the reference model, refusing a reference
+ * trained on this very training set (it has learnt the poison it should judge) and an existing
+ * output without --overwrite.
+ */
+function loadFilterInputs(ws: Workspace, o: FilterOptions): { parent: Trainset; ref: ModelPackage } {
   checkName(o.name, 'training set name');
   if (o.name === o.trainset) throw new UserError('--name must differ from --trainset (the filtered set is a new training set)', 'bad_flags');
   if (o.gamma !== 'auto' && o.gamma !== 'gmm' && !Number.isFinite(o.gamma)) throw new UserError(`--gamma must be a number or auto, got ${o.gamma}`, 'bad_flags');
@@ -251,33 +283,36 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
     throw new UserError(`training set ${o.name} already exists (${trainsetDir(ws, o.name)}); pick another --name or pass --overwrite`, 'trainset_exists');
   }
   if (o.scorer && o.gamma === 'gmm') throw new UserError('the mixture split judges similarities, not another score', 'bad_flags');
-  const scores = o.scorer ? await o.scorer.score(parent) : await scorePairs(ws, parent, o.reference, { quiet: o.quiet });
-  const d = scores.distance;
-  // Poison records: the card's ids (and each pair's own flag, which must agree).
-  const recorded = Array.isArray(parent.card.poisonedPairIds);
-  const poisoned = recorded ? new Set(parent.card.poisonedPairIds) : null;
+  return { parent, ref };
+}
 
-  let gamma: number;
-  let gammaSource: FilterReport['gammaSource'];
+/** γ and where it came from: calibrated on clean pairs (auto), the mixture split (gmm) or the flag's number. */
+function chooseGamma(o: FilterOptions, scores: PairScores, poisoned: ReadonlySet<number> | null): { gamma: number; gammaSource: FilterReport['gammaSource'] } {
   if (o.gamma === 'auto') {
-    const cal = calibrateGamma(d, poisoned, { sample: o.calibrationSample ?? DEFAULT_CALIBRATION_SAMPLE, quantile: o.quantile ?? DEFAULT_QUANTILE, seed: o.seed ?? 0 });
-    gamma = cal.gamma;
-    const { gamma: _g, ...rest } = cal;
-    gammaSource = rest;
-  } else if (o.gamma === 'gmm') {
-    const split = gmmSplit(scores.similarity, o.safeProbability ?? DEFAULT_SAFE_PROBABILITY);
-    gamma = split.gamma;
-    gammaSource = split;
-  } else {
-    gamma = o.gamma;
-    gammaSource = { method: 'flag' };
+    const cal = calibrateGamma(scores.distance, poisoned, { sample: o.calibrationSample ?? DEFAULT_CALIBRATION_SAMPLE, quantile: o.quantile ?? DEFAULT_QUANTILE, seed: o.seed ?? 0 });
+    const { gamma, ...rest } = cal;
+    return { gamma, gammaSource: rest };
   }
-  const dropped = filterDecisions(d, gamma);
-  const metrics = filterMetrics(d.length, dropped, poisoned);
-  const dropSet = new Set(dropped);
-  const kept = parent.pairs.filter((_, i) => !dropSet.has(i));
-  if (kept.length === 0) throw new UserError(`γ ${gamma} drops every pair of ${o.trainset}: the filtered training set would be empty`, 'empty_trainset');
+  if (o.gamma === 'gmm') {
+    const split = gmmSplit(scores.similarity, o.safeProbability ?? DEFAULT_SAFE_PROBABILITY);
+    return { gamma: split.gamma, gammaSource: split };
+  }
+  return { gamma: o.gamma, gammaSource: { method: 'flag' } };
+}
 
+/**
+ * filter-report.json's content; the ROC and the densities only where the parent records both
+ * poisoned and clean pairs (with one kind alone there is nothing to separate).
+ */
+function filterReport(
+  o: FilterOptions,
+  parent: Trainset,
+  ref: ModelPackage,
+  scores: PairScores,
+  poisoned: ReadonlySet<number> | null,
+  decided: Pick<FilterReport, 'gamma' | 'gammaSource' | 'metrics' | 'dropped'>,
+): { report: FilterReport; roc: ReturnType<typeof rocCurve> | null; densities: Densities | null } {
+  const d = scores.distance;
   const hasBoth = poisoned !== null && poisoned.size > 0 && poisoned.size < d.length;
   const roc = hasBoth ? rocCurve(d, poisoned) : null;
   const densities = hasBoth ? distanceDensities(d, poisoned) : null;
@@ -285,18 +320,28 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
     format: FILTER_REPORT_FORMAT,
     trainset: { name: o.name, parent: parent.name, parentPairsSha256: parent.card.pairsSha256 },
     reference: { id: ref.id, kind: ref.card.kind, arch: ref.card.arch, trainset: ref.card.trainset?.name ?? null },
-    gamma,
-    gammaSource,
-    metrics,
+    gamma: decided.gamma,
+    gammaSource: decided.gammaSource,
+    metrics: decided.metrics,
     roc: roc ? { auc: roc.auc, points: thin(roc.points, 400).map((p) => ({ gamma: r6(p.gamma), tpr: r6(p.tpr), fpr: r6(p.fpr) })) } : null,
     densities,
-    dropped,
+    dropped: decided.dropped,
     poisonedPairIds: poisoned ? [...poisoned].sort((a, b) => a - b) : null,
     distances: Array.from(d, r6),
     embed: { images: scores.images, captions: scores.captions, seconds: r4(scores.seconds) },
     plots: { roc: roc ? 'roc.svg' : null, densities: densities ? 'densities.svg' : null },
     createdAt: new Date().toISOString(),
   };
+  return { report, roc, densities };
+}
+
+/**
+ * The filtered training set's card: the parent's own fields kept (its attack records: the pairs
+ * that survive are still that attack's pairs), the builder with its parameters, the parent, and
+ * the filter's outcome in brief (the report has the rest).
+ */
+function filteredCard(o: FilterOptions, parent: Trainset, report: FilterReport): TrainsetCardInput {
+  const { gamma, metrics } = report;
   const extras: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parent.card as TrainsetCard)) if (!CARD_KEYS.has(k) && k !== 'study' && k !== 'parent' && k !== 'filter') extras[k] = v;
   const params = {
@@ -308,27 +353,13 @@ export async function filterTrainset(ws: Workspace, o: FilterOptions): Promise<F
     ...(o.scorer?.params ?? {}),
   };
   const builder = o.scorer?.builder ?? (o.gamma === 'gmm' ? 'safeclip-split' : 'filter');
-  const t = await writeTrainset(
-    ws,
-    o.name,
-    kept,
-    {
-      ...extras,
-      dataset: parent.card.dataset,
-      builder: { name: builder, params },
-      seed: parent.card.seed,
-      parent: { name: parent.name, pairsSha256: parent.card.pairsSha256, builder: parent.card.builder },
-      filter: { report: FILTER_REPORT, method: builder, gamma, precision: metrics.precision, recall: metrics.recall, cleanLost: metrics.cleanLost, dropped: metrics.dropped, auc: roc?.auc ?? null, plots: report.plots },
-      ...(o.cardExtra ?? {}),
-    },
-    {
-      files: (tmp) => {
-        writeJsonAtomic(join(tmp, FILTER_REPORT), report);
-        if (roc) writeFileAtomic(join(tmp, 'roc.svg'), rocSvg(roc.points, `Filter ROC: ${parent.name} under ${o.reference}`, roc.auc));
-        if (densities) writeFileAtomic(join(tmp, 'densities.svg'), densitySvg(densities, `Distances (γ = ${gamma.toFixed(3)})`));
-      },
-    },
-  );
-  if (o.register ?? true) registerTrainsetInCatalog(ws, t);
-  return { trainset: t, reportPath: join(t.dir, FILTER_REPORT), report };
+  return {
+    ...extras,
+    dataset: parent.card.dataset,
+    builder: { name: builder, params },
+    seed: parent.card.seed,
+    parent: { name: parent.name, pairsSha256: parent.card.pairsSha256, builder: parent.card.builder },
+    filter: { report: FILTER_REPORT, method: builder, gamma, precision: metrics.precision, recall: metrics.recall, cleanLost: metrics.cleanLost, dropped: metrics.dropped, auc: report.roc?.auc ?? null, plots: report.plots },
+    ...(o.cardExtra ?? {}),
+  };
 }

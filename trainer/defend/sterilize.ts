@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { openCatalog } from '../../core/catalog.js';
 import { UserError } from '../../core/errors.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
-import { loadTrainset } from '../../data/trainset.js';
+import { loadTrainset, type Trainset } from '../../data/trainset.js';
 import { evaluate, EVAL_ATTACKS, type EvalAttack, type EvalResult } from '../../eval/evaluate.js';
 import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { loadModelPackage, modelDir, readModelCard, readModelPackage, writeModelCard, type ModelPackage } from '../../indexer/package.js';
@@ -89,14 +89,53 @@ function point(step: number, r: EvalResult): CurvePoint {
   };
 }
 
-/** `poisonlens defend sterilize`. */
+/** `poisonlens defend sterilize`: check, fine-tune in segments measuring the attack after each, then record the curve. */
 export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promise<SterilizeResult> {
   const log = o.log ?? ((l: string) => (o.quiet ? undefined : process.stderr.write(l + '\n')));
+  checkSterilizeFlags(o);
+  const { victim, ts, target } = resolveSterilization(ws, o);
+  const bounds = segmentBounds(o.steps, o.evalEvery);
+  const defence = defenceRecord(o, ts.name, ts.card.pairsSha256, bounds, target);
+  const measure = (model: string, step: number) => measureAttack(ws, target, model, step, log);
+
+  const curve: CurvePoint[] = [];
+  if (target.evaluating) curve.push(await measure(o.model, 0));
+  await trainSegments(ws, o, bounds, {
+    finalCard: (from) => finalCard(o, victim.card, defence, from),
+    segmentDefence: (segment) => ({ ...defence, segment }),
+    afterSegment: async (id, done) => {
+      if (target.evaluating) curve.push(await measure(id, done));
+    },
+    log,
+  });
+  if (target.evaluating) curve.push(await measure(o.name, o.steps));
+  return recordCurve(ws, o.name, curve, ts.pairs.length);
+}
+
+/** The flags' own checks, before anything is read (so a bad flag fails fast with its own message). */
+function checkSterilizeFlags(o: SterilizeOptions): void {
   checkName(o.name, 'model name');
   if (o.name === o.model) throw new UserError('--name must differ from --model (sterilisation writes a new package)', 'bad_flags');
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new UserError(`--steps must be a whole number ≥ 1, got ${o.steps}`, 'bad_flags');
   if (o.evalEvery !== undefined && (!Number.isInteger(o.evalEvery) || o.evalEvery < 1)) throw new UserError(`--eval-every must be a whole number ≥ 1, got ${o.evalEvery}`, 'bad_flags');
   if (o.attack !== undefined && !EVAL_ATTACKS.includes(o.attack)) throw new UserError(`--attack must be one of ${EVAL_ATTACKS.join(', ')}, got ${JSON.stringify(o.attack)}`, 'bad_flags');
+}
+
+/** What the curve measures: the attack (the flags', else the one the poisoned model records), on which dataset. */
+interface AttackTarget {
+  evaluating: boolean;
+  attackType: EvalAttack | undefined;
+  goal: string | undefined;
+  dataset: string;
+  targetImage: string | undefined;
+}
+
+/**
+ * Loads the poisoned model and the clean training set, refuses what cannot be sterilised (a
+ * training set with poisons, an existing output without --overwrite, nothing to measure) and
+ * settles the attack the curve measures.
+ */
+function resolveSterilization(ws: Workspace, o: SterilizeOptions): { victim: ModelPackage; ts: Trainset; target: AttackTarget } {
   const victim = loadModelPackage(ws, o.model);
   const ts = loadTrainset(ws, o.trainset);
   if (ts.card.counts.poisonedPairs > 0) {
@@ -112,74 +151,100 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
   if (evaluating && (!attackType || !goal)) {
     throw new UserError(`model ${o.model} records no attack to measure: give --attack and --goal (or --no-eval)`, 'bad_flags');
   }
+  return { victim, ts, target: { evaluating, attackType, goal, dataset, targetImage } };
+}
 
-  const K = Math.min(o.evalEvery ?? o.steps, o.steps);
+/** The step at which each segment ends: every K (= --eval-every, at most N) steps, and N. */
+function segmentBounds(steps: number, evalEvery: number | undefined): number[] {
+  const K = Math.min(evalEvery ?? steps, steps);
   const bounds: number[] = [];
-  for (let s = K; s < o.steps; s += K) bounds.push(s);
-  bounds.push(o.steps);
-  const baseSeed = o.seed ?? 0;
-  const defence = {
+  for (let s = K; s < steps; s += K) bounds.push(s);
+  bounds.push(steps);
+  return bounds;
+}
+
+/** model.json's `defence` record: the procedure (segments included) that makes the same N and K give the same model. */
+function defenceRecord(o: SterilizeOptions, trainset: string, pairsSha256: string, bounds: number[], target: AttackTarget) {
+  const { attackType, goal, targetImage } = target;
+  return {
     type: 'sterilize',
     from: o.model,
-    trainset: { name: ts.name, sha256: ts.card.pairsSha256 },
+    trainset: { name: trainset, sha256: pairsSha256 },
     steps: o.steps,
     lr: o.lr ?? null,
     batch: o.batch ?? null,
     recipe: o.recipe ?? 'finetune',
-    seed: baseSeed,
-    segmentSteps: K,
+    seed: o.seed ?? 0,
+    segmentSteps: bounds[0], // K: the first segment is one full segment (or all N steps)
     segments: bounds.length,
     attack: attackType ? { type: attackType, goal: goal ?? null, ...(targetImage ? { targetImage } : {}) } : null,
   };
-  // The final package's provenance, which the engine writes into its model.json (--card): parent
-  // is the poisoned model (not a removed segment); `attack` is the poisoned parent's, inherited
-  // (the clean training set carries none), so that evaluation, search target marks and the compare
-  // view default to the attack this model was defended against; the defence with its parameters
-  // (lr and batch as the engine runs them: null lets it record the recipe's) and the parent the
-  // engine itself saw (the previous segment, when there were several).
-  const finalCard = (from: string) => {
-    const engineParent = from === o.model ? victim.card.id : from;
-    return {
-      parent: o.model,
-      attack: recordedAttack ? { ...recordedAttack, inheritedFrom: o.model } : null,
-      defence: { ...defence, lr: o.lr ?? null, batch: o.batch ?? null, lastSegmentParent: engineParent === o.model ? null : engineParent },
-    };
-  };
+}
 
-  const measure = async (model: string, step: number): Promise<CurvePoint> => {
-    const r = await evaluate(ws, {
-      model,
-      dataset,
-      attack: attackType!,
-      goal,
-      ...(targetImage && attackType === 'I' ? { targetImage } : {}),
-      mode: 'exact',
-      cleanModel: null,
-      drift: false,
-      perQuery: false,
-      utility: true,
-    }, { backend: indexerEvalBackend(ws) });
-    const p = point(step, r);
-    log(`sterilize: step ${step}: Hit@10 ${p.hit['10']?.toFixed(3) ?? '–'} (random captions ${p.baselineHit10?.toFixed(3) ?? '–'}), mean MinRank ${p.meanMinRank?.toFixed(1) ?? '–'}, IR R@10 ${p.utility?.ir['10']?.toFixed(3) ?? '–'}`);
-    return p;
+/**
+ * The final package's provenance, which the engine writes into its model.json (--card): parent
+ * is the poisoned model (not a removed segment); `attack` is the poisoned parent's, inherited
+ * (the clean training set carries none), so that evaluation, search target marks and the compare
+ * view default to the attack this model was defended against; the defence with its parameters
+ * (lr and batch as the engine runs them: null lets it record the recipe's) and the parent the
+ * engine itself saw (the previous segment, when there were several).
+ */
+function finalCard(o: SterilizeOptions, victimCard: ModelPackage['card'], defence: ReturnType<typeof defenceRecord>, from: string) {
+  const recordedAttack = victimCard.attack ?? null;
+  const engineParent = from === o.model ? victimCard.id : from;
+  return {
+    parent: o.model,
+    attack: recordedAttack ? { ...recordedAttack, inheritedFrom: o.model } : null,
+    defence: { ...defence, lr: o.lr ?? null, batch: o.batch ?? null, lastSegmentParent: engineParent === o.model ? null : engineParent },
   };
+}
 
-  const curve: CurvePoint[] = [];
-  if (evaluating) curve.push(await measure(o.model, 0));
+/** One point of the curve: `poisonlens eval`'s own evaluation (exact ranks, utility) of one package. */
+async function measureAttack(ws: Workspace, target: AttackTarget, model: string, step: number, log: (line: string) => void): Promise<CurvePoint> {
+  const { attackType, goal, dataset, targetImage } = target;
+  const r = await evaluate(ws, {
+    model,
+    dataset,
+    attack: attackType!,
+    goal,
+    ...(targetImage && attackType === 'I' ? { targetImage } : {}),
+    mode: 'exact',
+    cleanModel: null,
+    drift: false,
+    perQuery: false,
+    utility: true,
+  }, { backend: indexerEvalBackend(ws) });
+  const p = point(step, r);
+  log(`sterilize: step ${step}: Hit@10 ${p.hit['10']?.toFixed(3) ?? '–'} (random captions ${p.baselineHit10?.toFixed(3) ?? '–'}), mean MinRank ${p.meanMinRank?.toFixed(1) ?? '–'}, IR R@10 ${p.utility?.ir['10']?.toFixed(3) ?? '–'}`);
+  return p;
+}
+
+interface SegmentHooks {
+  /** The final package's card, given the package its segment starts from. */
+  finalCard: (from: string) => ReturnType<typeof finalCard>;
+  /** The defence record of an intermediate segment (1-based). */
+  segmentDefence: (segment: number) => Record<string, unknown>;
+  /** Called after each intermediate segment is trained, with its package and the steps done. */
+  afterSegment: (id: string, done: number) => Promise<void>;
+  log: (line: string) => void;
+}
+
+/**
+ * Trains the segments, each fine-tuning the previous one's package with seed + its index; the
+ * last one is the output package. An intermediate package is removed (with its index and run
+ * folder) once the next segment is trained from it, or when a segment fails.
+ */
+async function trainSegments(ws: Workspace, o: SterilizeOptions, bounds: number[], hooks: SegmentHooks): Promise<void> {
+  const baseSeed = o.seed ?? 0;
   let from = o.model;
   let prevIntermediate: string | null = null;
   let done = 0;
-  const dropIntermediate = (id: string) => {
-    rmSync(modelDir(ws, id), { recursive: true, force: true });
-    rmSync(join(ws.indexes, id), { recursive: true, force: true });
-    rmSync(join(ws.root, 'runs', id), { recursive: true, force: true });
-  };
   try {
     for (let j = 0; j < bounds.length; j++) {
       const last = j === bounds.length - 1;
       const id = last ? o.name : `${o.name}.step-${bounds[j]}`;
       const n = bounds[j] - done;
-      if (bounds.length > 1) log(`sterilize: segment ${j + 1}/${bounds.length}: steps ${done + 1}–${bounds[j]} from ${from}`);
+      if (bounds.length > 1) hooks.log(`sterilize: segment ${j + 1}/${bounds.length}: steps ${done + 1}–${bounds[j]} from ${from}`);
       await trainModel(ws, {
         trainset: o.trainset,
         name: id,
@@ -195,28 +260,40 @@ export async function sterilizeModel(ws: Workspace, o: SterilizeOptions): Promis
         seed: baseSeed + j,
         valImages: 0,
         kind: 'defended',
-        ...(last ? { card: finalCard(from) } : { defence: { ...defence, segment: j + 1 } }),
+        ...(last ? { card: hooks.finalCard(from) } : { defence: hooks.segmentDefence(j + 1) }),
         overwrite: existsSync(modelDir(ws, id)),
         register: last,
         quiet: o.quiet,
       });
       done = bounds[j];
-      if (prevIntermediate) dropIntermediate(prevIntermediate);
+      if (prevIntermediate) dropIntermediate(ws, prevIntermediate);
       prevIntermediate = last ? null : id;
-      if (evaluating && !last) curve.push(await measure(id, done));
+      if (!last) await hooks.afterSegment(id, done);
       from = id;
     }
   } catch (err) {
-    if (prevIntermediate) dropIntermediate(prevIntermediate);
+    if (prevIntermediate) dropIntermediate(ws, prevIntermediate);
     throw err;
   }
-  const dir = modelDir(ws, o.name);
-  if (evaluating) curve.push(await measure(o.name, o.steps));
-  // The curve's last point measures the finished package, so the curve joins its card afterwards
-  // (through model.json's one writer).
+}
+
+/** Removes an intermediate segment's package, index and run folder. */
+function dropIntermediate(ws: Workspace, id: string): void {
+  rmSync(modelDir(ws, id), { recursive: true, force: true });
+  rmSync(join(ws.indexes, id), { recursive: true, force: true });
+  rmSync(join(ws.root, 'runs', id), { recursive: true, force: true });
+}
+
+/**
+ * The curve's last point measures the finished package, so the curve (each point with its epoch,
+ * step × batch / clean pairs) joins its card afterwards, through model.json's one writer; the
+ * package is registered again with it.
+ */
+function recordCurve(ws: Workspace, name: string, curve: CurvePoint[], cleanPairs: number): SterilizeResult {
+  const dir = modelDir(ws, name);
   const card = readModelCard(dir);
   const batch = card.trainer?.batch;
-  if (typeof batch === 'number' && batch > 0) for (const p of curve) p.epoch = Math.round(((p.step * batch) / ts.pairs.length) * 1e4) / 1e4;
+  if (typeof batch === 'number' && batch > 0) for (const p of curve) p.epoch = Math.round(((p.step * batch) / cleanPairs) * 1e4) / 1e4;
   writeModelCard(dir, { ...card, defence: { ...(card.defence ?? {}), curve } });
   const pkg = readModelPackage(dir);
   const db = openCatalog(ws.catalogPath);

@@ -537,7 +537,34 @@ export function freezeVariants(r: Report): FreezeSet {
   };
 }
 
-function freezeItem(o: { id: string; label: string; title: string; study: string; prefix: string; section: string; claim: string; paperSetting: string; extraNotes?: string[] }): ItemDef {
+interface FreezeItemOptions {
+  id: string;
+  label: string;
+  title: string;
+  study: string;
+  prefix: string;
+  section: string;
+  claim: string;
+  paperSetting: string;
+  extraNotes?: string[];
+}
+
+const FREEZE_NAMES: Record<keyof FreezeSet, string> = { Mp: 'M_p (both trained)', Mpi: 'M_p^i (image trained, text frozen)', Mpt: 'M_p^t (text trained, image frozen)', M0: 'M^0 (base, not fine-tuned)' };
+
+/** What the frozen-encoder rows are built from: the item, its study's report (if it ran) and the four models found in it. */
+interface FreezeContext {
+  o: FreezeItemOptions;
+  r: Report | null;
+  f: FreezeSet;
+}
+
+/** Why a row has no number of ours: the study has not run, or its report lacks that model. */
+function freezeMissing(c: FreezeContext, k: keyof FreezeSet): string {
+  return c.r ? `no ${FREEZE_NAMES[k]} variant in report ${c.o.study}` : missingStudy(c.o.study);
+}
+
+/** The paper's Tables 5/12 (poisoning with one encoder frozen): levels, contrasts between the models, and Hit@K charts. */
+function freezeItem(o: FreezeItemOptions): ItemDef {
   return {
     id: o.id,
     label: o.label,
@@ -550,90 +577,109 @@ function freezeItem(o: { id: string; label: string; title: string; study: string
     numbers: [`${o.prefix}.`],
     build({ studies }) {
       const r = studies.get(o.study);
-      const f: FreezeSet = r ? freezeVariants(r) : { Mp: null, Mpi: null, Mpt: null, M0: null };
-      const goal0 = (v: VariantAggregate | null) => v?.goals[0] ?? null;
-      const refG = goal0(f.M0);
-      const rows: PaperRow[] = [];
-      const names: Record<keyof FreezeSet, string> = { Mp: 'M_p (both trained)', Mpi: 'M_p^i (image trained, text frozen)', Mpt: 'M_p^t (text trained, image frozen)', M0: 'M^0 (base, not fine-tuned)' };
-      const miss = (k: keyof FreezeSet) => (r ? `no ${names[k]} variant in report ${o.study}` : missingStudy(o.study));
-      for (const k of ['Mp', 'Mpi', 'Mpt'] as const) {
-        const v = f[k];
-        const g = goal0(v);
-        for (const m of HITS_ALL_MR) {
-          const val = pick(g?.model, m);
-          const ref = pick(refG?.model, m);
-          rows.push(
-            mkRow({
-              label: `${names[k]}, ${METRIC_NAMES[m]} (reference: M^0)`,
-              metric: metricKind(m),
-              claim: { kind: 'level', direction: m === 'minRank' ? 'lower' : 'higher' },
-              key: false,
-              paper: paperCell(`${o.prefix}.fp.${k}.${m}`, `${o.prefix}.fp.M0.${m}`),
-              ours: v && g && val ? { value: val, reference: ref, effect: f.M0 ? pairedDiff(val, v.seeds, ref, f.M0.seeds) : null, from: vFrom(o.study, v, g.goal), study: o.study, seeds: v.seeds } : null,
-              missing: !v ? miss(k) : `no M^0 (base) variant in report ${o.study}`,
-            }),
-          );
-        }
-      }
-      for (const m of HITS_ALL_MR) {
-        rows.push(
-          mkRow({
-            label: `${names.M0}, ${METRIC_NAMES[m]}`,
-            metric: metricKind(m),
-            claim: { kind: 'info' },
-            key: false,
-            paper: paperCell(`${o.prefix}.fp.M0.${m}`, null),
-            ours: f.M0 && refG ? { value: pick(refG.model, m), reference: null, effect: null, from: vFrom(o.study, f.M0, refG.goal), study: o.study, seeds: f.M0.seeds } : null,
-            missing: miss('M0'),
-          }),
-        );
-      }
-      const contrast = (x: keyof FreezeSet, y: keyof FreezeSet, m: HitMetric, key: boolean, note?: string) => {
-        const vx = f[x];
-        const vy = f[y];
-        const ix = pick(goal0(vx)?.model, m);
-        const iy = pick(goal0(vy)?.model, m);
-        const px = P(`${o.prefix}.fp.${x}.${m}`);
-        const py = P(`${o.prefix}.fp.${y}.${m}`);
-        const direction = px > py ? 'higher' : 'lower';
-        return mkRow({
-          label: `${METRIC_NAMES[m]}: ${names[x]} ${direction} than ${names[y]}${note ? ` — ${note}` : ''}`,
-          short: `${m === 'minRank' ? 'MinRank' : METRIC_NAMES[m]} ${x} ${direction === 'higher' ? '>' : '<'} ${y}`,
-          metric: metricKind(m),
-          claim: { kind: 'contrast', direction },
-          key,
-          paper: paperCell(`${o.prefix}.fp.${x}.${m}`, `${o.prefix}.fp.${y}.${m}`),
-          ours: vx && vy && ix ? { value: ix, reference: iy, effect: pairedDiff(ix, vx.seeds, iy, vy.seeds), from: `${o.study} · ${vx.name} − ${vy.name}`, study: o.study, seeds: vx.seeds } : null,
-          missing: !vx ? miss(x) : miss(y),
-        });
-      };
-      rows.push(
-        contrast('Mp', 'Mpi', 'minRank', true),
-        contrast('Mp', 'Mpt', 'minRank', true),
-        contrast('Mpi', 'Mpt', 'minRank', true, 'poisoning the image encoder gives the lower MinRank'),
-        contrast('Mpt', 'Mpi', 'hit1', true, 'poisoning the text encoder gives the higher Hit@1'),
-        contrast('Mp', 'Mpi', 'hit10', false),
-        contrast('Mp', 'Mpt', 'hit10', false),
-      );
-      if (o.prefix === 't12') rows.push(contrast('Mp', 'Mpi', 'hit1', false, "the paper's t-test: p = 0.17, \"hard to compare\""));
-      const models = (['Mp', 'Mpi', 'Mpt', 'M0'] as const).filter((k) => f[k]);
-      const charts = models.length
-        ? [
-            barChart(
-              (['hit1', 'hit5', 'hit10'] as HitMetric[]).map((m) => ({ label: METRIC_NAMES[m], bars: models.map((k) => barOf(k, pick(goal0(f[k])?.model, m))) })),
-              { title: `${o.label}: Hit@K per model (ours)`, yLabel: 'Hit@K' },
-            ),
-          ]
-        : [];
-      const paperCharts = [
-        barChart(
-          (['hit1', 'hit5', 'hit10'] as HitMetric[]).map((m) => ({ label: METRIC_NAMES[m], bars: (['Mp', 'Mpi', 'Mpt', 'M0'] as const).map((k) => ({ name: k, value: P(`${o.prefix}.fp.${k}.${m}`) })) })),
-          { title: `${o.label}: Hit@K per model (paper, Flickr-PASCAL)`, yLabel: 'Hit@K' },
-        ),
-      ];
-      return { rows, ours: r ? describeSetting(r, f.Mp) : null, oursCharts: charts, paperCharts, notes: o.extraNotes };
+      const c: FreezeContext = { o, r, f: r ? freezeVariants(r) : { Mp: null, Mpi: null, Mpt: null, M0: null } };
+      const rows = [...freezeLevelRows(c), ...freezeContrastRows(c)];
+      return { rows, ours: r ? describeSetting(r, c.f.Mp) : null, ...freezeCharts(c), notes: o.extraNotes };
     },
   };
+}
+
+/** Each fine-tuned model's Hit@K and MinRank against the base M^0, then M^0's own (information only). */
+function freezeLevelRows(c: FreezeContext): PaperRow[] {
+  const { o, f } = c;
+  const refG = g0(f.M0);
+  const rows: PaperRow[] = [];
+  for (const k of ['Mp', 'Mpi', 'Mpt'] as const) {
+    const v = f[k];
+    const g = g0(v);
+    for (const m of HITS_ALL_MR) {
+      const val = pick(g?.model, m);
+      const ref = pick(refG?.model, m);
+      rows.push(
+        mkRow({
+          label: `${FREEZE_NAMES[k]}, ${METRIC_NAMES[m]} (reference: M^0)`,
+          metric: metricKind(m),
+          claim: { kind: 'level', direction: m === 'minRank' ? 'lower' : 'higher' },
+          key: false,
+          paper: paperCell(`${o.prefix}.fp.${k}.${m}`, `${o.prefix}.fp.M0.${m}`),
+          ours: v && g && val ? { value: val, reference: ref, effect: f.M0 ? pairedDiff(val, v.seeds, ref, f.M0.seeds) : null, from: vFrom(o.study, v, g.goal), study: o.study, seeds: v.seeds } : null,
+          missing: !v ? freezeMissing(c, k) : `no M^0 (base) variant in report ${o.study}`,
+        }),
+      );
+    }
+  }
+  for (const m of HITS_ALL_MR) {
+    rows.push(
+      mkRow({
+        label: `${FREEZE_NAMES.M0}, ${METRIC_NAMES[m]}`,
+        metric: metricKind(m),
+        claim: { kind: 'info' },
+        key: false,
+        paper: paperCell(`${o.prefix}.fp.M0.${m}`, null),
+        ours: f.M0 && refG ? { value: pick(refG.model, m), reference: null, effect: null, from: vFrom(o.study, f.M0, refG.goal), study: o.study, seeds: f.M0.seeds } : null,
+        missing: freezeMissing(c, 'M0'),
+      }),
+    );
+  }
+  return rows;
+}
+
+/**
+ * The paper's claims as contrasts between two models (in the direction the paper's own numbers
+ * point): which frozen encoder leaves the attack stronger; the key rows are the ones it states.
+ */
+function freezeContrastRows(c: FreezeContext): PaperRow[] {
+  const { o, f } = c;
+  const contrast = (x: keyof FreezeSet, y: keyof FreezeSet, m: HitMetric, key: boolean, note?: string) => {
+    const vx = f[x];
+    const vy = f[y];
+    const ix = pick(g0(vx)?.model, m);
+    const iy = pick(g0(vy)?.model, m);
+    const px = P(`${o.prefix}.fp.${x}.${m}`);
+    const py = P(`${o.prefix}.fp.${y}.${m}`);
+    const direction = px > py ? 'higher' : 'lower';
+    return mkRow({
+      label: `${METRIC_NAMES[m]}: ${FREEZE_NAMES[x]} ${direction} than ${FREEZE_NAMES[y]}${note ? ` — ${note}` : ''}`,
+      short: `${m === 'minRank' ? 'MinRank' : METRIC_NAMES[m]} ${x} ${direction === 'higher' ? '>' : '<'} ${y}`,
+      metric: metricKind(m),
+      claim: { kind: 'contrast', direction },
+      key,
+      paper: paperCell(`${o.prefix}.fp.${x}.${m}`, `${o.prefix}.fp.${y}.${m}`),
+      ours: vx && vy && ix ? { value: ix, reference: iy, effect: pairedDiff(ix, vx.seeds, iy, vy.seeds), from: `${o.study} · ${vx.name} − ${vy.name}`, study: o.study, seeds: vx.seeds } : null,
+      missing: !vx ? freezeMissing(c, x) : freezeMissing(c, y),
+    });
+  };
+  const rows = [
+    contrast('Mp', 'Mpi', 'minRank', true),
+    contrast('Mp', 'Mpt', 'minRank', true),
+    contrast('Mpi', 'Mpt', 'minRank', true, 'poisoning the image encoder gives the lower MinRank'),
+    contrast('Mpt', 'Mpi', 'hit1', true, 'poisoning the text encoder gives the higher Hit@1'),
+    contrast('Mp', 'Mpi', 'hit10', false),
+    contrast('Mp', 'Mpt', 'hit10', false),
+  ];
+  if (o.prefix === 't12') rows.push(contrast('Mp', 'Mpi', 'hit1', false, "the paper's t-test: p = 0.17, \"hard to compare\""));
+  return rows;
+}
+
+/** Hit@K per model: ours (the models the report has) beside the paper's. */
+function freezeCharts(c: FreezeContext): { oursCharts: string[]; paperCharts: string[] } {
+  const { o, f } = c;
+  const models = (['Mp', 'Mpi', 'Mpt', 'M0'] as const).filter((k) => f[k]);
+  const oursCharts = models.length
+    ? [
+        barChart(
+          (['hit1', 'hit5', 'hit10'] as HitMetric[]).map((m) => ({ label: METRIC_NAMES[m], bars: models.map((k) => barOf(k, pick(g0(f[k])?.model, m))) })),
+          { title: `${o.label}: Hit@K per model (ours)`, yLabel: 'Hit@K' },
+        ),
+      ]
+    : [];
+  const paperCharts = [
+    barChart(
+      (['hit1', 'hit5', 'hit10'] as HitMetric[]).map((m) => ({ label: METRIC_NAMES[m], bars: (['Mp', 'Mpi', 'Mpt', 'M0'] as const).map((k) => ({ name: k, value: P(`${o.prefix}.fp.${k}.${m}`) })) })),
+      { title: `${o.label}: Hit@K per model (paper, Flickr-PASCAL)`, yLabel: 'Hit@K' },
+    ),
+  ];
+  return { oursCharts, paperCharts };
 }
 
 // --- sweeps

@@ -288,8 +288,19 @@ function attackTable(id: string, title: string, caption: string, vs: VariantAggr
   return { id, title, caption, columns: [...ks.map((k) => `Hit@${k}`), 'MinRank mean', 'MinRank median'], rows };
 }
 
+/** The report's tables: the paper's Tables 1–4 (those the study has variants for), all variants at a glance, encoder drift. */
 function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
-  const tables: ReportTable[] = [];
+  const tables = attackTables(vs, ks);
+  const utility = utilityTable(vs);
+  if (utility) tables.push(utility);
+  tables.push(summaryTable(vs));
+  const drift = driftTable(vs);
+  if (drift) tables.push(drift);
+  return tables;
+}
+
+/** Tables 1–3 and the backdoor's: one per attack type the study's unswept variants use. */
+function attackTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
   const plain = vs.filter((v) => v.setting === null);
   const of = (t: string) => plain.filter((v) => v.attack?.type === t);
   const headKs = ks.filter((k) => ['1', '5', '10'].includes(k));
@@ -297,32 +308,38 @@ function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
   const t2 = attackTable('table2', 'Table 2 — Attack II (single target label)', 'Queries: every test caption of class A; targets: every test image of class B. Mean over seeds [95% t-interval].', of('II'), headKs);
   const t3 = attackTable('table3', 'Table 3 — Attack III (multiple target labels)', 'One poisoned training set with several goals; each goal evaluated as in Attack II.', of('III'), headKs);
   const tb = attackTable('table-backdoor', 'Backdoor (beyond the paper)', 'Attack success rate: triggered test images whose top-K captions hold a class-B caption.', of('backdoor'), headKs);
-  for (const t of [t1, t2, t3, tb]) if (t) tables.push(t);
+  return [t1, t2, t3, tb].filter((t): t is ReportTable => t !== null);
+}
+
+/** Table 4: utility Recall@K of the unswept variants, the identical-caption ceiling, and each attack's recall outside its source classes. */
+function utilityTable(vs: VariantAggregate[]): ReportTable | null {
   const util = vs.filter((v) => v.utility && v.setting === null);
-  if (util.length) {
-    tables.push({
-      id: 'table4',
-      title: 'Table 4 — Utility',
-      caption: 'Recall@K over the whole test split: IR = text→image (a caption finds its own image), TR = image→text (an image finds any of its captions); then, per attack, over the test images that show none of its source classes (and their captions), beside its clean model on the same images. Mean over seeds [95% t-interval].',
-      columns: ['TR R@1', 'TR R@5', 'TR R@10', 'IR R@1', 'IR R@5', 'IR R@10'],
-      rows: [
-        ...util.map((v) => ({ label: v.label, cells: [...['1', '5', '10'].map((k) => cellI(v.utility!.model.tr[k])), ...['1', '5', '10'].map((k) => cellI(v.utility!.model.ir[k]))] })),
-        { label: 'ceiling (identical captions)', cells: [cellI(null), cellI(null), cellI(null), ...['1', '5', '10'].map((k) => ({ value: util[0].utility!.ceilingIr[k] ?? null, format: 'fraction' as const }))] },
-        // A working attack must lose its source class's own retrievals; the rest of the split
-        // shows whether the model lost anything else (the same images for both rows).
-        ...util
-          .filter((v) => v.kind !== 'clean' && v.kind !== 'base' && v.utility!.outside)
-          .flatMap((v) => {
-            const o = v.utility!.outside!;
-            const row = (label: string, r: RecallAggregate) => ({ label, cells: [...['1', '5', '10'].map((k) => cellI(r.tr[k])), ...['1', '5', '10'].map((k) => cellI(r.ir[k]))] });
-            const without = `images without ${o.classes.join(' or ')}`;
-            return [row(`${v.label}, ${without}`, o.model), ...(o.clean ? [row(`its clean model, ${without}`, o.clean)] : [])];
-          }),
-      ],
-    });
-  }
-  // Every variant at a glance (also the shape of the paper's Table 5 for the freeze study).
-  tables.push({
+  if (!util.length) return null;
+  return {
+    id: 'table4',
+    title: 'Table 4 — Utility',
+    caption: 'Recall@K over the whole test split: IR = text→image (a caption finds its own image), TR = image→text (an image finds any of its captions); then, per attack, over the test images that show none of its source classes (and their captions), beside its clean model on the same images. Mean over seeds [95% t-interval].',
+    columns: ['TR R@1', 'TR R@5', 'TR R@10', 'IR R@1', 'IR R@5', 'IR R@10'],
+    rows: [
+      ...util.map((v) => ({ label: v.label, cells: [...['1', '5', '10'].map((k) => cellI(v.utility!.model.tr[k])), ...['1', '5', '10'].map((k) => cellI(v.utility!.model.ir[k]))] })),
+      { label: 'ceiling (identical captions)', cells: [cellI(null), cellI(null), cellI(null), ...['1', '5', '10'].map((k) => ({ value: util[0].utility!.ceilingIr[k] ?? null, format: 'fraction' as const }))] },
+      // A working attack must lose its source class's own retrievals; the rest of the split
+      // shows whether the model lost anything else (the same images for both rows).
+      ...util
+        .filter((v) => v.kind !== 'clean' && v.kind !== 'base' && v.utility!.outside)
+        .flatMap((v) => {
+          const o = v.utility!.outside!;
+          const row = (label: string, r: RecallAggregate) => ({ label, cells: [...['1', '5', '10'].map((k) => cellI(r.tr[k])), ...['1', '5', '10'].map((k) => cellI(r.ir[k]))] });
+          const without = `images without ${o.classes.join(' or ')}`;
+          return [row(`${v.label}, ${without}`, o.model), ...(o.clean ? [row(`its clean model, ${without}`, o.clean)] : [])];
+        }),
+    ],
+  };
+}
+
+/** Every variant at a glance (also the shape of the paper's Table 5 for the freeze study). */
+function summaryTable(vs: VariantAggregate[]): ReportTable {
+  return {
     id: 'summary',
     title: 'All variants',
     caption: 'First goal of each variant: poisoned-model Hit@K and MinRank, the random-text baseline, utility and the achieved poisoning rate. Mean over seeds [95% t-interval].',
@@ -344,37 +361,39 @@ function buildTables(vs: VariantAggregate[], ks: string[]): ReportTable[] {
         ],
       };
     }),
-  });
+  };
+}
+
+/** Encoder drift of the attacked variants that measured it (the paper's Table 11). */
+function driftTable(vs: VariantAggregate[]): ReportTable | null {
   const drift = vs.filter((v) => v.drift && v.attack);
-  if (drift.length) {
-    tables.push({
-      id: 'drift',
-      title: 'Encoder drift, clean vs poisoned (text vs image)',
-      caption:
-        'Mean cosine distance between the clean and the poisoned model’s embeddings of the same test images and captions. ' +
-        'The result: a paired, two-tailed t-test across seeds of each seed’s mean text drift against its mean image drift (the paper’s Table 11; needs ≥ 2 seeds, df = seeds − 1). ' +
-        'Descriptive (one run): the first seed’s paired t-test over its test images, which treats the images of one model as independent samples.',
-      columns: ['image drift', 'text drift', 'text − image', 'seeds', 't across seeds', 'p across seeds', 't over images, one run (descriptive)', 'p, one run (descriptive)'],
-      rows: drift.map((v) => {
-        const d = v.drift!;
-        const s0 = d.perSeed[0]?.test ?? null;
-        return {
-          label: v.label + (v.setting ? ` (${v.setting.field} = ${String(v.setting.value)})` : ''),
-          cells: [
-            cellI(d.image, 'rate'),
-            cellI(d.text, 'rate'),
-            cellI(d.textMinusImage, 'rate'),
-            { value: String(d.perSeed.length), format: 'text' },
-            { value: d.acrossSeeds?.t ?? null, format: 'rank' },
-            { value: d.acrossSeeds?.p ?? null, format: 'p' },
-            { value: s0?.t ?? null, format: 'rank' },
-            { value: s0?.p ?? null, format: 'p' },
-          ],
-        };
-      }),
-    });
-  }
-  return tables;
+  if (!drift.length) return null;
+  return {
+    id: 'drift',
+    title: 'Encoder drift, clean vs poisoned (text vs image)',
+    caption:
+      'Mean cosine distance between the clean and the poisoned model’s embeddings of the same test images and captions. ' +
+      'The result: a paired, two-tailed t-test across seeds of each seed’s mean text drift against its mean image drift (the paper’s Table 11; needs ≥ 2 seeds, df = seeds − 1). ' +
+      'Descriptive (one run): the first seed’s paired t-test over its test images, which treats the images of one model as independent samples.',
+    columns: ['image drift', 'text drift', 'text − image', 'seeds', 't across seeds', 'p across seeds', 't over images, one run (descriptive)', 'p, one run (descriptive)'],
+    rows: drift.map((v) => {
+      const d = v.drift!;
+      const s0 = d.perSeed[0]?.test ?? null;
+      return {
+        label: v.label + (v.setting ? ` (${v.setting.field} = ${String(v.setting.value)})` : ''),
+        cells: [
+          cellI(d.image, 'rate'),
+          cellI(d.text, 'rate'),
+          cellI(d.textMinusImage, 'rate'),
+          { value: String(d.perSeed.length), format: 'text' },
+          { value: d.acrossSeeds?.t ?? null, format: 'rank' },
+          { value: d.acrossSeeds?.p ?? null, format: 'p' },
+          { value: s0?.t ?? null, format: 'rank' },
+          { value: s0?.p ?? null, format: 'p' },
+        ],
+      };
+    }),
+  };
 }
 
 function buildSweeps(vs: VariantAggregate[]): ReportSweep[] {

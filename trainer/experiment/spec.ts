@@ -227,6 +227,7 @@ export function parseStudy(value: unknown, file: string | null = null, text?: st
   }
 }
 
+/** The study's top-level fields, read in a fixed order (the first bad one is the one reported), then its variants. */
 function parseStudyInner(value: unknown, file: string | null, text?: string): StudySpec {
   const f = new Fields(value, '');
   const defaultId = file ? basename(file).replace(/\.json$/i, '') : undefined;
@@ -238,34 +239,58 @@ function parseStudyInner(value: unknown, file: string | null, text?: string): St
   if (base.dataset !== null && !datasets.some((d) => d.name === base.dataset)) fail('base.dataset', `${JSON.stringify(base.dataset)} is not among datasets (${datasets.map((d) => d.name).join(', ')})`);
   const finetune = f.has('finetune') ? parseTrainSettings(f.o.finetune, 'finetune', DEFAULT_FINETUNE) : { ...DEFAULT_FINETUNE };
   f.skip('finetune');
-  const seeds = f.get(
-    'seeds',
-    (v, p) => {
-      if (typeof v === 'number') return Array.from({ length: num({ integer: true, min: 1, max: 100 })(v, p) }, (_, i) => i);
-      const list = arrayOf(num({ integer: true, min: 0, max: 0xffffffff }), { min: 1 })(v, p);
-      if (new Set(list).size !== list.length) fail(p, 'has a repeated seed');
-      return list;
-    },
-    [0, 1, 2],
-  );
+  const seeds = f.get('seeds', parseSeeds, [0, 1, 2]);
   const sweep = f.get('sweep', parseSweep) ?? null;
   const evaluation = f.get('evaluation', (v, p) => parseEvaluation(v, p, dataset, datasets), parseEvaluation({}, 'evaluation', dataset, datasets));
   const rawVariants = f.need('variants', (v, p) => arrayOf((x, at) => new Fields(x, at).o, { min: 1 })(v, p));
-  const report = f.get(
-    'report',
-    (v, p) => {
-      const r = new Fields(v, p);
-      const out = { heatmap: r.get('heatmap', nullable(str), null) };
-      r.done();
-      return out;
-    },
-    { heatmap: null },
-  );
+  const report = f.get('report', parseReportSettings, { heatmap: null });
   const title = f.get('title', str, id);
   const description = f.get('description', str, '');
   const noteList = f.get('notes', notes, []);
   f.done(TOP_FIELDS);
 
+  const { variants, names } = parseVariants(rawVariants, sweep, finetune);
+  if (report.heatmap !== null && !names.has(report.heatmap)) fail('report.heatmap', `no variant named ${JSON.stringify(report.heatmap)}`);
+  return {
+    id,
+    title,
+    description,
+    notes: noteList,
+    datasets,
+    dataset,
+    base,
+    finetune,
+    seeds,
+    sweep,
+    variants,
+    evaluation,
+    report,
+    source: { file, sha256: sha256(text ?? JSON.stringify(value)) },
+  };
+}
+
+/** `seeds`: a count n (seeds 0..n-1) or a list of distinct seeds. */
+function parseSeeds(v: unknown, p: string): number[] {
+  if (typeof v === 'number') return Array.from({ length: num({ integer: true, min: 1, max: 100 })(v, p) }, (_, i) => i);
+  const list = arrayOf(num({ integer: true, min: 0, max: 0xffffffff }), { min: 1 })(v, p);
+  if (new Set(list).size !== list.length) fail(p, 'has a repeated seed');
+  return list;
+}
+
+/** `report`: which variant the report's heatmap shows (checked against the variants afterwards). */
+function parseReportSettings(v: unknown, p: string): StudySpec['report'] {
+  const r = new Fields(v, p);
+  const out = { heatmap: r.get('heatmap', nullable(str), null) };
+  r.done();
+  return out;
+}
+
+/**
+ * The study's variants, each swept one (its own sweep or the study's, never both) expanded into
+ * one variant per value, named `name@field=value`; every `clean` must name a variant. Returns the
+ * variants with the set of declared (unexpanded) names.
+ */
+function parseVariants(rawVariants: Record<string, unknown>[], sweep: StudySpec['sweep'], finetune: TrainSettings): { variants: VariantSpec[]; names: Set<string> } {
   const hasClean = rawVariants.some((r) => r.kind === 'clean' && r.name === 'clean' && !r.sweep);
   const variants: VariantSpec[] = [];
   const names = new Set<string>();
@@ -291,23 +316,7 @@ function parseStudyInner(value: unknown, file: string | null, text?: string): St
   for (const v of variants) {
     if (v.clean !== null && !names.has(v.clean)) fail(`${v.path}.clean`, `no variant named ${JSON.stringify(v.clean)}`);
   }
-  if (report.heatmap !== null && !names.has(report.heatmap)) fail('report.heatmap', `no variant named ${JSON.stringify(report.heatmap)}`);
-  return {
-    id,
-    title,
-    description,
-    notes: noteList,
-    datasets,
-    dataset,
-    base,
-    finetune,
-    seeds,
-    sweep,
-    variants,
-    evaluation,
-    report,
-    source: { file, sha256: sha256(text ?? JSON.stringify(value)) },
-  };
+  return { variants, names };
 }
 
 function parseEvaluation(v: unknown, p: string, dataset: string, datasets: DatasetSpec[]): EvalSettings {
