@@ -6,8 +6,8 @@ import { EVAL_ATTACKS, type EvalAttack } from '../indexer/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
 import { DETECT_SCORES, detectTrainset, type DetectScore } from '../trainer/defend/detect.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
-import { DEVICES } from '../trainer/train.js';
-import { oneOfFlag } from './train.js';
+import { DEVICES } from '../trainer/training-settings.js';
+import { oneOfFlag } from './args.js';
 import { writeDefenceReport } from '../trainer/defend/report.js';
 // Registers the defence variant kinds (filter, sterilize, safeclip) with the studies runner.
 import '../trainer/defend/variants.js';
