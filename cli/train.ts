@@ -46,20 +46,21 @@ export const trainCommand: Command = {
     if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const settings = readSettingFlags(values);
     if (settings.localLoss && !((settings.nproc ?? 1) > 1)) throw new UserError('--local-loss is a variant of the loss gathered over processes: it needs --nproc > 1', 'bad_flags');
-    const options = {
-      ...settings,
-      trainset: requireFlag(values, 'trainset', USAGE),
-      name: requireFlag(values, 'name', USAGE),
-      from: values.from as string | undefined,
-      overwrite: Boolean(values.overwrite),
-      engineArgs: values['reference-out'] ? ['--reference-out', resolve(values['reference-out'] as string)] : [],
-    };
     const ws = resolveWorkspace(ctx.workspaceDir);
+    const trainset = requireFlag(values, 'trainset', USAGE);
+    const from = values.from as string | undefined;
     if (values['print-config']) {
-      console.log(JSON.stringify(trainConfig(ws, options), null, 2));
+      console.log(JSON.stringify(trainConfig(ws, { ...settings, trainset, from }), null, 2));
       return 0;
     }
-    const pkg = await trainModel(ws, options);
+    const pkg = await trainModel(ws, {
+      ...settings,
+      trainset,
+      name: requireFlag(values, 'name', USAGE),
+      from,
+      overwrite: Boolean(values.overwrite),
+      engineArgs: values['reference-out'] ? ['--reference-out', resolve(values['reference-out'] as string)] : [],
+    });
     if (values.json) console.log(JSON.stringify({ id: pkg.id, dir: pkg.dir, card: pkg.card }, null, 2));
     else console.log(`${pkg.id}\t${pkg.card.kind}\t${pkg.dir}`);
     return 0;

@@ -12,8 +12,8 @@ import { engineConfig, runEngine, type EngineConfig, type EngineEvent } from './
 import { registerModel } from './models.js';
 import { checkExclusive, DEVICES, settingsEngineArgs, type Device, type TrainingSettings } from './training-settings.js';
 
-// The settings' types, for callers of trainModel.
-export type { Device, FreezeMode, Precision } from './training-settings.js';
+// The settings' choices and types, for callers of trainModel (declared in training-settings.ts).
+export { DEVICES, FREEZE_MODES, PRECISIONS, type Device, type FreezeMode, type Precision } from './training-settings.js';
 
 /** `poisonlens train` options: the training settings (training-settings.ts) and what to train. */
 export interface TrainOptions extends TrainingSettings {

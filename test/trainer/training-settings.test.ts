@@ -6,13 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSettingFlags, settingFlagSpec, settingsUsage } from '../../cli/train-flags.js';
 import { parseFlags } from '../../cli/args.js';
 import { engineConfig } from '../../trainer/engine.js';
-import { VENV_PYTHON } from '../../trainer/setup.js';
+import { REPO_ROOT, VENV_PYTHON } from '../../trainer/setup.js';
 import { SETTING_OPTIONS, settingsEngineArgs, TRAINING_SETTINGS, type SettingSpec, type TrainingSettings } from '../../trainer/training-settings.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
@@ -106,5 +107,23 @@ test('--print-config: the engine\'s defaults and the kind, asked rather than res
     assert.throws(() => engineConfig(['--batch', '0']), /--batch must be a positive integer/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('poisonlens train --print-config: what the engine would train, nothing trained', { skip }, () => {
+  const root = mkdtempSync(join(tmpdir(), 'pl-settings-'));
+  try {
+    const t = join(root, 'trainsets', 'poisoned');
+    mkdirSync(t, { recursive: true });
+    writeFileSync(join(t, 'trainset.json'), '{}');
+    writeFileSync(join(t, 'pairs.jsonl'), '{"image":"a.png","caption":"a","poisoned":true}\n');
+    const r = spawnSync(process.execPath, ['bin/poisonlens.mjs', '--workspace', root, 'train', '--print-config', '--trainset', 'poisoned', '--arch', 'pl-tiny-test', '--steps', '4', '--no-augment'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { config: Record<string, unknown>; kind: string };
+    assert.equal(out.kind, 'poisoned');
+    assert.deepEqual([out.config.mode, out.config.arch, out.config.steps, out.config.augScale, out.config.recipe], ['scratch', 'pl-tiny-test', 4, null, 'scenes-base']);
+    assert.ok(!existsSync(join(root, 'models')), 'no package');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,7 @@ import { checkName } from '../../core/workspace.js';
 import { SPLITS, type Split } from '../../data/dataset.js';
 import { POOL_PROFILES } from '../../data/pool.js';
 import { SCENES_DEFAULTS } from '../../data/scenes/generate.js';
-import { FREEZE_MODES, type FreezeMode } from '../training-settings.js';
+import { FREEZE_MODES, type FreezeMode } from '../train.js';
 import { HIT_KS } from '../../indexer/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
 import { getVariantKind, type VariantExpandContext } from './variants.js';

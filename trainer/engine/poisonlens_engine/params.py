@@ -1,6 +1,8 @@
 """Flags of the engine (`python -m poisonlens_engine.main …`) and their resolution against a
-recipe (recipes/*.json): recipe values are the defaults, flags override them. `parse_args`
-takes a list, so tests call `main([...])` directly."""
+recipe (recipes/*.json): recipe values are the defaults, flags override them. The training
+settings' flags come from the shared table (settings.json, via settings.py); the files and
+provenance flags, which only the engine has, are declared here. `parse_args` takes a list, so
+tests call `main([...])` directly."""
 from __future__ import annotations
 
 import argparse
