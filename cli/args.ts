@@ -47,3 +47,13 @@ export function numberFlag(
   if (opts.max !== undefined && n > opts.max) throw new UserError(`--${name} must be ≤ ${opts.max}, got ${raw}`, 'bad_flags');
   return n;
 }
+
+/** A flag whose value must be one of `choices`; undefined when absent. */
+export function oneOfFlag<T extends string>(values: Record<string, unknown>, name: string, choices: readonly T[]): T | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
+    throw new UserError(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}`, 'bad_flags');
+  }
+  return v as T;
+}

@@ -6,8 +6,8 @@ import { EVAL_ATTACKS, type EvalAttack } from '../eval/evaluate.js';
 import { filterTrainset, type FilterResult } from '../trainer/defend/filter.js';
 import { DETECT_SCORES, detectTrainset, type DetectScore } from '../trainer/defend/detect.js';
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
-import { DEVICES } from '../trainer/train.js';
-import { oneOfFlag } from './train.js';
+import type { Device } from '../trainer/training-settings.js';
+import { readSettingFlag } from './train-flags.js';
 import { writeDefenceReport } from '../trainer/defend/report.js';
 // Registers the defence variant kinds (filter, sterilize, safeclip) with the studies runner.
 import '../trainer/defend/variants.js';
@@ -132,22 +132,23 @@ async function runSterilize(argv: string[], ctx: CommandContext): Promise<number
   noPositionals(positionals, STERILIZE_USAGE);
   const attack = values.attack as string | undefined;
   if (attack !== undefined && !(EVAL_ATTACKS as readonly string[]).includes(attack)) throw new UserError(`--attack must be one of ${EVAL_ATTACKS.join(', ')}, got ${JSON.stringify(attack)}`, 'bad_flags');
-  const steps = numberFlag(values, 'steps', { min: 1, max: 10_000_000, integer: true });
+  // The training settings' flags are read as `train` reads them (the engine's table: cli/train-flags.ts).
+  const steps = readSettingFlag(values, 'steps') as number | undefined;
   if (steps === undefined) throw new UserError(`missing --steps\nusage: ${STERILIZE_USAGE}`, 'bad_flags');
   const r = await sterilizeModel(resolveWorkspace(ctx.workspaceDir), {
     model: requireFlag(values, 'model', STERILIZE_USAGE),
     trainset: requireFlag(values, 'trainset', STERILIZE_USAGE),
     name: checkName(requireFlag(values, 'name', STERILIZE_USAGE), 'model name'),
     steps,
-    lr: numberFlag(values, 'lr', { min: 1e-12, max: 10 }),
+    lr: readSettingFlag(values, 'lr') as number | undefined,
     evalEvery: numberFlag(values, 'eval-every', { min: 1, max: 10_000_000, integer: true }),
-    batch: numberFlag(values, 'batch', { min: 1, max: 65_536, integer: true }),
-    seed: numberFlag(values, 'seed', { min: 0, max: 0xffffffff, integer: true }),
-    threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
+    batch: readSettingFlag(values, 'batch') as number | undefined,
+    seed: readSettingFlag(values, 'seed') as number | undefined,
+    threads: readSettingFlag(values, 'threads') as number | undefined,
     recipe: values.recipe as string | undefined,
     ...(values['no-bf16'] ? { bf16: false } : {}),
-    device: oneOfFlag(values, 'device', DEVICES),
-    nproc: numberFlag(values, 'nproc', { min: 1, max: 1024, integer: true }),
+    device: readSettingFlag(values, 'device') as Device | undefined,
+    nproc: readSettingFlag(values, 'nproc') as number | undefined,
     dataset: values.dataset as string | undefined,
     attack: attack as EvalAttack | undefined,
     goal: values.goal as string | undefined,

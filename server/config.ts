@@ -2,7 +2,7 @@ import { UserError } from '../core/errors.js';
 import type { RateLimitConfig } from './http/security.js';
 import { name, NAME_PATTERN } from './schemas/common.js';
 import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm.js';
-import { array, boolean, integer, number, object, oneOf, optional, string, type Check } from './schemas/validate.js';
+import { array, boolean, integer, number, object, oneOf, optional, string, type Check } from '../core/validate.js';
 
 /** The server's settings, checked once at start-up (defaults here; overrides from env or the caller). */
 export interface AppConfig {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UserError } from '../core/errors.js';
@@ -104,4 +104,28 @@ export function runEngine(args: string[], opts: EngineRunOptions = {}): Promise<
         (last?.event === 'error' ? `: ${String(last.message)}` : '') + (tail ? `\n${tail}` : '')));
     });
   });
+}
+
+/** What the engine makes of a set of flags (`--print-config`): the config a run records in model.json's trainer.config, and the kind its model gets. */
+export interface EngineConfig {
+  config: Record<string, unknown>;
+  /** null when it depends on a training set the flags do not name. */
+  kind: string | null;
+}
+
+/**
+ * Asks the engine how it resolves `args` (recipe defaults applied, the length rule, the kind)
+ * without training: the engine is the authority on its defaults, so callers ask rather than
+ * restate them. Torch is not loaded; a bad flag is a UserError as from a run.
+ */
+export function engineConfig(args: string[]): EngineConfig {
+  if (!existsSync(VENV_PYTHON)) throw new UserError('the Python training engine is not set up: run `poisonlens setup` first', 'engine_missing');
+  const cmd = engineCommand([...args, '--print-config']);
+  const r = spawnSync(cmd.command, cmd.args, { cwd: cmd.cwd, env: { ...cmd.env, POISONLENS_ENGINE_PARENT_WATCH: '0' }, encoding: 'utf8' });
+  const events = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as EngineEvent);
+  const error = events.find((e) => e.event === 'error');
+  if (r.status === 2 && error) throw new UserError(String(error.message), String(error.code ?? 'engine_input'));
+  const config = events.find((e) => e.event === 'config');
+  if (r.status !== 0 || !config) throw new Error(`the training engine failed to print its config (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-5).join('\n')}`);
+  return { config: config.config as Record<string, unknown>, kind: (config.kind as string | null) ?? null };
 }

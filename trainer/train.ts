@@ -7,77 +7,35 @@ import { resumeHint, startJob } from '../core/jobs.js';
 import { Progress, formatSeconds } from '../core/progress.js';
 import { checkName, type Workspace } from '../core/workspace.js';
 import { trainsetDir } from '../data/trainset.js';
-import { modelDir, readModelPackage, type ModelKind, type ModelPackage } from '../indexer/package.js';
-import { runEngine, type EngineEvent } from './engine.js';
+import { modelDir, readModelPackage, type ModelPackage } from '../indexer/package.js';
+import { engineConfig, runEngine, type EngineConfig, type EngineEvent } from './engine.js';
 import { registerModel } from './models.js';
+import { checkExclusive, DEVICES, settingsEngineArgs, type Device, type TrainingSettings } from './training-settings.js';
 
-/**
- * What `--freeze` keeps from training: `image` or `text` the whole tower (the paper's Table 5),
- * `text-blocks` only the text transformer blocks (mm_poison's text freeze: token and positional
- * embeddings, ln_final and the projection still train).
- */
-export const FREEZE_MODES = ['image', 'text', 'text-blocks'] as const;
-export type FreezeMode = (typeof FREEZE_MODES)[number];
+// The settings' choices and types, for callers of trainModel (declared in training-settings.ts).
+export { DEVICES, FREEZE_MODES, PRECISIONS, type Device, type FreezeMode, type Precision } from './training-settings.js';
 
-/** `poisonlens train` options; what is left out comes from the engine's recipe. */
-export interface TrainOptions {
+/** `poisonlens train` options: the training settings (training-settings.ts) and what to train. */
+export interface TrainOptions extends TrainingSettings {
   trainset: string;
   /** Model name = id = package folder name. */
   name: string;
   /** Fine-tune from a model id of the workspace, a package folder or a checkpoint.pt. */
   from?: string;
-  /** From scratch (or --pretrained) with this architecture; neither: the default small one. */
-  arch?: string;
-  pretrained?: string;
-  recipe?: string;
-  epochs?: number;
-  steps?: number;
-  batch?: number;
-  lr?: number;
-  seed?: number;
-  threads?: number;
-  /** undefined: on where the CPU supports it. */
-  bf16?: boolean;
-  /** auto (default: CUDA when torch sees a GPU, else MPS, else the CPU), cpu, cuda or mps. */
-  device?: Device;
-  /** Autocast precision (default auto: bf16 where supported; fp16 with a gradient scaler on older GPUs). */
-  precision?: Precision;
-  /** Processes under torchrun (DDP; default 1: no torchrun). The batch is the global batch. */
-  nproc?: number;
-  /** Under torchrun: open_clip's local-loss variant of the gathered contrastive loss. */
-  localLoss?: boolean;
-  /** Training images held in memory or streamed from the decoded cache (default auto). */
-  data?: 'auto' | 'memory' | 'stream';
-  /** Processes that decode images into the cache (default: the engine's, up to 8). */
-  workers?: number;
-  /** false: no random resized crop (the recipe's augmentation); default on. */
-  augment?: boolean;
-  freeze?: FreezeMode;
-  kind?: ModelKind;
   defence?: Record<string, unknown>;
   /**
    * model.json fields the caller records over the engine's (the engine's --card): e.g. a defence's
    * parent, inherited attack and defence; in `defence`, lr and batch given as null are the run's.
    */
   card?: Record<string, unknown>;
-  valImages?: number;
-  checkpointEvery?: number;
-  evalEvery?: number;
   overwrite?: boolean;
   /** Further engine flags, passed as they are (e.g. --reference-out FILE in tests). */
   engineArgs?: string[];
-  /** Also write a package at each epoch's end (`<name>-eNN`; the engine's --save-epochs). */
-  saveEpochs?: boolean;
   /** Record the package in the catalog (default true). */
   register?: boolean;
   quiet?: boolean;
   onEvent?: (e: EngineEvent) => void;
 }
-
-export const DEVICES = ['auto', 'cpu', 'cuda', 'mps'] as const;
-export type Device = (typeof DEVICES)[number];
-export const PRECISIONS = ['auto', 'fp32', 'bf16', 'fp16'] as const;
-export type Precision = (typeof PRECISIONS)[number];
 
 /**
  * Where trainings run when the caller does not say: POISONLENS_DEVICE and POISONLENS_NPROC (set by
@@ -119,49 +77,41 @@ export function resolveFrom(ws: Workspace, from: string): string {
   return p;
 }
 
+/** The engine's argv for training `o`. */
 export function engineArgs(ws: Workspace, o: TrainOptions): string[] {
   checkName(o.name, 'model name');
-  const tdir = trainsetDir(ws, o.trainset);
-  if (!existsSync(join(tdir, 'trainset.json'))) throw new NotFoundError(`unknown training set ${JSON.stringify(o.trainset)} (no ${tdir})`, 'trainset_not_found');
+  const tdir = existingTrainsetDir(ws, o.trainset);
   if (o.from && (o.arch || o.pretrained)) throw new UserError('give --from or --arch/--pretrained, not both', 'bad_flags');
   if (o.pretrained && !o.arch) throw new UserError('--pretrained needs --arch', 'bad_flags');
-  if (o.epochs !== undefined && o.steps !== undefined) throw new UserError('give --epochs or --steps, not both', 'bad_flags');
+  checkExclusive(o);
   const out = modelDir(ws, o.name);
   if (existsSync(out) && !o.overwrite) throw new UserError(`model ${o.name} already exists (${out}); pick another --name or pass --overwrite`, 'model_exists');
   const a = ['--trainset', tdir, '--out', out, '--run-dir', runDir(ws, o.name), '--cache-dir', ws.cache, '--name', o.name, '--id', o.name];
-  const opt = (flag: string, v: string | number | undefined) => {
-    if (v !== undefined) a.push(flag, String(v));
-  };
-  if (o.from) a.push('--from', resolveFrom(ws, o.from));
-  opt('--arch', o.arch);
-  opt('--pretrained', o.pretrained);
-  opt('--recipe', o.recipe);
-  opt('--epochs', o.epochs);
-  opt('--steps', o.steps);
-  opt('--batch', o.batch);
-  opt('--lr', o.lr);
-  opt('--seed', o.seed);
-  opt('--threads', o.threads);
-  opt('--freeze', o.freeze);
-  opt('--kind', o.kind);
-  opt('--val-images', o.valImages);
-  opt('--checkpoint-every', o.checkpointEvery);
-  opt('--eval-every', o.evalEvery);
-  if (o.bf16 !== undefined && o.precision !== undefined) throw new UserError('give --precision or --bf16/--no-bf16, not both', 'bad_flags');
-  if (o.bf16 !== undefined) a.push(o.bf16 ? '--bf16' : '--no-bf16');
-  const where = deviceDefaults();
-  opt('--device', o.device ?? where.device);
-  opt('--precision', o.precision);
-  opt('--data', o.data);
-  opt('--workers', o.workers);
-  if (o.localLoss) a.push('--local-loss');
-  if (o.augment === false) a.push('--no-augment');
+  a.push(...startAndSettingArgs(ws, o));
   if (o.defence) a.push('--defence', JSON.stringify(o.defence));
   if (o.card) a.push('--card', JSON.stringify(o.card));
   if (o.overwrite) a.push('--overwrite');
-  if (o.saveEpochs) a.push('--save-epochs');
   a.push(...(o.engineArgs ?? []));
   return a;
+}
+
+/** --from (resolved to a package folder or checkpoint) and the settings' flags, device defaults applied. */
+function startAndSettingArgs(ws: Workspace, o: TrainingSettings & { from?: string }): string[] {
+  return [...(o.from ? ['--from', resolveFrom(ws, o.from)] : []), ...settingsEngineArgs({ ...o, device: o.device ?? deviceDefaults().device })];
+}
+
+function existingTrainsetDir(ws: Workspace, trainset: string): string {
+  const tdir = trainsetDir(ws, trainset);
+  if (!existsSync(join(tdir, 'trainset.json'))) throw new NotFoundError(`unknown training set ${JSON.stringify(trainset)} (no ${tdir})`, 'trainset_not_found');
+  return tdir;
+}
+
+/**
+ * What the engine would train for `o` (`poisonlens train --print-config`): its resolved config
+ * (the recipe's defaults applied) and the kind of the model, from the engine itself.
+ */
+export function trainConfig(ws: Workspace, o: TrainingSettings & { trainset?: string; from?: string }): EngineConfig {
+  return engineConfig([...(o.trainset ? ['--trainset', existingTrainsetDir(ws, o.trainset)] : []), ...startAndSettingArgs(ws, o)]);
 }
 
 /**

@@ -7,7 +7,7 @@ import type { EvalService } from '../services/eval.js';
 import type { Metrics } from '../services/metrics.js';
 import type { DatasetRepository } from '../repositories/datasets.js';
 import type { ThumbnailStore } from '../repositories/files.js';
-import type { Check } from '../schemas/validate.js';
+import type { Check } from '../../core/validate.js';
 import type { AppConfig } from '../config.js';
 import type { Workspace } from '../../core/workspace.js';
 

@@ -1,4 +1,4 @@
-import { array, boolean, integer, nullable, number, object, oneOf, optional, string, type Infer } from './validate.js';
+import { array, boolean, integer, nullable, number, object, oneOf, optional, string, type Infer } from '../../core/validate.js';
 import { MAX_QUERY_CHARS, NAME_PATTERN } from './common.js';
 
 /**

@@ -1,5 +1,5 @@
 import { NAME_PATTERN, NAME_RULE } from '../../core/workspace.js';
-import { integer, optional, string } from './validate.js';
+import { integer, optional, string } from '../../core/validate.js';
 
 /** Names of models and datasets are folder names (core/workspace.ts: the one pattern). */
 export { NAME_PATTERN };

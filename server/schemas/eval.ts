@@ -1,5 +1,5 @@
 import { goal, name } from './common.js';
-import { array, boolean, integer, nullable, object, oneOf, optional, string, type Infer } from './validate.js';
+import { array, boolean, integer, nullable, object, oneOf, optional, string, type Infer } from '../../core/validate.js';
 
 /**
  * POST /api/eval {model, dataset, attack, goal?, k?: [1,5,10,…], mode?: "ann"|"exact", …}

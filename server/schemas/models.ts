@@ -1,5 +1,5 @@
 import { name } from './common.js';
-import { object, type Infer } from './validate.js';
+import { object, type Infer } from '../../core/validate.js';
 
 /** GET /api/models/:id */
 export const modelParams = object({ id: name() });

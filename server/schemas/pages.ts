@@ -1,5 +1,5 @@
 import { goal, k, name, MAX_QUERY_CHARS } from './common.js';
-import { anyOf, array, object, optional, refine, string, invalid, type Infer } from './validate.js';
+import { anyOf, array, object, optional, refine, string, invalid, type Infer } from '../../core/validate.js';
 
 const pageText = () => optional(string({ max: MAX_QUERY_CHARS, trim: true }), '');
 

@@ -1,5 +1,5 @@
 import { goal, k, name, queryText } from './common.js';
-import { object, optional, type Infer } from './validate.js';
+import { object, optional, type Infer } from '../../core/validate.js';
 
 /** GET /api/search?q=TEXT&k=10&model=ID&dataset=N[&goal=A>B] */
 export const searchQuery = object({

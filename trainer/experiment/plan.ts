@@ -24,6 +24,7 @@ import {
 import { contentId, inputsHash, stableStringify } from './hash.js';
 import { sha256 } from '../../core/fsutil.js';
 import { basePart } from '../../data/pool.js';
+import { trainConfig } from '../train.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
 import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './variants.js';
@@ -171,7 +172,7 @@ class Planner {
     const inputs = { v: 1, kind: 'base', trainset: ts, recipe: { name: recipe.name, sha256: recipe.sha256 }, arch: arch ? archInfo(arch) : null, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, seed: b.seed };
     const id = contentId('base', inputs);
     const job: ModelJob = { id, kind: 'base', trainset: ts, from: null, arch: b.arch, recipe: b.recipe, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, freeze: null, seed: b.seed, valImages: null };
-    const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.baseDataset(), job, recipe.recipe);
+    const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.baseDataset(), job);
     if (adopted) return { model: adopted, trainset: ts, job: null };
     const ws = this.ws;
     this.add(
@@ -408,36 +409,29 @@ function cleanPairsSha(dataset: Dataset): string {
 /**
  * A base model package of the workspace, under any name, that was trained from scratch on the
  * same pairs with the same resolved settings as `job` (its model.json's trainer.config against
- * the recipe with the study's overrides); null when there is none.
+ * what the engine resolves for the job's flags); null when there is none.
  */
-export function findEquivalentBase(ws: Workspace, dataset: Dataset, job: ModelJob, recipe: Record<string, unknown>): string | null {
+export function findEquivalentBase(ws: Workspace, dataset: Dataset, job: ModelJob): string | null {
   if (!existsSync(ws.models)) return null;
-  const want: Record<string, unknown> = {
-    mode: 'scratch',
-    pretrained: null,
-    arch: job.arch ?? recipe.arch,
-    lr: job.lr ?? recipe.lr,
-    minLr: recipe.minLr ?? 0,
-    weightDecay: recipe.weightDecay,
-    warmupSteps: recipe.warmupSteps ?? 0,
-    batch: job.batch ?? recipe.batch,
-    // The engine's rule: a length given (steps, then epochs) wins over the recipe's, steps before epochs.
-    steps: job.steps ?? (job.epochs == null ? (recipe.steps ?? null) : null),
-    epochs: job.steps != null || (job.epochs == null && recipe.steps != null) ? null : (job.epochs ?? recipe.epochs),
-    augScale: recipe.augScale ?? [0.9, 1.0],
-    freeze: null,
-    seed: job.seed,
-  };
+  let want: Record<string, unknown> | null = null;
   let pairsSha: string | null = null;
   for (const name of readdirSync(ws.models).sort()) {
     if (name.startsWith('.')) continue;
     const c = readCard(ws, name);
     if (!c || c.kind !== 'base' || (c.parent ?? null) !== null || !c.trainset?.sha256) continue;
     const cfg = c.trainer?.config ?? {};
+    want ??= baseConfigToMatch(ws, job);
     if (Object.entries(want).some(([k, v]) => stableStringify(cfg[k] ?? null) !== stableStringify(v ?? null))) continue;
     if (!['image.onnx', 'text.onnx', 'checkpoint.pt'].every((f) => existsSync(join(ws.models, name, f)))) continue;
     pairsSha ??= cleanPairsSha(dataset);
     if (c.trainset.sha256 === pairsSha) return name;
   }
   return null;
+}
+
+/** The fields of trainer.config that decide a base model's weights, as the engine resolves the job's flags (asked, not restated). */
+function baseConfigToMatch(ws: Workspace, job: ModelJob): Record<string, unknown> {
+  const { config } = trainConfig(ws, { recipe: job.recipe, arch: job.arch ?? undefined, epochs: job.epochs ?? undefined, steps: job.steps ?? undefined, lr: job.lr ?? undefined, batch: job.batch ?? undefined, seed: job.seed });
+  const keys = ['mode', 'pretrained', 'arch', 'lr', 'minLr', 'weightDecay', 'warmupSteps', 'batch', 'steps', 'epochs', 'augScale', 'freeze', 'seed'];
+  return Object.fromEntries(keys.map((k) => [k, config[k]]));
 }

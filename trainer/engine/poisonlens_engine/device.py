@@ -21,9 +21,10 @@ from typing import Any, Mapping
 import torch
 
 from .errors import EngineError
+from .settings import choices
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = choices("device")
+PRECISIONS = choices("precision")
 
 
 def mps_available() -> bool:

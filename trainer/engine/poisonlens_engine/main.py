@@ -161,6 +161,7 @@ def _caller_fields(card: dict[str, Any], fields: dict[str, Any] | None, *, lr, b
 
 def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch) -> dict[str, Any]:
     from .errors import EngineError
+    from .params import derive_kind
 
     V.configure_backend(device.type)
     cfg["precision"] = V.resolve_precision(device.type, cfg["precision"])
@@ -257,7 +258,7 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
             return {"split": cfg["valSplit"], **recall_at_k(img, txt, val_data.caption_image)}
 
         poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
-        kind = P.derive_kind(cfg["mode"], poisoned_pairs, args.kind)
+        kind = derive_kind(cfg["mode"], poisoned_pairs, args.kind)
 
         def write_package(dest: Path, m, pkg_id: str, summary: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
             """A model package of `m` (a CPU float32 model in eval mode) at `dest`, atomically."""
@@ -308,19 +309,38 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
     return card
 
 
+def print_config(argv: list[str]) -> int:
+    """--print-config: the resolved config and the kind as one `config` event, nothing trained.
+    Apart from run() because that loads torch (seconds, minutes on a loaded machine)."""
+    from .errors import EngineError
+    from .params import describe, resolve
+
+    try:
+        args, cfg = resolve(argv)
+        emit("config", **describe(args, cfg))
+        return 0
+    except EngineError as err:
+        emit("error", code=err.code, message=str(err))
+        print(f"poisonlens-engine: {err}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command-line entry (argv None: sys.argv, stdout claimed for events) or, with a list,
     an in-process call (tests): events then go to sys.stdout as they are."""
     if argv is None:
         _claim_stdout()
         _die_with_parent()
+    argv = sys.argv[1:] if argv is None else argv
+    if "--print-config" in argv:
+        return print_config(argv)
     set_omp_wait_policy()
     logging.basicConfig(level=logging.ERROR)
     from .errors import EngineError
     from .train import Interrupted
 
     try:
-        run(sys.argv[1:] if argv is None else argv)
+        run(argv)
         return 0
     except EngineError as err:
         emit("error", code=err.code, message=str(err))

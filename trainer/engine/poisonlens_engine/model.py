@@ -16,6 +16,7 @@ import torch
 
 from .compat import import_open_clip
 from .errors import EngineError
+from .settings import choices
 
 open_clip = import_open_clip()
 
@@ -105,7 +106,7 @@ def text_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for n, p in model.named_parameters() if id(p) not in skip and not n.startswith("logit_")]
 
 
-FREEZE_MODES = ("image", "text", "text-blocks")
+FREEZE_MODES = choices("freeze")
 
 
 def text_block_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

@@ -103,16 +103,6 @@ def attack_of(ts: TrainsetFiles) -> dict[str, Any] | None:
     return out
 
 
-def derive_kind(mode: str, poisoned_pairs: int, override: str | None) -> str:
-    """Poisoned pairs make a poisoned model; otherwise from scratch is a base model and
-    anything trained on from weights is clean. `--kind` overrides (defences say `defended`)."""
-    if override:
-        return override
-    if poisoned_pairs > 0:
-        return "poisoned"
-    return "base" if mode == "scratch" else "clean"
-
-
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

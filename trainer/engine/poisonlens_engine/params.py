@@ -1,6 +1,8 @@
 """Flags of the engine (`python -m poisonlens_engine.main …`) and their resolution against a
-recipe (recipes/*.json): recipe values are the defaults, flags override them. `parse_args`
-takes a list, so tests call `main([...])` directly."""
+recipe (recipes/*.json): recipe values are the defaults, flags override them. The training
+settings' flags come from the shared table (settings.json, via settings.py); the files and
+provenance flags, which only the engine has, are declared here. `parse_args` takes a list, so
+tests call `main([...])` directly."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .errors import EngineError
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 SCRATCH_RECIPE, FINETUNE_RECIPE = "scenes-base", "finetune"
-KINDS = ("base", "clean", "poisoned", "defended")
+KINDS = settings.choices("kind")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,58 +27,24 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="poisonlens_engine.main", description="Train an open_clip model on a training set; write a model package.")
     io = p.add_argument_group("files")
-    io.add_argument("--trainset", required=True, help="training-set folder (pairs.jsonl, trainset.json)")
-    io.add_argument("--out", required=True, help="model package folder to create (appears atomically)")
+    # Required for a run; --print-config needs neither (checked in resolve).
+    io.add_argument("--trainset", help="training-set folder (pairs.jsonl, trainset.json)")
+    io.add_argument("--out", help="model package folder to create (appears atomically)")
     io.add_argument("--run-dir", help="run folder for checkpoints and resume (default: beside --out, '.run-<name>')")
     io.add_argument("--cache-dir", help="folder for decoded-image caches")
     io.add_argument("--overwrite", action="store_true", help="replace an existing package at --out")
     io.add_argument("--reference-out", help="test only: write fixed inputs and torch embeddings as JSON here")
+    io.add_argument("--print-config", action="store_true",
+                    help="print the resolved config (recipe defaults applied) and the kind the model would get, as one "
+                         "JSON `config` event, and train nothing")
 
-    m = p.add_argument_group("model")
-    m.add_argument("--from", dest="from_", metavar="PACKAGE_OR_CHECKPOINT", help="fine-tune from a model package folder or checkpoint.pt")
-    m.add_argument("--arch", help="open_clip architecture name (ours: model_configs/*.json)")
-    m.add_argument("--pretrained", help="open_clip pretrained tag or weights file for --arch")
-    m.add_argument("--freeze", choices=("image", "text", "text-blocks"),
-                   help="image, text: that whole tower frozen; text-blocks: only the text transformer blocks (mm_poison's)")
+    groups = {name: p.add_argument_group(name) for name in ("model", "training", "validation", "provenance")}
+    groups["model"].add_argument("--from", dest="from_", metavar="PACKAGE_OR_CHECKPOINT", help="fine-tune from a model package folder or checkpoint.pt")
+    settings.add_arguments(groups)  # the training settings: settings.json
 
-    t = p.add_argument_group("training")
-    t.add_argument("--recipe", help=f"recipe name in recipes/ or a JSON file (default {SCRATCH_RECIPE} from scratch, {FINETUNE_RECIPE} otherwise)")
-    g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=float)
-    g.add_argument("--steps", type=int)
-    t.add_argument("--batch", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--min-lr", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--warmup-steps", type=int)
-    t.add_argument("--no-augment", action="store_true", help="no random resized crop")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2)
-    b = t.add_mutually_exclusive_group()
-    b.add_argument("--bf16", dest="bf16", action="store_const", const=True, help="bf16 autocast (default where the CPU supports it)")
-    b.add_argument("--no-bf16", dest="bf16", action="store_const", const=False)
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="autocast precision (default auto: bf16 where the CPU/GPU supports it; on a GPU without it fp16 with a gradient scaler)")
-    t.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU, else MPS, else the CPU), cpu, cuda or mps")
-    t.add_argument("--local-loss", action="store_true",
-                   help="under torchrun: each rank scores its own rows against all gathered features (open_clip's local_loss)")
-    t.add_argument("--workers", type=int, help="processes that decode images into the uint8 cache (default: up to 8, by CPU count)")
-    t.add_argument("--data", choices=("auto", "memory", "stream"), default="auto",
-                   help="training images in memory, or streamed from the uint8 cache on disk in bounded memory (auto: stream above 4 GiB or under torchrun)")
-    t.add_argument("--checkpoint-every", type=int, default=100, help="steps between run checkpoints")
-    t.add_argument("--eval-every", type=int, default=0, help="extra validation every N steps (0: per epoch only)")
-    t.add_argument("--save-epochs", action="store_true",
-                   help="also write a package of the weights at each epoch's end, OUT-eNN (one run, every epoch evaluable)")
-
-    v = p.add_argument_group("validation")
-    v.add_argument("--val-dataset", help="dataset folder for validation Recall@K (default: the training set's dataset)")
-    v.add_argument("--val-split", default="val")
-    v.add_argument("--val-images", type=int, default=1000, help="images of the split used (0: no validation)")
-
-    r = p.add_argument_group("provenance")
+    r = groups["provenance"]
     r.add_argument("--name", help="model name (default: the --out folder's name)")
     r.add_argument("--id", help="model id (default: the --out folder's name)")
-    r.add_argument("--kind", choices=KINDS, help="override the derived kind (base / clean / poisoned)")
     r.add_argument("--defence", help="JSON object recorded as model.json's defence")
     r.add_argument("--card", metavar="JSON_OR_@FILE",
                    help="JSON object (or @FILE holding one) of model.json fields the caller records over the engine's own "
@@ -118,28 +87,13 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _positive(name: str, v, integer=False):
-    if v is None:
-        return
-    if not (v > 0) or (integer and int(v) != v):
-        raise EngineError(f"--{name} must be a positive {'integer' if integer else 'number'}, got {v}", "bad_flags")
-
-
 def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
     """Parses flags; returns them and the resolved training config (what model.json records)."""
     a = build_parser().parse_args(argv)
-    for name in ("epochs", "batch", "lr", "threads", "checkpoint_every"):
-        _positive(name.replace("_", "-"), getattr(a, name))
-    if a.steps == 0 and (a.pretrained or a.from_):
-        pass  # --steps 0: package the starting weights as they are (e.g. a pretrained CLIP as a base)
-    else:
-        _positive("steps", a.steps, integer=True)
-    if a.workers is not None and a.workers < 0:
-        raise EngineError("--workers must be ≥ 0", "bad_flags")
-    if a.precision is not None and a.bf16 is not None:
-        raise EngineError("give --precision or --bf16/--no-bf16, not both", "bad_flags")
-    if a.val_images < 0 or a.eval_every < 0:
-        raise EngineError("--val-images and --eval-every must be ≥ 0", "bad_flags")
+    missing = [f"--{n}" for n in ("trainset", "out") if getattr(a, n) is None]
+    if missing and not a.print_config:
+        raise EngineError(f"the following arguments are required: {', '.join(missing)} (engine flags: python -m poisonlens_engine.main --help)", "bad_flags")
+    settings.check(a, {"from": bool(a.from_), "pretrained": bool(a.pretrained)})
     if a.from_ and (a.arch or a.pretrained):
         raise EngineError("--from takes its architecture from the checkpoint: drop --arch/--pretrained", "bad_flags")
     if a.pretrained and not a.arch:
@@ -197,3 +151,29 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
     if cfg["steps"] is None and not cfg["epochs"]:
         raise EngineError("pass --epochs or --steps (the recipe has neither)", "bad_flags")
     return a, cfg
+
+
+def derive_kind(mode: str, poisoned_pairs: int, override: str | None) -> str:
+    """Poisoned pairs make a poisoned model; otherwise from scratch is a base model and
+    anything trained on from weights is clean. `--kind` overrides (defences say `defended`)."""
+    if override:
+        return override
+    if poisoned_pairs > 0:
+        return "poisoned"
+    return "base" if mode == "scratch" else "clean"
+
+
+def poisoned_pairs(trainset_dir: str) -> int:
+    """Pairs marked poisoned in a training set's pairs.jsonl (read without the data layer's torch)."""
+    path = Path(trainset_dir) / "pairs.jsonl"
+    if not path.is_file():
+        raise EngineError(f"no training set at {trainset_dir} (trainset.json or pairs.jsonl missing)", "trainset_not_found")
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip() and json.loads(line).get("poisoned"))
+
+
+def describe(a: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """--print-config: the resolved config and the kind the model would get (null when that
+    depends on a training set not given)."""
+    kind = a.kind if a.kind or a.trainset is None else derive_kind(cfg["mode"], poisoned_pairs(a.trainset), None)
+    return {"config": cfg, "kind": kind}

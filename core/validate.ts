@@ -1,17 +1,25 @@
-import { UserError } from '../../core/errors.js';
+import { UserError } from './errors.js';
 
 /**
- * A small schema validator: every route declares the shape of its query, params and body with
- * these checks, and gets back typed values or a 400 naming the field and the rule it broke.
- * Checks are plain functions, so a schema is data plus a few closures and the TypeScript type
- * of a checked value is derived from the schema (`Infer<typeof schema>`).
+ * The one validator of the code base: the server's routes declare the shape of their query,
+ * params and body with these checks (a 400 naming the field and the rule it broke), and study
+ * files are read with them (trainer/experiment/check.ts, which words the same failures as study
+ * errors). Checks are plain functions, so a schema is data plus a few closures and the
+ * TypeScript type of a checked value is derived from the schema (`Infer<typeof schema>`).
  */
 export type Check<T> = (value: unknown, path: string) => T;
 export type Infer<C> = C extends Check<infer T> ? T : never;
 
+/** A value that broke a rule: `path` names the field, `rule` what it broke. */
 export class ValidationError extends UserError {
-  constructor(readonly path: string, rule: string) {
-    super(`${path || 'request'} ${rule}`, 'invalid_request', 400);
+  constructor(
+    readonly path: string,
+    readonly rule: string,
+    message = `${path || 'request'} ${rule}`,
+    code = 'invalid_request',
+    status = 400,
+  ) {
+    super(message, code, status);
     this.name = 'ValidationError';
   }
 }
@@ -24,7 +32,8 @@ function present(value: unknown, path: string): void {
   if (value === undefined) fail(path, 'is required');
 }
 
-function describe(value: unknown): string {
+/** A value as a message shows it. */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
@@ -45,15 +54,17 @@ export interface StringRules {
   trim?: boolean;
   /** Allow only printable text (no control characters, no lone surrogates). Default true. */
   printable?: boolean;
+  /** Refuse whitespace only (the value is returned as it is). Default false. */
+  notBlank?: boolean;
 }
 
 export function string(rules: StringRules = {}): Check<string> {
-  const { min = 0, max = 10_000, pattern, patternText, trim = false, printable = true } = rules;
+  const { min = 0, max = 10_000, pattern, patternText, trim = false, printable = true, notBlank = false } = rules;
   return (value, path) => {
     present(value, path);
     if (typeof value !== 'string') fail(path, `must be a string, got ${describe(value)}`);
     const s = trim ? value.trim() : value;
-    if (s.length < min) fail(path, min === 1 ? 'must not be empty' : `must be at least ${min} characters`);
+    if (s.length < min || (notBlank && s.trim() === '')) fail(path, min <= 1 ? 'must not be empty' : `must be at least ${min} characters`);
     if (s.length > max) fail(path, `must be at most ${max} characters, got ${s.length}`);
     if (printable && BAD_TEXT.test(s)) fail(path, 'contains control characters or invalid unicode');
     if (pattern && !pattern.test(s)) fail(path, `must be ${patternText ?? `like ${pattern}`}`);
@@ -64,12 +75,17 @@ export function string(rules: StringRules = {}): Check<string> {
 export interface NumberRules {
   min?: number;
   max?: number;
+  /** `min` itself is refused (a rate or a learning rate: > 0). */
+  exclusiveMin?: boolean;
   integer?: boolean;
 }
 
-/** A number; from query strings (where everything is text) the digits are parsed strictly. */
+/**
+ * A number; from query strings (where everything is text) the digits are parsed strictly.
+ * Under the lower bound the message names it (≥ or >); over the upper, the whole range.
+ */
 export function number(rules: NumberRules = {}): Check<number> {
-  const { min = -Number.MAX_VALUE, max = Number.MAX_VALUE, integer = false } = rules;
+  const { min, max, exclusiveMin = false, integer = false } = rules;
   return (value, path) => {
     present(value, path);
     let n: number;
@@ -78,7 +94,8 @@ export function number(rules: NumberRules = {}): Check<number> {
     else fail(path, `must be a number, got ${describe(value)}`);
     if (!Number.isFinite(n)) fail(path, `must be a finite number, got ${describe(value)}`);
     if (integer && !Number.isInteger(n)) fail(path, `must be an integer, got ${n}`);
-    if (n < min || n > max) fail(path, `must be between ${min} and ${max}, got ${n}`);
+    if (min !== undefined && (exclusiveMin ? n <= min : n < min)) fail(path, `must be ${exclusiveMin ? '>' : '≥'} ${min}, got ${n}`);
+    if (max !== undefined && n > max) fail(path, min === undefined ? `must be ≤ ${max}, got ${n}` : `must be between ${min} and ${max}, got ${n}`);
     return n;
   };
 }
@@ -87,13 +104,14 @@ export function integer(min: number, max: number): Check<number> {
   return number({ min, max, integer: true });
 }
 
-/** true/false, also "true"/"false"/"1"/"0" from query strings. */
-export function boolean(): Check<boolean> {
+/** true/false, also "true"/"false"/"1"/"0" from query strings (unless `fromText` is false: JSON files). */
+export function boolean(rules: { fromText?: boolean } = {}): Check<boolean> {
+  const { fromText = true } = rules;
   return (value, path) => {
     present(value, path);
     if (typeof value === 'boolean') return value;
-    if (value === 'true' || value === '1') return true;
-    if (value === 'false' || value === '0') return false;
+    if (fromText && (value === 'true' || value === '1')) return true;
+    if (fromText && (value === 'false' || value === '0')) return false;
     return fail(path, `must be true or false, got ${describe(value)}`);
   };
 }
@@ -101,7 +119,7 @@ export function boolean(): Check<boolean> {
 export function oneOf<const T extends readonly string[]>(choices: T): Check<T[number]> {
   return (value, path) => {
     present(value, path);
-    if (typeof value !== 'string' || !choices.includes(value)) fail(path, `must be one of ${choices.join(', ')}, got ${describe(value)}`);
+    if (typeof value !== 'string' || !choices.includes(value)) fail(path, `must be one of ${choices.map((c) => JSON.stringify(c)).join(', ')}, got ${describe(value)}`);
     return value as T[number];
   };
 }
@@ -193,3 +211,66 @@ export function parse<T>(check: Check<T>, value: unknown, path = ''): T {
 }
 
 export { fail as invalid };
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Reads the fields of one object one by one (for files whose shape depends on earlier fields,
+ * e.g. a study variant's kind); `done()` rejects any field that was not read.
+ */
+export class FieldReader {
+  private readonly seen = new Set<string>();
+  readonly o: Record<string, unknown>;
+
+  constructor(
+    value: unknown,
+    readonly path: string,
+  ) {
+    this.o = isObject(value) ? value : this.invalid(path || '(top level)', `expected an object, got ${describe(value)}`);
+  }
+
+  at(name: string): string {
+    return this.path ? `${this.path}.${name}` : name;
+  }
+
+  has(name: string): boolean {
+    return this.o[name] !== undefined;
+  }
+
+  /** The field checked by `c`; absent: `fallback` (or undefined). */
+  get<T>(name: string, c: Check<T>): T | undefined;
+  get<T>(name: string, c: Check<T>, fallback: T): T;
+  get<T>(name: string, c: Check<T>, fallback?: T): T | undefined {
+    this.seen.add(name);
+    const v = this.o[name];
+    if (v === undefined) return fallback;
+    return c(v, this.at(name));
+  }
+
+  need<T>(name: string, c: Check<T>): T {
+    this.seen.add(name);
+    const v = this.o[name];
+    if (v === undefined) this.invalid(this.at(name), 'missing (required)');
+    return c(v, this.at(name));
+  }
+
+  protected invalid(path: string, rule: string): never {
+    return fail(path, rule);
+  }
+
+  /** Marks fields as read without checking them here. */
+  skip(...names: string[]): void {
+    for (const n of names) this.seen.add(n);
+  }
+
+  done(known: string[] = []): void {
+    for (const k of Object.keys(this.o)) {
+      if (!this.seen.has(k)) {
+        const all = [...this.seen, ...known].sort();
+        this.invalid(this.at(k), `unknown field (known here: ${all.join(', ')})`);
+      }
+    }
+  }
+}
