@@ -14,7 +14,7 @@ import { evaluate, type EvalAttack, type EvalResult } from '../../eval/evaluate.
 import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { modelDir, tryReadModelCard, type ModelCard, type ModelKind } from '../../indexer/package.js';
 import { ENGINE_DIR } from '../setup.js';
-import { trainModel, type FreezeMode } from '../train.js';
+import { trainModel } from '../train.js';
 import type { EngineEvent } from '../engine.js';
 import type { EvalSettings, TrainSettings } from './spec.js';
 import type { PoisonSpec } from './variants.js';
@@ -137,19 +137,14 @@ export async function buildPoisonedTrainset(
 
 // ------------------------------------------------------------------------------ models
 
-export interface ModelJob {
+/** A model to train: the study's fine-tuning settings (one declaration, TrainSettings) for one model. */
+export interface ModelJob extends Pick<TrainSettings, 'recipe' | 'epochs' | 'steps' | 'lr' | 'batch' | 'freeze'> {
   id: string;
   kind: ModelKind;
   trainset: string;
   /** Fine-tune from this model id; null: from scratch (base). */
   from: string | null;
   arch: string | null;
-  recipe: string;
-  epochs: number | null;
-  steps: number | null;
-  lr: number | null;
-  batch: number | null;
-  freeze: FreezeMode | null;
   seed: number;
   valImages: number | null;
   defence?: Record<string, unknown>;
