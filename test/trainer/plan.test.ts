@@ -85,3 +85,22 @@ test('an epoch curve is one training with a package per epoch, every epoch evalu
   }
   assert.throws(() => plan({ variants: [{ ...attack, name: 'curve', epochCurve: true, finetune: { steps: 5 } }] }), /whole number of epochs/);
 });
+
+test('a detect variant plans a local-density training set beside the filter, whose inputs stay as they were', () => {
+  const p = plan({
+    variants: [
+      attack,
+      { name: 'f', kind: 'filter', of: 'attack-II', gamma: 'auto' },
+      { name: 'd', kind: 'detect', of: 'attack-II', k: 7 },
+    ],
+  });
+  type Custom = { builder: string; kind: string; inputs: Record<string, unknown> };
+  const step = (v: string) => p.steps.find((s) => s.kind === 'trainset' && s.variants.has(v) && (s.inputs as Custom).builder === 'custom')!;
+  const { of, reference } = (step('f').inputs as Custom).inputs;
+  // The filter's inputs are hashed into its artefacts' ids: a change here would rebuild every study's filter.
+  assert.deepEqual((step('f').inputs as Custom).inputs, { builder: 'filter', of, reference, gamma: 'auto', calibrationSample: 200, quantile: 0.99, seed: 0 });
+  assert.deepEqual((step('d').inputs as Custom).inputs, { builder: 'detect', of, reference, score: 'slof', k: 7, gamma: 'auto', calibrationSample: 200, quantile: 0.99, seed: 0 });
+  assert.equal((step('d').inputs as Custom).kind, 'detect');
+  assert.match(step('d').label, /local-density detector \(slof, k 7, γ auto\)/);
+  assert.throws(() => plan({ variants: [attack, { name: 'd', kind: 'detect', of: 'attack-II', score: 'lof' }] }), /score/);
+});

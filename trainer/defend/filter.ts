@@ -20,6 +20,10 @@ import { DEFAULT_SAFE_PROBABILITY, gmmSplit, type GmmSplit } from './safeclip.js
  */
 
 export const FILTER_REPORT = 'filter-report.json';
+
+/** The study variant kinds that filter a poisoned training set before fine-tuning; each writes FILTER_REPORT. */
+export const PAIR_DEFENCES = ['filter', 'safeclip', 'detect'] as const;
+export type PairDefence = (typeof PAIR_DEFENCES)[number];
 export const FILTER_REPORT_FORMAT = 'poisonlens-filter-report/1';
 
 export interface FilterOptions {

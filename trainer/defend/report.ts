@@ -8,6 +8,7 @@ import { REPORT_CSS } from '../experiment/html.js';
 import type { Report, ReportRun } from '../experiment/report.js';
 import { loadReport, reportDir } from '../experiment/runner.js';
 import { esc, linePlot } from '../experiment/svg.js';
+import { PAIR_DEFENCES } from './filter.js';
 
 /**
  * `poisonlens defend report STUDY_ID`: the defence figures of a study that ran (`poisonlens
@@ -75,7 +76,7 @@ export function summarizeDefences(ws: Workspace, report: Report): DefenceSummary
   const groups = new Map<string, DefenceSummary['sterilisation'][number]>();
   for (const r of report.runs) {
     const kind = kindOf.get(r.variant);
-    if ((kind === 'filter' || kind === 'safeclip') && r.trainset) {
+    if ((PAIR_DEFENCES as readonly string[]).includes(kind ?? '') && r.trainset) {
       const dir = trainsetDir(ws, r.trainset);
       const card = readTrainsetCard(ws, r.trainset);
       const f = (card?.filter ?? {}) as Record<string, number | string | null | undefined>;
