@@ -8,7 +8,7 @@
  * PoisonLens is timed, and the other way round; one unrecorded round warms both up. The ratio (PoisonLens µs / FAISS µs) is reported
  * per round, with its median and spread, so a drifting host moves both sides alike.
  *
- *   node --import tsx bench/hnsw-faiss.ts --sizes 10000,100000 --dims 256,512 [--queries 1000]
+ *   node --import tsx bench/hnsw-faiss-bench.ts --sizes 10000,100000 --dims 256,512 [--queries 1000]
  *        [--rounds 7] [--ef 16,24,32,48,64,96,128,192] [--recall 0.99]
  *
  * Prints one JSON document. A benchmark: it never fails on a number.
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { clusteredVectors } from '../indexer/synthetic.js';
 import { ExactSearch, HnswSearch } from '../indexer/vector-index.js';
 import { log, spread } from './stats.js';
-import { PYTHON, ROOT } from './world.js';
+import { PYTHON, ROOT } from './bench-world.js';
 
 const { values } = parseArgs({
   options: {

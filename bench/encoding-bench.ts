@@ -7,7 +7,7 @@
  * spinning threads): with OpenMP's default busy-waiting, torch measured 10x slower here while
  * other processes shared the 2 cores (4 vs 63 text queries/s, 22 vs 99 images/s).
  *
- *   node --import tsx bench/encoding.ts --workspace WS --model M [--threads 2] [--texts 200] [--images 512] [--reps 2]
+ *   node --import tsx bench/encoding-bench.ts --workspace WS --model M [--threads 2] [--texts 200] [--images 512] [--reps 2]
  *
  * Prints one JSON document. A benchmark: it never fails on a number.
  */
@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
 import { OnnxClipEncoder } from '../indexer/encoder.js';
 import { loadModelPackage } from '../indexer/package.js';
-import { PYTHON, ROOT } from './world.js';
+import { PYTHON, ROOT } from './bench-world.js';
 import { log, spread } from './stats.js';
 
 const { values } = parseArgs({

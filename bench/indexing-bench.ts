@@ -7,7 +7,7 @@
  * Repetitions are interleaved and medians reported, so that load from other processes hits
  * all three alike. Prints JSON on stdout.
  *
- *   node --import tsx bench/indexing.ts --model M --dataset N [--workspace DIR] [--split all]
+ *   node --import tsx bench/indexing-bench.ts --model M --dataset N [--workspace DIR] [--split all]
  *        [--images 1024] [--batch 64] [--threads 2] [--reps 4]
  */
 import { parseArgs } from 'node:util';
@@ -32,7 +32,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.model || !values.dataset) {
-  console.error('usage: node --import tsx bench/indexing.ts --model M --dataset N [--workspace DIR] [--split all] [--images 1024] [--batch 64] [--threads 2] [--reps 4]');
+  console.error('usage: node --import tsx bench/indexing-bench.ts --model M --dataset N [--workspace DIR] [--split all] [--images 1024] [--batch 64] [--threads 2] [--reps 4]');
   process.exit(2);
 }
 const ws = resolveWorkspace(values.workspace);

@@ -19,7 +19,7 @@
  * - memory: peak RSS (VmHWM) of a fresh server with 1, 3 and 5 models loaded (the model and its
  *   copies, named per request).
  *
- *   node --import tsx bench/search.ts --workspace WS --model M --dataset N [--copies c2,c3,c4,c5]
+ *   node --import tsx bench/search-bench.ts --workspace WS --model M --dataset N [--copies c2,c3,c4,c5]
  *        [--seconds 3] [--reps 3] [--concurrency 1,8,32] [--skip latency,memory,swap,compare] [--alarm-reference ID]
  *
  * Prints one JSON document on stdout. A benchmark: it never fails on a number.
@@ -30,7 +30,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { CLI, ROOT } from './world.js';
+import { CLI, ROOT } from './bench-world.js';
 import { log, spread } from './stats.js';
 
 const { values } = parseArgs({
@@ -50,7 +50,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.workspace || !values.model) {
-  console.error('usage: node --import tsx bench/search.ts --workspace WS --model M --dataset N [--copies a,b,c,d] [--seconds 3] [--reps 3]');
+  console.error('usage: node --import tsx bench/search-bench.ts --workspace WS --model M --dataset N [--copies a,b,c,d] [--seconds 3] [--reps 3]');
   process.exit(2);
 }
 const ws = values.workspace;

@@ -7,7 +7,7 @@
  * evaluation repeated (issue 23: captions from the on-disk cache, image vectors from the index,
  * package digests remembered: what `eval` run again, `POST /api/eval` and studies get).
  *
- *   node --import tsx bench/eval.ts --workspace WS --model M --dataset N [--goal sheep>aeroplane] [--reps 2] [--repeated-only]
+ *   node --import tsx bench/eval-bench.ts --workspace WS --model M --dataset N [--goal sheep>aeroplane] [--reps 2] [--repeated-only]
  *
  * Prints one JSON document. A benchmark: it never fails on a number.
  */

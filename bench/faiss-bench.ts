@@ -1,8 +1,8 @@
 /**
- * FAISS on exactly the vectors bench/index.ts uses (same generator and seed): writes them to a
+ * FAISS on exactly the vectors bench/index-bench.ts uses (same generator and seed): writes them to a
  * temp folder and runs bench/faiss_bench.py with the engine's venv. Prints faiss_bench.py's JSON.
  *
- *   node --import tsx bench/faiss.ts --n 10000 --dim 256 [--queries 1000] [--seed 1] [--ef 16,32,64]
+ *   node --import tsx bench/faiss-bench.ts --n 10000 --dim 256 [--queries 1000] [--seed 1] [--ef 16,32,64]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusteredVectors } from '../indexer/synthetic.js';
-import { PYTHON, ROOT } from './world.js';
+import { PYTHON, ROOT } from './bench-world.js';
 
 const { values } = parseArgs({
   options: {

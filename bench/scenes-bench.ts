@@ -4,7 +4,7 @@
  * temp workspace that shares one glyph-atlas cache (built by a warm-up run, as a second
  * `data scenes` on a machine would find it). Prints one JSON document on stdout.
  *
- *   node --import tsx bench/scenes.ts [--sizes 64,128] [--count 10000] [--runs 3] [--workers W]
+ *   node --import tsx bench/scenes-bench.ts [--sizes 64,128] [--count 10000] [--runs 3] [--workers W]
  *
  * 10,000 images per run by default: with fewer, start-up (loading the TypeScript in the worker,
  * the atlas, the catalog) weighs on the rate more than it does on a real dataset.

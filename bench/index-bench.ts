@@ -6,7 +6,7 @@
  * graph for comparison. Open time: loading the saved index folder. Prints one JSON document on
  * stdout (progress on stderr).
  *
- *   node --import tsx bench/index.ts [--sizes 10000,100000] [--dim 256] [--queries 1000]
+ *   node --import tsx bench/index-bench.ts [--sizes 10000,100000] [--dim 256] [--queries 1000]
  *        [--m 16] [--ef-construction 200] [--ef 16,32,48,64,96,128] [--1m]
  *
  * A benchmark, not a test: it measures and reports; it never fails on a number.

@@ -6,7 +6,7 @@
  * and the manifest exactly as `poisonlens index` writes it, so the server serves it as it would
  * a real one: latency and memory are those of a gallery of that size; the results mean nothing.
  *
- *   node --import tsx bench/gallery.ts --workspace WS --model M [--source scenes] [--n 100000]
+ *   node --import tsx bench/search-gallery.ts --workspace WS --model M [--source scenes] [--n 100000]
  *
  * Built once and reused (it takes a minute or two: the HNSW graph). Prints the dataset name.
  */
