@@ -16,7 +16,7 @@ import { filterTrainset } from './filter.js';
  *               clean fine-tuning set (of the study's dataset, or of `dataset`) with the variant's `finetune` settings (steps, lr): sweep
  *               `finetune.steps` for the sterilisation curve and `finetune.lr` for the lr sweep.
  *
- * Importing this module registers them (cli/defend.ts does, so every `poisonlens` run has them).
+ * Importing this module registers them (cli/defend-command.ts does, so every `poisonlens` run has them).
  */
 
 const gammaCheck: Check<number | 'auto'> = (v, p) => (v === 'auto' ? 'auto' : num({ min: 0, max: 2 })(v, p));

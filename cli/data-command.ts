@@ -3,8 +3,8 @@ import { parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { listDatasets, describeDataset } from '../data/listing.js';
-import { runScenes } from './scenes.js';
-import { runDataImport } from './dataImport.js';
+import { runScenes } from './data-scenes-command.js';
+import { runDataImport } from './data-import-command.js';
 
 const USAGE = 'poisonlens data scenes|import|list|show …';
 

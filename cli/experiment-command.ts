@@ -3,7 +3,7 @@ import { numberFlag, parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { runExperiment } from '../trainer/experiment/index.js';
-import { applyDeviceFlags } from './train.js';
+import { applyDeviceFlags } from './train-command.js';
 
 const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--device auto|cpu|cuda|mps] [--nproc N] [--quiet] [--json]';
 

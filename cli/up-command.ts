@@ -4,8 +4,8 @@ import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { ensureVenv } from '../trainer/setup.js';
 import { buildWorld, loadWorldSpec } from '../trainer/world.js';
-import { serveCommand } from './serve.js';
-import { applyDeviceFlags } from './train.js';
+import { serveCommand } from './serve-command.js';
+import { applyDeviceFlags } from './train-command.js';
 
 const USAGE = 'poisonlens up [--port 3000] [--host 127.0.0.1] [--no-serve] [--device auto|cpu|cuda|mps] [--nproc N]';
 
