@@ -63,7 +63,7 @@ export const serveCommand: Command = {
     const [{ createApp }, { configFromEnv }, { indexerRuntime }, { answerClientErrors }] = await Promise.all([
       import('../server/app.js'),
       import('../server/config.js'),
-      import('../server/repositories/indexer-runtime.js'),
+      import('../server/repositories/indexer-runtime-repository.js'),
       import('../server/http/client-errors.js'),
     ]);
     const catalog = openCatalog(ws.catalogPath);

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { errorBody } from '../errors.js';
+import { errorBody } from '../server-errors.js';
 
 /**
  * Requests that Node's HTTP parser rejects before express sees them — a request line or headers

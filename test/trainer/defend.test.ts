@@ -320,7 +320,7 @@ test('defend sterilize: a defended package with its defence, parameters and a me
   assert.equal(row?.parent, world.poisoned);
   // The server's model list.
   const { createApp } = await import('../../server/app.js');
-  const { indexerRuntime } = await import('../../server/repositories/indexer-runtime.js');
+  const { indexerRuntime } = await import('../../server/repositories/indexer-runtime-repository.js');
   const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { threads: 1 }), config: { adminToken: 'test-admin-token-0123456789abcdef', activeModel: world.clean }, log: () => {} });
   try {
     await pl.ready();

@@ -1,4 +1,4 @@
-import { goal, k, name, queryText } from './common.js';
+import { goal, k, name, queryText } from './common-schema.js';
 import { object, optional, type Infer } from '../../core/validate.js';
 
 /** GET /api/search?q=TEXT&k=10&model=ID&dataset=N[&goal=A>B] */

@@ -15,12 +15,12 @@ import { withTextCache } from '../../indexer/text-cache.js';
 import type { Neighbour } from '../../indexer/types.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { ClipEncoder } from '../../indexer/types.js';
-import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
-import type { ModelPackage } from '../repositories/models.js';
-import type { GalleryIndex, ModelRuntime } from '../repositories/runtime.js';
+import type { DatasetRepository, ServedDataset } from '../repositories/dataset-repository.js';
+import type { ModelPackage } from '../repositories/model-repository.js';
+import type { GalleryIndex, ModelRuntime } from '../repositories/runtime-repository.js';
 import { LruCache } from '../../indexer/lru.js';
-import { QueryBatcher } from './query-batcher.js';
-import type { LoadedModel, ModelRegistry } from './registry.js';
+import { QueryBatcher } from './query-batcher-service.js';
+import type { LoadedModel, ModelRegistry } from './model-registry-service.js';
 
 /** The alarm's settings (AppConfig.alarm). */
 export interface AlarmSettings {

@@ -1,12 +1,12 @@
 import { Router, type Request } from 'express';
 import { NotFoundError } from '../../core/errors.js';
-import { resolveDatasetFile } from '../repositories/files.js';
-import { name } from '../schemas/common.js';
-import type { RouteContext } from './context.js';
+import { resolveDatasetFile } from '../repositories/file-repository.js';
+import { name } from '../schemas/common-schema.js';
+import type { RouteContext } from './route-context.js';
 
 /**
  * GET /images/:dataset/<manifest file> and GET /thumbs/:dataset/<manifest file>. The URL only
- * names an entry of a registered dataset's manifest (repositories/files.ts does the refusing);
+ * names an entry of a registered dataset's manifest (repositories/file-repository.ts does the refusing);
  * the raw, undecoded path is what gets checked, so encoded traversal cannot slip through.
  */
 export function imageRoutes(ctx: RouteContext): Router {

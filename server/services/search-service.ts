@@ -1,12 +1,12 @@
 import type { Neighbour } from '../../indexer/types.js';
 import type { ManifestEntry } from '../../data/dataset.js';
-import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
-import type { GalleryIndex } from '../repositories/runtime.js';
-import type { TrainsetRepository } from '../repositories/trainsets.js';
-import { attackGoals } from '../repositories/models.js';
-import type { AlarmReport, AlarmService } from './alarm.js';
-import type { Lease, LoadedModel, ModelRegistry } from './registry.js';
-import type { CheckedImage } from './upload.js';
+import type { DatasetRepository, ServedDataset } from '../repositories/dataset-repository.js';
+import type { GalleryIndex } from '../repositories/runtime-repository.js';
+import type { TrainsetRepository } from '../repositories/trainset-repository.js';
+import { attackGoals } from '../repositories/model-repository.js';
+import type { AlarmReport, AlarmService } from './alarm-service.js';
+import type { Lease, LoadedModel, ModelRegistry } from './model-registry-service.js';
+import type { CheckedImage } from './upload-service.js';
 
 export interface SearchOptions {
   k: number;
@@ -39,7 +39,7 @@ export interface SearchResponse {
   goal: string | null;
   tookMs: number;
   results: SearchResult[];
-  /** The poisoning alarm's verdict on this query (server/services/alarm.ts). */
+  /** The poisoning alarm's verdict on this query (server/services/alarm-service.ts). */
   alarm?: AlarmReport;
 }
 
@@ -53,7 +53,7 @@ export interface RawSearch {
   alarm?: AlarmReport;
 }
 
-/** Where images of a dataset are served (see routes/images.ts). */
+/** Where images of a dataset are served (see routes/image-routes.ts). */
 export function imageUrl(dataset: string, file: string, kind: 'images' | 'thumbs' = 'images'): string {
   return `/${kind}/${encodeURIComponent(dataset)}/${file.split('/').map(encodeURIComponent).join('/')}`;
 }

@@ -1,5 +1,5 @@
 import { array, boolean, integer, nullable, number, object, oneOf, optional, string, type Infer } from '../../core/validate.js';
-import { MAX_QUERY_CHARS, NAME_PATTERN } from './common.js';
+import { MAX_QUERY_CHARS, NAME_PATTERN } from './common-schema.js';
 
 /**
  * clip-retrieval's back-end protocol (clip_retrieval/clip_back.py, front/src/clip-service.js).

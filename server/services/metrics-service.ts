@@ -1,4 +1,4 @@
-import type { ModelRegistry } from './registry.js';
+import type { ModelRegistry } from './model-registry-service.js';
 
 /** Latency buckets in seconds: fine below 10 ms, where searches live, coarse above. */
 const BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

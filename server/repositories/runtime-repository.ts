@@ -1,6 +1,6 @@
 import type { ClipEncoder, VectorSearch } from '../../indexer/types.js';
-import type { ModelPackage } from './models.js';
-import type { ServedDataset } from './datasets.js';
+import type { ModelPackage } from './model-repository.js';
+import type { ServedDataset } from './dataset-repository.js';
 
 /** Progress of a long load (index build): shown by GET /api/models/:id and printed on stderr. */
 export interface LoadProgress {
@@ -30,7 +30,7 @@ export interface OpenIndexOptions {
 
 /**
  * The server's one door to the model runtime and vector indexes (the indexer's work). The
- * server codes against this; `indexer-runtime.ts` implements it with the indexer's ONNX encoders
+ * server codes against this; `indexer-runtime-repository.ts` implements it with the indexer's ONNX encoders
  * and HNSW indexes, and tests of the server use that real implementation.
  */
 export interface ModelRuntime {

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { UserError } from '../../core/errors.js';
-import { PayloadTooLargeError, UnsupportedMediaError } from '../errors.js';
+import { PayloadTooLargeError, UnsupportedMediaError } from '../server-errors.js';
 
 export interface ImageLimits {
   /** Largest accepted upload, bytes. */

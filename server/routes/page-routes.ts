@@ -1,10 +1,10 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { isUserError, UserError } from '../../core/errors.js';
-import { compareQuery, indexQuery, type CompareQuery } from '../schemas/pages.js';
-import type { ModelSummary } from '../services/catalog.js';
-import type { LoadedModel } from '../services/registry.js';
-import type { SearchResponse } from '../services/search.js';
-import { check, type RouteContext } from './context.js';
+import { compareQuery, indexQuery, type CompareQuery } from '../schemas/page-schema.js';
+import type { ModelSummary } from '../services/catalog-service.js';
+import type { LoadedModel } from '../services/model-registry-service.js';
+import type { SearchResponse } from '../services/search-service.js';
+import { check, type RouteContext } from './route-context.js';
 
 /**
  * The web pages (ejs, views/). They render what the services return; the search page's script

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { existsSync, readFileSync } from 'node:fs';
 import { worldStatusPath } from '../../core/workspace.js';
-import type { RouteContext } from './context.js';
+import type { RouteContext } from './route-context.js';
 
 /** GET /healthz (liveness plus what is loaded), GET /api/build and GET /metrics (Prometheus text format). */
 export function healthRoutes(ctx: RouteContext): Router {

@@ -7,10 +7,10 @@ import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/build
 import { imageFingerprint, readModelPackage, verifyModelPackage } from '../../indexer/package.js';
 import { DEFAULT_HNSW, readIndexCard, type HnswParams } from '../../indexer/vector-index.js';
 import type { ClipEncoder } from '../../indexer/types.js';
-import { ConflictError } from '../errors.js';
-import type { ServedDataset } from './datasets.js';
-import type { ModelPackage } from './models.js';
-import type { GalleryIndex, ModelRuntime, OpenIndexOptions } from './runtime.js';
+import { ConflictError } from '../server-errors.js';
+import type { ServedDataset } from './dataset-repository.js';
+import type { ModelPackage } from './model-repository.js';
+import type { GalleryIndex, ModelRuntime, OpenIndexOptions } from './runtime-repository.js';
 
 export interface IndexerRuntimeOptions {
   /** onnxruntime intra-op threads per session. */

@@ -1,4 +1,4 @@
-import { goal, name } from './common.js';
+import { goal, name } from './common-schema.js';
 import { array, boolean, integer, nullable, object, oneOf, optional, string, type Infer } from '../../core/validate.js';
 
 /**

@@ -2,7 +2,7 @@ import { UserError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { EvalBackend } from '../../eval/backend.js';
 import { evaluate, type EvalResult } from '../../eval/evaluate.js';
-import type { EvalBody } from '../schemas/eval.js';
+import type { EvalBody } from '../schemas/eval-schema.js';
 
 /**
  * Runs attack evaluations for POST /api/eval. An evaluation embeds a whole test split, so they

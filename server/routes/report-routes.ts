@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import type { RouteContext } from './context.js';
+import type { RouteContext } from './route-context.js';
 
 /**
  * Study reports as the files they were written to (workspace/reports/<id>/…: `poisonlens

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import request from 'supertest';
-import { ALARM_DEFAULTS } from '../../server/services/alarm.js';
+import { ALARM_DEFAULTS } from '../../server/services/alarm-service.js';
 import { checkAlarm } from './alarm-check.js';
 import { harness, samplePng, skipReason, type Harness } from './harness.js';
 

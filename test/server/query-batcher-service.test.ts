@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import type { ClipEncoder } from '../../indexer/types.js';
-import { QueryBatcher } from '../../server/services/query-batcher.js';
+import { QueryBatcher } from '../../server/services/query-batcher-service.js';
 import { tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
 
 const skip = tinyWorldMissing() ?? false;

@@ -1,8 +1,8 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
-import { knnBody, metadataBody } from '../schemas/clip.js';
-import { IMAGE_LIMITS } from '../schemas/search.js';
-import { ClipRetrievalService } from '../services/clip.js';
-import { check, tagModel, type RouteContext } from './context.js';
+import { knnBody, metadataBody } from '../schemas/clip-schema.js';
+import { IMAGE_LIMITS } from '../schemas/search-schema.js';
+import { ClipRetrievalService } from '../services/clip-service.js';
+import { check, tagModel, type RouteContext } from './route-context.js';
 
 /**
  * clip-retrieval back-end compatibility: its front end (and ClipClient) can use PoisonLens as a

@@ -1,4 +1,4 @@
-import { name } from './common.js';
+import { name } from './common-schema.js';
 import { object, type Infer } from '../../core/validate.js';
 
 /** GET /api/models/:id */

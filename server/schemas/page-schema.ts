@@ -1,4 +1,4 @@
-import { goal, k, name, MAX_QUERY_CHARS } from './common.js';
+import { goal, k, name, MAX_QUERY_CHARS } from './common-schema.js';
 import { anyOf, array, object, optional, refine, string, invalid, type Infer } from '../../core/validate.js';
 
 const pageText = () => optional(string({ max: MAX_QUERY_CHARS, trim: true }), '');

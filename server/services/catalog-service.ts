@@ -1,9 +1,9 @@
-import type { DatasetRepository } from '../repositories/datasets.js';
-import type { ModelPackage } from '../repositories/models.js';
+import type { DatasetRepository } from '../repositories/dataset-repository.js';
+import type { ModelPackage } from '../repositories/model-repository.js';
 import { modelMetrics, type Catalog, type MetricRow } from '../../core/catalog.js';
-import type { ModelRegistry, ModelStatus } from './registry.js';
-import type { ModelRepository } from '../repositories/models.js';
-import { attackGoals } from '../repositories/models.js';
+import type { ModelRegistry, ModelStatus } from './model-registry-service.js';
+import type { ModelRepository } from '../repositories/model-repository.js';
+import { attackGoals } from '../repositories/model-repository.js';
 
 /** What GET /api/models and the models page show of a model: provenance, metrics, state. */
 export interface ModelSummary {

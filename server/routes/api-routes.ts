@@ -1,13 +1,13 @@
 import express, { Router } from 'express';
 import { UserError } from '../../core/errors.js';
-import { UnsupportedMediaError } from '../errors.js';
+import { UnsupportedMediaError } from '../server-errors.js';
 import { boundaryOf, imagePart, parseMultipart } from '../http/multipart.js';
 import { requireAdmin } from '../http/security.js';
-import { activateBody, modelParams, noQuery } from '../schemas/models.js';
-import { evalBody } from '../schemas/eval.js';
-import { alarmQuery, IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search.js';
-import { checkImage } from '../services/upload.js';
-import { check, tagModel, type RouteContext } from './context.js';
+import { activateBody, modelParams, noQuery } from '../schemas/model-schema.js';
+import { evalBody } from '../schemas/eval-schema.js';
+import { alarmQuery, IMAGE_LIMITS, searchImageQuery, searchQuery } from '../schemas/search-schema.js';
+import { checkImage } from '../services/upload-service.js';
+import { check, tagModel, type RouteContext } from './route-context.js';
 
 /** The JSON API (ARCHITECTURE.md §4). Handlers only validate, call a service and answer. */
 export function apiRoutes(ctx: RouteContext): Router {

@@ -1,12 +1,12 @@
 import { NotFoundError, UserError } from '../../core/errors.js';
 import type { ClipEncoder } from '../../indexer/types.js';
-import { ConflictError, ServiceUnavailableError } from '../errors.js';
-import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
-import { attackGoals, attackTargetImage, type ModelPackage, type ModelRepository } from '../repositories/models.js';
-import type { GalleryIndex, LoadProgress, ModelRuntime } from '../repositories/runtime.js';
-import type { TrainsetRepository } from '../repositories/trainsets.js';
+import { ConflictError, ServiceUnavailableError } from '../server-errors.js';
+import type { DatasetRepository, ServedDataset } from '../repositories/dataset-repository.js';
+import { attackGoals, attackTargetImage, type ModelPackage, type ModelRepository } from '../repositories/model-repository.js';
+import type { GalleryIndex, LoadProgress, ModelRuntime } from '../repositories/runtime-repository.js';
+import type { TrainsetRepository } from '../repositories/trainset-repository.js';
 import { LruCache } from '../../indexer/lru.js';
-import { QueryBatcher } from './query-batcher.js';
+import { QueryBatcher } from './query-batcher-service.js';
 
 export interface RegistryConfig {
   /** At most this many models hold encoders and indexes in memory (least recently used go). */

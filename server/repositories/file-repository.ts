@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { NotFoundError, UserError } from '../../core/errors.js';
 import { sha256, writeFileAtomic } from '../../core/fsutil.js';
 import type { ManifestEntry } from '../../data/dataset.js';
-import type { ServedDataset } from './datasets.js';
+import type { ServedDataset } from './dataset-repository.js';
 
 export const IMAGE_TYPES: Record<string, string> = {
   '.png': 'image/png',

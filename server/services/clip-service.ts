@@ -1,13 +1,13 @@
 import { UserError } from '../../core/errors.js';
 import { dot } from '../../indexer/dot.js';
-import type { DatasetRepository, ServedDataset } from '../repositories/datasets.js';
-import type { GalleryIndex } from '../repositories/runtime.js';
-import type { KnnBody } from '../schemas/clip.js';
-import { IMAGE_LIMITS } from '../schemas/search.js';
-import type { AlarmReport } from './alarm.js';
-import type { ModelRegistry } from './registry.js';
-import { imageUrl, type SearchService } from './search.js';
-import { checkImage } from './upload.js';
+import type { DatasetRepository, ServedDataset } from '../repositories/dataset-repository.js';
+import type { GalleryIndex } from '../repositories/runtime-repository.js';
+import type { KnnBody } from '../schemas/clip-schema.js';
+import { IMAGE_LIMITS } from '../schemas/search-schema.js';
+import type { AlarmReport } from './alarm-service.js';
+import type { ModelRegistry } from './model-registry-service.js';
+import { imageUrl, type SearchService } from './search-service.js';
+import { checkImage } from './upload-service.js';
 
 /** One result as clip_back.py returns it: metadata columns, then `id` (a row) and `similarity`. */
 export interface KnnResult {
