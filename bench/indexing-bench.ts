@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { resolveWorkspace } from '../core/workspace.js';
 import { loadDataset } from '../data/dataset.js';
-import { checkSplit, embedImageFiles, openPixelEncoder, splitEntries } from '../indexer/build.js';
+import { checkSplit, embedImageFiles, openPixelEncoder, splitEntries } from '../indexer/index-build.js';
 import { OnnxClipEncoder } from '../indexer/encoder.js';
 import { loadModelPackage } from '../indexer/package.js';
 import { preprocessBatch } from '../indexer/preprocess.js';

@@ -3,7 +3,7 @@ import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { PAPER_COCO } from '../data/importers/coco.js';
-import { getImporter, importDataset, IMPORTERS, type ImporterOption, type ImportOptions } from '../data/importers/index.js';
+import { getImporter, importDataset, IMPORTERS, type ImporterOption, type ImportOptions } from '../data/importers/importers.js';
 
 // One line (errors append it); which importer reads which optional flag is checked below.
 const USAGE =

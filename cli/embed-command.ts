@@ -4,7 +4,7 @@ import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { writeJsonAtomic } from '../core/fsutil.js';
 import { Progress } from '../core/progress.js';
-import { checkSplit, embedSplit } from '../indexer/build.js';
+import { checkSplit, embedSplit } from '../indexer/index-build.js';
 import { writeNpy } from '../indexer/npy.js';
 
 const USAGE = 'poisonlens embed --model M --dataset N [--split test|train|val|all] --out FILE.npy [--texts] [--batch 64] [--threads 2]';

@@ -5,7 +5,7 @@ import { resolveWorkspace } from '../core/workspace.js';
 import { openCatalog } from '../core/catalog.js';
 import { reapDeadJobs } from '../core/jobs.js';
 import { Progress, formatSeconds } from '../core/progress.js';
-import { checkSplit, ensureIndex, type ProgressPhase } from '../indexer/build.js';
+import { checkSplit, ensureIndex, type ProgressPhase } from '../indexer/index-build.js';
 import { DEFAULT_HNSW } from '../indexer/vector-index.js';
 
 const USAGE =

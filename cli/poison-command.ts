@@ -3,7 +3,7 @@ import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
 import { POOL_FLAG_OPTIONS, POOL_USAGE, poolFlags } from './pool-flags.js';
-import { attackNames, buildPoisonedTrainset, type Budget } from '../data/poison/index.js';
+import { attackNames, buildPoisonedTrainset, type Budget } from '../data/poison/poison.js';
 
 const USAGE =
   `poisonlens poison --dataset N --attack I|II|III|backdoor --goal A>B[,A2>B2…] (--poison-images K | --rate R) [--target-image ID] [--keep-clean] ${POOL_USAGE} --seed S --name T [--json]`;

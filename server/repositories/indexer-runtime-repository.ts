@@ -3,7 +3,7 @@ import type { Catalog } from '../../core/catalog.js';
 import type { Workspace } from '../../core/workspace.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { ThreadedClipEncoder } from '../../indexer/threaded-encoder.js';
-import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/build.js';
+import { checkSplit, ensureIndex, indexDir, mismatch } from '../../indexer/index-build.js';
 import { imageFingerprint, readModelPackage, verifyModelPackage } from '../../indexer/package.js';
 import { DEFAULT_HNSW, readIndexCard, type HnswParams } from '../../indexer/vector-index.js';
 import type { ClipEncoder } from '../../indexer/types.js';

@@ -1,4 +1,4 @@
-import { alarmK, alarmSignals, judge, type AlarmSignals, type AlarmState } from '../../eval/alarm.js';
+import { alarmK, alarmSignals, judge, type AlarmSignals, type AlarmState } from '../../eval/alarm-maths.js';
 import {
   baseAncestor,
   calibrationPath,
@@ -88,7 +88,7 @@ export interface AlarmHandle {
 const NO_SIGNALS: AlarmSignals = { reference: null, captions: null };
 
 /**
- * The per-query poisoning alarm (issue 21; the maths in eval/alarm.ts). For each served model and
+ * The per-query poisoning alarm (issue 21; the maths in eval/alarm-maths.ts). For each served model and
  * gallery it prepares once, in the background: the reference model (the served model's base
  * ancestor unless configured) with its own encoder and its index over the same gallery (opened
  * here, outside the registry, so serving and hot swaps are unaffected), the label prototypes in

@@ -1,5 +1,5 @@
 /**
- * `poisonlens alarm eval`: how well the per-query poisoning alarm (eval/alarm.ts, the server's
+ * `poisonlens alarm eval`: how well the per-query poisoning alarm (eval/alarm-maths.ts, the server's
  * alarm) separates hijacked queries from ordinary ones, over a set of models.
  *
  * Positives: the class-A test captions (one query per caption) of every poisoned model with an
@@ -25,7 +25,7 @@ import { Progress } from '../../core/progress.js';
 import { Rng } from '../../core/random.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
 import { loadDataset, type ManifestEntry } from '../../data/dataset.js';
-import { ALARM_SIGNALS, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignalName, type AlarmSignals } from '../../eval/alarm.js';
+import { ALARM_SIGNALS, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignalName, type AlarmSignals } from '../../eval/alarm-maths.js';
 import {
   baseAncestor,
   calibrationPath,
@@ -40,7 +40,7 @@ import {
   type CalibrationRecord,
   type ModelFacts,
 } from '../../eval/alarm-runtime.js';
-import { ensureIndex } from '../../indexer/build.js';
+import { ensureIndex } from '../../indexer/index-build.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { readModelPackage, tryReadModelCard, type ModelPackage } from '../../indexer/package.js';
 import { esc } from '../experiment/svg.js';

@@ -7,7 +7,7 @@ import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
 import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.js';
-import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
+import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/poison.js';
 import { readTrainsetCard, registerTrainset, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import type { EvalProgress } from '../../eval/backend.js';
 import { evaluate, type EvalAttack, type EvalResult } from '../../eval/evaluate.js';

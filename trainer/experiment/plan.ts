@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
-import { parseGoals, goalString } from '../../data/poison/index.js';
+import { parseGoals, goalString } from '../../data/poison/poison.js';
 import type { EvalAttack } from '../../eval/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import {

@@ -1,7 +1,7 @@
 import { UserError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
-import { attackNames, checkGoalClasses, goalString, parseGoals, type Budget } from '../../data/poison/index.js';
+import { attackNames, checkGoalClasses, goalString, parseGoals, type Budget } from '../../data/poison/poison.js';
 import type { EvalAttack } from '../../eval/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import { bool, fail, Fields, num, oneOf, str, type Check } from './check.js';

@@ -2,5 +2,5 @@
 export * from './goals.js';
 export * from './trigger.js';
 export * from './attacks.js';
-export * from './build.js';
+export * from './poisoned-trainset.js';
 export * from './share.js';

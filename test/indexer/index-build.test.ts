@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openCatalog } from '../../core/catalog.js';
 import { sha256 } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
-import { ensureIndex, indexDir } from '../../indexer/build.js';
+import { ensureIndex, indexDir } from '../../indexer/index-build.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { readNpy } from '../../indexer/npy.js';
 import { main } from '../../cli/main.js';

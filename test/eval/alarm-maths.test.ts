@@ -1,5 +1,5 @@
 /**
- * The poisoning alarm's signals (eval/alarm.ts) on constructed embeddings where the answer is
+ * The poisoning alarm's signals (eval/alarm-maths.ts) on constructed embeddings where the answer is
  * known: classes on orthogonal axes, a "poisoned" served model whose sheep query lands on the
  * aeroplane images, a clean one whose query lands on the sheep.
  */
@@ -21,7 +21,7 @@ import {
   SCALE_FLOOR,
   type AlarmGallery,
   type AlarmSignals,
-} from '../../eval/alarm.js';
+} from '../../eval/alarm-maths.js';
 import { baseAncestor, calibrationQueries, defaultTrusted, labelsOfEntry, type ModelFacts } from '../../eval/alarm-runtime.js';
 import type { Neighbour } from '../../indexer/types.js';
 
