@@ -2,7 +2,7 @@ import type { Command, CommandContext } from './command.js';
 import { numberFlag, parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
-import { calibrateAlarm, evaluateAlarm } from '../trainer/alarm/eval.js';
+import { calibrateAlarm, evaluateAlarm } from '../trainer/alarm/alarm-eval.js';
 
 const EVAL_USAGE =
   'poisonlens alarm eval (--models A,B,… | --study ID [--study ID2…]) --name NAME [--dataset D] [--split test] [--reference auto|none|MODEL] ' +

@@ -8,9 +8,9 @@ import { DETECT_SCORES, detectTrainset, type DetectScore } from '../trainer/defe
 import { sterilizeModel } from '../trainer/defend/sterilize.js';
 import type { Device } from '../trainer/training-settings.js';
 import { readSettingFlag } from './train-flags.js';
-import { writeDefenceReport } from '../trainer/defend/report.js';
+import { writeDefenceReport } from '../trainer/defend/defence-report.js';
 // Registers the defence variant kinds (filter, sterilize, safeclip) with the studies runner.
-import '../trainer/defend/variants.js';
+import '../trainer/defend/defence-variants.js';
 
 const FILTER_USAGE =
   'poisonlens defend filter --trainset T --reference MODEL --gamma G|auto --name T2 [--calibration-sample N] [--quantile Q] [--seed S] [--overwrite] [--json]';

@@ -2,7 +2,7 @@ import type { Command } from './command.js';
 import { numberFlag, parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
 import { resolveWorkspace } from '../core/workspace.js';
-import { runExperiment } from '../trainer/experiment/index.js';
+import { runExperiment } from '../trainer/experiment/experiment.js';
 import { applyDeviceFlags } from './train-command.js';
 
 const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--device auto|cpu|cuda|mps] [--nproc N] [--quiet] [--json]';

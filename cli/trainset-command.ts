@@ -3,7 +3,7 @@ import { parseFlags, requireFlag } from './args.js';
 import { UserError } from '../core/errors.js';
 import { checkName, resolveWorkspace } from '../core/workspace.js';
 import type { Split } from '../data/dataset.js';
-import { buildCleanTrainset } from '../trainer/trainsets.js';
+import { buildCleanTrainset } from '../trainer/clean-trainset.js';
 import { POOL_FLAG_OPTIONS, POOL_USAGE, poolFlags } from './pool-flags.js';
 
 const USAGE = `poisonlens trainset --dataset N [--split train] [--part base] ${POOL_USAGE} --name T [--json]`;

@@ -9,7 +9,7 @@ import { buildPoisonedTrainset } from '../data/poison/poisoned-trainset.js';
 import type { PoolSpec } from '../data/pool.js';
 import { modelDir } from '../indexer/package.js';
 import { ensureIndex, indexDir } from '../indexer/index-build.js';
-import { buildCleanTrainset } from './trainsets.js';
+import { buildCleanTrainset } from './clean-trainset.js';
 import { trainModel } from './train.js';
 import { sterilizeModel } from './defend/sterilize.js';
 import type { EngineEvent } from './engine.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { main as cliMain } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
 import { buildPoisonedTrainset } from '../../data/poison/poison.js';
-import { buildCleanTrainset } from '../../trainer/trainsets.js';
+import { buildCleanTrainset } from '../../trainer/clean-trainset.js';
 import { makeFixture, type Fixture } from '../data/poison-fixture.js';
 import { fakeBackend } from './fake-backend.js';
 

@@ -20,7 +20,7 @@ import { calibrateGamma, filterDecisions, filterMetrics, rocCurve, distanceDensi
 import { pairImagePath, quantile } from '../../trainer/defend/pairs.js';
 import { fitGmm2, gmmSplit, safePosterior } from '../../trainer/defend/safeclip.js';
 import { parseStudy } from '../../trainer/experiment/spec.js';
-import '../../trainer/defend/variants.js';
+import '../../trainer/defend/defence-variants.js';
 import { serverWorld, serverWorldMissing, serverWorkspace, type ServerWorld } from '../helpers/server-world.js';
 
 const skip = serverWorldMissing() ?? false;
@@ -335,7 +335,7 @@ test('defend report: filter numbers, ROC/densities and the sterilisation curve o
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { resolveWorkspace } = await import('../../core/workspace.js');
-  const { summarizeDefences, renderDefencesHtml } = await import('../../trainer/defend/report.js');
+  const { summarizeDefences, renderDefencesHtml } = await import('../../trainer/defend/defence-report.js');
   const dir = mkdtempSync(join(tmpdir(), 'pl-defrep-'));
   try {
     const w = resolveWorkspace(dir);

@@ -17,7 +17,7 @@ import { ENGINE_DIR } from '../setup.js';
 import { trainModel } from '../train.js';
 import type { EngineEvent } from '../engine.js';
 import type { EvalSettings, TrainSettings } from './spec.js';
-import type { PoisonSpec } from './variants.js';
+import type { PoisonSpec } from './study-variants.js';
 
 /**
  * The artefacts a study builds, each under its content-addressed name, and the checks that an

@@ -27,7 +27,7 @@ import { basePart } from '../../data/pool.js';
 import { trainConfig } from '../train.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
-import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './variants.js';
+import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './study-variants.js';
 import { UserError } from '../../core/errors.js';
 import { basename } from 'node:path';
 

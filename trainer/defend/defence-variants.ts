@@ -1,10 +1,10 @@
 import { fail, Fields, nullable, num, str, type Check } from '../experiment/check.js';
 import { inputsHash } from '../experiment/hash.js';
-import { registerVariantKind, type VariantPlanContext } from '../experiment/variants.js';
+import { registerVariantKind, type VariantPlanContext } from '../experiment/study-variants.js';
 import { filterTrainset } from './filter.js';
 
 /**
- * The defences as study variant kinds (the studies runner's registry, trainer/experiment/variants.ts):
+ * The defences as study variant kinds (the studies runner's registry, trainer/experiment/study-variants.ts):
  *
  * - `filter`    {"of": "<attack variant>", "gamma": 0.8 | "auto", "reference": "base"|"<variant>"|"<model id>"|{"arch": A, "seed": S},
  *                "calibrationSample": 200, "quantile": 0.99}

@@ -5,7 +5,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
 import { readTrainsetCard, trainsetDir } from '../../data/trainset.js';
 import { REPORT_CSS } from '../experiment/html.js';
-import type { Report, ReportRun } from '../experiment/report.js';
+import type { Report, ReportRun } from '../experiment/study-report.js';
 import { loadReport, reportDir } from '../experiment/runner.js';
 import { esc, linePlot } from '../experiment/svg.js';
 
