@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Torch side of bench/encoding.ts: the model package's checkpoint.pt in open_clip (the engine's
+"""Torch side of bench/encoding-bench.ts: the model package's checkpoint.pt in open_clip (the engine's
 code), fp32, inference mode, the given threads.
 
   .venv/bin/python bench/encode_torch.py --package DIR [--threads 2] [--texts 200] [--images 512] [--batch 64] [--reps 2]

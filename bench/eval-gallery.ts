@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
 import type { ManifestEntry } from '../data/dataset.js';
 import { writeCopyDataset } from './copy-dataset.js';
-import { CLI } from './world.js';
+import { CLI } from './bench-world.js';
 
 const { values } = parseArgs({
   options: {

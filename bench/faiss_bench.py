@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""FAISS (faiss-cpu) on the same synthetic vectors as bench/index.ts, one thread, one query at a time.
+"""FAISS (faiss-cpu) on the same synthetic vectors as bench/index-bench.ts, one thread, one query at a time.
 
   .venv/bin/python bench/faiss_bench.py --gallery G.f32 --queries Q.f32 --dim D [--ef 16,32,64] [--m 16] [--ef-construction 200]
 

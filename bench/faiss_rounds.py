@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""FAISS HNSW as a timing peer of bench/hnsw-faiss.ts: one process that keeps the index and answers
+"""FAISS HNSW as a timing peer of bench/hnsw-faiss-bench.ts: one process that keeps the index and answers
 commands on stdin (one JSON line each) with one JSON line on stdout, so that the TypeScript side
 can time PoisonLens's HNSW and FAISS's in alternating rounds inside one section.
 

@@ -27,7 +27,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchWorld, copyIndex, copyModel, ensureIndex, PYTHON, ROOT, type BenchWorld } from './world.js';
+import { benchWorld, copyIndex, copyModel, ensureIndex, PYTHON, ROOT, type BenchWorld } from './bench-world.js';
 import { log } from './stats.js';
 import { linePlot } from '../trainer/experiment/svg.js';
 
@@ -164,31 +164,31 @@ const Q = quick
 if (want('search') && needWorld('search')) {
   const w = world!;
   // Quick runs measure the alarm's overhead here, on the test split (no 100k gallery to spare).
-  await runSection('search', [...tsx, 'bench/search.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', w.dataset,
+  await runSection('search', [...tsx, 'bench/search-bench.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', w.dataset,
     '--copies', [2, 3, 4, 5].map((i) => `${w.model}-copy${i}`).join(','), '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps), '--memory-server', quick ? 'same' : 'fresh',
     ...(quick ? ['--alarm-reference', `${w.model}-copy5`, '--compare-reps', '1'] : [])], quick ? 420 : 1200);
 }
 
 if (values['index-sizes']) Q.indexSizes = values['index-sizes'];
 
-// The search server on a 100,000-image gallery (synthetic vectors, bench/gallery.ts): built by a
+// The search server on a 100,000-image gallery (synthetic vectors, bench/search-gallery.ts): built by a
 // full run (a minute or two), reused by quick runs when it is there.
 if (want('search100k') && needWorld('search100k')) {
   const w = world!;
   const name = 'bench-gallery-100000';
-  // Another model's synthetic index of the same dimension is reused in seconds (bench/gallery.ts).
+  // Another model's synthetic index of the same dimension is reused in seconds (bench/search-gallery.ts).
   const donor = existsSync(w.ws.indexes) && readdirSync(w.ws.indexes).some((m) => existsSync(join(w.ws.indexes, m, name, 'test', 'index.json')));
   const built = existsSync(join(w.ws.indexes, w.model, name, 'test', 'index.json'));
   let ok = built;
-  if (!built && quick && donor) ok = (await runSection('gallery100k', [...tsx, 'bench/gallery.ts', '--workspace', w.ws.root, '--model', w.model, '--n', '100000'], 120, (o) => ({ dataset: o.trim() }))).status === 'ok';
+  if (!built && quick && donor) ok = (await runSection('gallery100k', [...tsx, 'bench/search-gallery.ts', '--workspace', w.ws.root, '--model', w.model, '--n', '100000'], 120, (o) => ({ dataset: o.trim() }))).status === 'ok';
   else if (!built && quick) skip('search100k', 'the synthetic 100k gallery is not built yet: a full run (or `npm run bench -- --only search100k`) builds it once');
-  else if (!built) ok = (await runSection('gallery100k', [...tsx, 'bench/gallery.ts', '--workspace', w.ws.root, '--model', w.model, '--n', '100000'], 1800, (o) => ({ dataset: o.trim() }))).status === 'ok';
+  else if (!built) ok = (await runSection('gallery100k', [...tsx, 'bench/search-gallery.ts', '--workspace', w.ws.root, '--model', w.model, '--n', '100000'], 1800, (o) => ({ dataset: o.trim() }))).status === 'ok';
   if (ok) {
     // The alarm's reference: a copy of the model with its own index of the gallery (the synthetic
     // index reused in seconds): the alarm then costs what it costs with a second model.
     const ref = `${w.model}-copy5`;
-    const refOk = (await runSection('gallery100k reference', [...tsx, 'bench/gallery.ts', '--workspace', w.ws.root, '--model', ref, '--n', '100000'], quick ? 120 : 1800, (o) => ({ dataset: o.trim() }))).status === 'ok';
-    await runSection('search100k', [...tsx, 'bench/search.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', name, '--skip', 'memory,swap,compare',
+    const refOk = (await runSection('gallery100k reference', [...tsx, 'bench/search-gallery.ts', '--workspace', w.ws.root, '--model', ref, '--n', '100000'], quick ? 120 : 1800, (o) => ({ dataset: o.trim() }))).status === 'ok';
+    await runSection('search100k', [...tsx, 'bench/search-bench.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', name, '--skip', 'memory,swap,compare',
       '--concurrency', '1,8', '--seconds', String(Q.searchSeconds), '--reps', String(Q.searchReps), ...(refOk ? ['--alarm-reference', ref] : [])], quick ? 300 : 1200);
   }
 }
@@ -198,7 +198,7 @@ const dims = values.dims ? values.dims.split(',').map(Number) : quick ? [world?.
 const indexSizes = () => [...new Set(Q.indexSizes.split(',').concat(values['1m'] && !quick ? ['1000000'] : []))];
 if (want('index')) {
   for (const dim of dims) {
-    await runSection(`index d=${dim}`, [...tsx, 'bench/index.ts', '--sizes', indexSizes().join(','), '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
+    await runSection(`index d=${dim}`, [...tsx, 'bench/index-bench.ts', '--sizes', indexSizes().join(','), '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
   }
 }
 if (want('faiss')) {
@@ -206,31 +206,31 @@ if (want('faiss')) {
   else {
     for (const dim of dims) {
       for (const n of indexSizes()) {
-        await runSection(`faiss n=${n} d=${dim}`, [...tsx, 'bench/faiss.ts', '--n', n, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
+        await runSection(`faiss n=${n} d=${dim}`, [...tsx, 'bench/faiss-bench.ts', '--n', n, '--dim', String(dim), '--queries', Q.indexQueries, '--ef', Q.ef], quick && !values['index-sizes'] ? 180 : 2400);
       }
     }
   }
 }
-// PoisonLens's HNSW against FAISS's, interleaved rounds at equal recall (bench/hnsw-faiss.ts).
+// PoisonLens's HNSW against FAISS's, interleaved rounds at equal recall (bench/hnsw-faiss-bench.ts).
 if (want('hnswfaiss')) {
   if (!existsSync(PYTHON)) skip('hnswfaiss', 'no Python venv (.venv): `npm run cli -- setup`');
   else {
     const hfSizes = values['index-sizes'] ?? (quick ? '10000' : '10000,100000');
     const hfDims = values.dims ?? (quick ? String(world?.embedDim ?? 256) : '256,512');
-    await runSection('hnswfaiss', [...tsx, 'bench/hnsw-faiss.ts', '--sizes', hfSizes, '--dims', hfDims, '--queries', quick ? '300' : '1000', '--rounds', quick ? '3' : '7'],
+    await runSection('hnswfaiss', [...tsx, 'bench/hnsw-faiss-bench.ts', '--sizes', hfSizes, '--dims', hfDims, '--queries', quick ? '300' : '1000', '--rounds', quick ? '3' : '7'],
       quick && !values['index-sizes'] ? 240 : 2400);
   }
 }
 if (want('encoding') && needWorld('encoding')) {
-  await runSection('encoding', [...tsx, 'bench/encoding.ts', '--workspace', world!.ws.root, '--model', world!.model, '--reps', String(Q.encReps),
+  await runSection('encoding', [...tsx, 'bench/encoding-bench.ts', '--workspace', world!.ws.root, '--model', world!.model, '--reps', String(Q.encReps),
     '--texts', String(Q.encTexts), '--images', String(Q.encImages)], quick ? 180 : 900);
 }
 if (want('indexing') && needWorld('indexing')) {
-  await runSection('indexing', [...tsx, 'bench/indexing.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
+  await runSection('indexing', [...tsx, 'bench/indexing-bench.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
     '--images', String(Q.indexingImages), '--reps', String(Q.indexingReps)], quick ? 180 : 900);
 }
 if (want('eval') && needWorld('eval')) {
-  await runSection('eval', [...tsx, 'bench/eval.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
+  await runSection('eval', [...tsx, 'bench/eval-bench.ts', '--workspace', world!.ws.root, '--model', world!.model, '--dataset', world!.dataset,
     '--reps', String(Q.evalReps), '--modes', Q.evalModes], quick ? 180 : 1200);
 }
 // The same evaluation on a 100,000-image gallery: the test split plus distractor images without
@@ -241,12 +241,12 @@ if (want('eval') && needWorld('eval 100k')) {
   else {
     const built = await runSection('evalgallery100k', [...tsx, 'bench/eval-gallery.ts', '--workspace', w.ws.root, '--model', w.model, '--n', '100000'], 1200, (o) => ({ dataset: o.trim() }));
     if (built.status === 'ok') {
-      await runSection('eval 100k', [...tsx, 'bench/eval.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', built.data.dataset, '--reps', '1', '--modes', 'exact,ann'], 900);
+      await runSection('eval 100k', [...tsx, 'bench/eval-bench.ts', '--workspace', w.ws.root, '--model', w.model, '--dataset', built.data.dataset, '--reps', '1', '--modes', 'exact,ann'], 900);
     }
   }
 }
 if (want('scenes')) {
-  await runSection('scenes', [...tsx, 'bench/scenes.ts', '--sizes', '64,128', '--count', String(Q.scenesCount), '--runs', String(Q.scenesRuns)], quick ? 180 : 900);
+  await runSection('scenes', [...tsx, 'bench/scenes-bench.ts', '--sizes', '64,128', '--count', String(Q.scenesCount), '--runs', String(Q.scenesRuns)], quick ? 180 : 900);
 }
 if (want('trainer')) {
   if (!existsSync(PYTHON)) skip('trainer', 'no Python venv (.venv): `npm run cli -- setup`');

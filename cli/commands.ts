@@ -1,18 +1,18 @@
 import type { Command } from './command.js';
-import { dataCommand } from './data.js';
-import { setupCommand } from './setup.js';
-import { poisonCommand } from './poison.js';
-import { evalCommand } from './eval.js';
-import { indexCommand } from './indexCommand.js';
-import { embedCommand } from './embed.js';
-import { serveCommand } from './serve.js';
-import { upCommand } from './up.js';
-import { trainsetCommand } from './trainset.js';
-import { trainCommand } from './train.js';
-import { modelsCommand } from './models.js';
-import { defendCommand } from './defend.js';
-import { alarmCommand } from './alarm.js';
-import { experimentCommand } from './experiment.js';
+import { dataCommand } from './data-command.js';
+import { setupCommand } from './setup-command.js';
+import { poisonCommand } from './poison-command.js';
+import { evalCommand } from './eval-command.js';
+import { indexCommand } from './index-command.js';
+import { embedCommand } from './embed-command.js';
+import { serveCommand } from './serve-command.js';
+import { upCommand } from './up-command.js';
+import { trainsetCommand } from './trainset-command.js';
+import { trainCommand } from './train-command.js';
+import { modelsCommand } from './models-command.js';
+import { defendCommand } from './defend-command.js';
+import { alarmCommand } from './alarm-command.js';
+import { experimentCommand } from './experiment-command.js';
 import { reportCommand } from './report-command.js';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The poisoning alarm over real models (the maths is in alarm.ts): which model is the reference,
+ * The poisoning alarm over real models (the maths is in alarm-maths.ts): which model is the reference,
  * which one is trusted, the label prototypes, scoring a batch of queries, and the calibration
  * record in the workspace (`alarm/<reference>/<dataset>-<split>.json`). Used by the server
  * (per query) and by `poisonlens alarm calibrate|eval` (in batches), so both compute the same.
@@ -23,7 +23,7 @@ import {
   type CalibrationCore,
   type CaptionSource,
   type Prototypes,
-} from './alarm.js';
+} from './alarm-maths.js';
 
 export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/1';
 export const DEFAULT_CALIBRATION_QUERIES = 500;

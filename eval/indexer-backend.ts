@@ -1,7 +1,7 @@
 import { openCatalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Dataset, Split } from '../data/dataset.js';
-import { ensureIndex } from '../indexer/build.js';
+import { ensureIndex } from '../indexer/index-build.js';
 import { LazyEncoder } from '../indexer/lazy-encoder.js';
 import { loadModelPackage } from '../indexer/package.js';
 import type { HnswParams } from '../indexer/vector-index.js';

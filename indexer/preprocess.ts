@@ -5,7 +5,7 @@
  * int(size * long / short), as torchvision's Resize(size) on a PIL image), centre crop
  * (offsets round((h - size) / 2)), then float32 CHW: x / 255, (x - mean) / std in float32.
  *
- * Plain 8-bit PNGs are decoded by png.ts; sharp decodes everything else (ICC profiles ignored
+ * Plain 8-bit PNGs are decoded by png-decoder.ts; sharp decodes everything else (ICC profiles ignored
  * and EXIF orientation not applied, as PIL's Image.open does). The resize is our own implementation of Pillow's convolution resampler
  * (separable, horizontal pass then vertical, Catmull-Rom cubic a = -0.5 widened by the scale
  * when shrinking, 22-bit fixed-point coefficients, 8-bit intermediate), so pixels match the
@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { decodePngFast, type RgbImage } from './png.js';
+import { decodePngFast, type RgbImage } from './png-decoder.js';
 import { UserError } from '../core/errors.js';
 
 export interface ImageSpec {
@@ -28,7 +28,7 @@ sharp.cache(false);
 
 /**
  * Decodes image bytes or a file path to 8-bit RGB (alpha dropped, not composited). Plain 8-bit
- * PNGs take a fast path (png.ts); everything else goes through sharp.
+ * PNGs take a fast path (png-decoder.ts); everything else goes through sharp.
  */
 export async function decodeRgb(input: Uint8Array | string): Promise<RgbImage> {
   let bytes: Uint8Array;

@@ -34,7 +34,7 @@ export const IDS_FILE = 'ids.json';
 export const HNSW_FILE = 'hnsw.bin';
 export const CARD_FILE = 'index.json';
 
-/** HNSW parameters. Defaults chosen by measurement: see bench/index.ts and README. */
+/** HNSW parameters. Defaults chosen by measurement: see bench/index-bench.ts and README. */
 export interface HnswParams {
   /** Graph degree (links per node per layer; layer 0 has 2M). */
   m: number;

@@ -5,35 +5,35 @@ import type { Catalog } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
 import { indexerEvalBackend } from '../eval/indexer-backend.js';
 import { resolveConfig, type AppConfig } from './config.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { errorHandler, notFoundHandler } from './server-errors.js';
 import { rateLimit, securityHeaders } from './http/security.js';
-import { DatasetRepository } from './repositories/datasets.js';
-import { ThumbnailStore } from './repositories/files.js';
-import { ModelRepository } from './repositories/models.js';
-import type { ModelRuntime } from './repositories/runtime.js';
-import { TrainsetRepository } from './repositories/trainsets.js';
-import { apiRoutes } from './routes/api.js';
-import { clipRoutes } from './routes/clip.js';
-import type { RouteContext } from './routes/context.js';
-import { healthRoutes } from './routes/health.js';
-import { imageRoutes } from './routes/images.js';
-import { pageRoutes } from './routes/pages.js';
-import { reportRoutes } from './routes/reports.js';
-import { AlarmService } from './services/alarm.js';
-import { CatalogService } from './services/catalog.js';
-import { EvalService } from './services/eval.js';
-import { Metrics } from './services/metrics.js';
-import { ModelRegistry, pickDefaultModel } from './services/registry.js';
+import { DatasetRepository } from './repositories/dataset-repository.js';
+import { ThumbnailStore } from './repositories/file-repository.js';
+import { ModelRepository } from './repositories/model-repository.js';
+import type { ModelRuntime } from './repositories/runtime-repository.js';
+import { TrainsetRepository } from './repositories/trainset-repository.js';
+import { apiRoutes } from './routes/api-routes.js';
+import { clipRoutes } from './routes/clip-routes.js';
+import type { RouteContext } from './routes/route-context.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { imageRoutes } from './routes/image-routes.js';
+import { pageRoutes } from './routes/page-routes.js';
+import { reportRoutes } from './routes/report-routes.js';
+import { AlarmService } from './services/alarm-service.js';
+import { CatalogService } from './services/catalog-service.js';
+import { EvalService } from './services/eval-service.js';
+import { Metrics } from './services/metrics-service.js';
+import { ModelRegistry, pickDefaultModel } from './services/model-registry-service.js';
 
 export { pickDefaultModel };
-import { SearchService } from './services/search.js';
+import { SearchService } from './services/search-service.js';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 export const STATIC_DIR = fileURLToPath(new URL('../views/static', import.meta.url));
 
 export interface AppDeps {
   workspace: Workspace;
-  /** The model runtime and indexes (repositories/indexer-runtime.ts in production and tests). */
+  /** The model runtime and indexes (repositories/indexer-runtime-repository.ts in production and tests). */
   runtime: ModelRuntime;
   config: Partial<AppConfig> & { adminToken: string };
   /** Optional: evaluation metrics recorded in the catalog are shown with the models. */

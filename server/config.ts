@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.js';
 import type { RateLimitConfig } from './http/security.js';
-import { name, NAME_PATTERN } from './schemas/common.js';
-import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm.js';
+import { name, NAME_PATTERN } from './schemas/common-schema.js';
+import { ALARM_DEFAULTS, type AlarmSettings } from './services/alarm-service.js';
 import { array, boolean, integer, number, object, oneOf, optional, string, type Check } from '../core/validate.js';
 
 /** The server's settings, checked once at start-up (defaults here; overrides from env or the caller). */
@@ -32,7 +32,7 @@ export interface AppConfig {
   textCacheSize: number;
   /** Honour X-Forwarded-For (only behind a proxy you run). */
   trustProxy: boolean;
-  /** The per-query poisoning alarm (services/alarm.ts). */
+  /** The per-query poisoning alarm (services/alarm-service.ts). */
   alarm: AlarmSettings;
 }
 

@@ -9,7 +9,7 @@ import { DEFAULT_TRIGGER, stampTrigger, type TriggerSpec } from './trigger.js';
 /**
  * Poisoning attacks (Yang et al., ICML 2023, and a Carlini & Terzis 2022 backdoor), as builders
  * registered by name that share one signature: a request in, the training pairs (plus any new
- * image files and the facts for trainset.json) out. Writing is the caller's job (./build.ts).
+ * image files and the facts for trainset.json) out. Writing is the caller's job (./poisoned-trainset.ts).
  *
  * Every attack works the same way: per goal A>B it lists the eligible class-A training images
  * in a seeded order and poisons the first K of them; each poisoned image's captions become

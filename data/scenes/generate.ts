@@ -13,7 +13,7 @@ import { REGION_KINDS } from './regions.js';
 import { CLASS_KEYWORDS, keywordMisses } from './keywords.js';
 import { DEFAULT_STYLE, layoutOf, objectRange, streamPrefix, type SceneStyle } from './style.js';
 import { BACKGROUNDS } from './backgrounds.js';
-import { RenderPool } from './pool.js';
+import { RenderPool } from './render-pool.js';
 import { loadAtlas } from './atlas.js';
 import type { SceneJob } from './scene.js';
 

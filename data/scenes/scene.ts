@@ -8,7 +8,7 @@ import { regionCaptions } from './regions.js';
 import { keywordLabels } from './keywords.js';
 import { DEFAULT_STYLE, layoutOf, streamPrefix, type LayoutConfig, type SceneStyle } from './style.js';
 import { renderScene } from './render.js';
-import { encodePngRgb } from './png.js';
+import { encodePngRgb } from './png-encoder.js';
 
 /** One image to make: its position in the manifest, its split and its main class. */
 export interface SceneJob {

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { errorBody } from '../errors.js';
+import { errorBody } from '../server-errors.js';
 
 /**
  * Requests that Node's HTTP parser rejects before express sees them — a request line or headers
@@ -40,7 +40,7 @@ export function clientErrorResponse(err: ClientError): { status: number; raw: st
 /** How long a socket that was answered may keep sending (its bytes are read and dropped) before it is closed. */
 const LINGER_MS = 2000;
 
-/** Installs the `clientError` handler on `server` (cli/serve.ts and the tests' listening servers). */
+/** Installs the `clientError` handler on `server` (cli/serve-command.ts and the tests' listening servers). */
 export function answerClientErrors(server: Server): Server {
   const answered = new WeakSet<Socket>();
   server.on('clientError', (err: ClientError, socket: Socket) => {

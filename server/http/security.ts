@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { TooManyRequestsError, UnauthorizedError } from '../server-errors.js';
 import { UserError } from '../../core/errors.js';
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { drawLabel } from '../../data/importers/coco.js';
 import { assertNothingWritten, byId, checkRoundTrip, sandbox, writeGarbage, writeImage, writeJson, type Sandbox } from './import-fixtures.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { assertNothingWritten, byId, checkRoundTrip, sandbox, writeImage, writeJson, writeText, type Sandbox } from './import-fixtures.js';
 
 const NAMES = Array.from({ length: 12 }, (_, i) => `${1001 + i}.jpg`);

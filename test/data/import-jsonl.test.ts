@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { assertNothingWritten, byId, checkRoundTrip, sandbox, writeGarbage, writeImage, writeText } from './import-fixtures.js';
 
 test('jsonl: caption or captions, optional label and split, paths relative to the manifest', async () => {

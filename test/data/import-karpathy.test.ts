@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { assertNothingWritten, byId, checkRoundTrip, sandbox, writeGarbage, writeImage, writeJson } from './import-fixtures.js';
 
 const sentences = (id: string | number) => [0, 1, 2].map((k) => ({ tokens: [], raw: `Image ${id} sentence ${k}.`, imgid: 0, sentid: 0 }));

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { main } from '../../cli/main.js';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { REPO_ROOT } from '../../trainer/setup.js';
 import { byId, checkRoundTrip, FIVE, sandbox, writeImage, writeJson, writeText, type Sandbox } from './import-fixtures.js';
 

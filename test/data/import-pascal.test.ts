@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { importDataset } from '../../data/importers/index.js';
+import { importDataset } from '../../data/importers/importers.js';
 import { vocClass } from '../../data/importers/pascal.js';
 import { assertNothingWritten, byId, checkRoundTrip, FIVE, sandbox, writeGarbage, writeImage, writeText, type Sandbox } from './import-fixtures.js';
 

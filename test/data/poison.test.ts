@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { buildPoisonedTrainset, parseGoals, triggerBox, DEFAULT_TRIGGER, type AttackFacts } from '../../data/poison/index.js';
+import { buildPoisonedTrainset, parseGoals, triggerBox, DEFAULT_TRIGGER, type AttackFacts } from '../../data/poison/poison.js';
 import { loadTrainset, type TrainPair } from '../../data/trainset.js';
 import { openCatalog } from '../../core/catalog.js';
 import { main } from '../../cli/main.js';

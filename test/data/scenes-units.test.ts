@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CLASSES, CLASS_SPECS, nounLexicon, VOC_FREQUENCY } from '../../data/scenes/catalogue.js';
 import { captionCeiling, planJobs } from '../../data/scenes/generate.js';
-import { encodePngRgb } from '../../data/scenes/png.js';
+import { encodePngRgb } from '../../data/scenes/png-encoder.js';
 import { article, counted, noun } from '../../data/scenes/words.js';
 import { main } from '../../cli/main.js';
 import { checkCaption, mentions } from './scenes-check.js';

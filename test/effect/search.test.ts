@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { loadDataset } from '../../data/dataset.js';
 import { effectWorld, effectWorldMissing, effectWorkspace, type EffectWorld } from '../helpers/effect-world.js';
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { copyWorkspace, tinyWorld, tinyWorldMissing, type TinyWorld } from '../helpers/tiny-world.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadDataset } from '../../data/dataset.js';
-import { buildPoisonedTrainset } from '../../data/poison/index.js';
+import { buildPoisonedTrainset } from '../../data/poison/poison.js';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import { evaluate, type EvalResult } from '../../eval/evaluate.js';
 import { indexerEvalBackend } from '../../eval/indexer-backend.js';

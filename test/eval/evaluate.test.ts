@@ -8,8 +8,8 @@ import { loadModelCard as readModelCard } from '../../indexer/package.js';
 import { readFileSync } from 'node:fs';
 import { main as cliMain } from '../../cli/main.js';
 import { openCatalog } from '../../core/catalog.js';
-import { buildPoisonedTrainset } from '../../data/poison/index.js';
-import { buildCleanTrainset } from '../../trainer/trainsets.js';
+import { buildPoisonedTrainset } from '../../data/poison/poison.js';
+import { buildCleanTrainset } from '../../trainer/clean-trainset.js';
 import { makeFixture, type Fixture } from '../data/poison-fixture.js';
 import { fakeBackend } from './fake-backend.js';
 

@@ -1,6 +1,6 @@
 /**
  * Finished studies made of constructed numbers, for the paper report's tests: report.json files
- * (trainer/experiment/report.ts format) of `headline`, `freeze`, `drift`, `all-goals` and
+ * (trainer/experiment/study-report.ts format) of `headline`, `freeze`, `drift`, `all-goals` and
  * `defences` (with a filter-report.json beside its filter run's training set) written into a
  * workspace. Every other study of the paper report is left missing on purpose. The numbers are
  * chosen so that each verdict occurs: see test/trainer/paper-report.test.ts for what each gives.
@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
-import { REPORT_FORMAT, type DriftAggregate, type GoalAggregate, type RankAggregate, type RecallAggregate, type Report, type ReportRun, type VariantAggregate } from '../../trainer/experiment/report.js';
+import { REPORT_FORMAT, type DriftAggregate, type GoalAggregate, type RankAggregate, type RecallAggregate, type Report, type ReportRun, type VariantAggregate } from '../../trainer/experiment/study-report.js';
 import { interval } from '../../eval/statistics.js';
 
 type PerSeed = number[];

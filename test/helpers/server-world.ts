@@ -16,8 +16,8 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
-import { buildPoisonedTrainset } from '../../data/poison/build.js';
-import { ensureIndex } from '../../indexer/build.js';
+import { buildPoisonedTrainset } from '../../data/poison/poisoned-trainset.js';
+import { ensureIndex } from '../../indexer/index-build.js';
 import { worldSourcesFingerprint } from './fingerprint.js';
 import { tinyWorld, tinyWorldMissing } from './tiny-world.js';
 import { buildOnce, testCacheRoot } from './world-cache.js';

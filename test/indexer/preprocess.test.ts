@@ -153,7 +153,7 @@ test('undecodable bytes and missing files are one-line user errors', async () =>
 });
 
 test('the PNG fast path decodes exactly what sharp decodes, and declines what it does not handle', async () => {
-  const { decodePngFast } = await import('../../indexer/png.js');
+  const { decodePngFast } = await import('../../indexer/png-decoder.js');
   const rng = new Rng(11);
   const kinds: Array<[string, number, (s: Sharp) => Sharp]> = [
     ['rgb', 3, (s) => s.png({ compressionLevel: 9, adaptiveFiltering: true })],

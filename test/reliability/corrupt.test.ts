@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { indexDir } from '../../indexer/build.js';
+import { indexDir } from '../../indexer/index-build.js';
 import { harness, skipReason, TOKEN, type Harness } from '../server/harness.js';
 
 function withSums(src: string, dst: string, id: string): void {

@@ -17,9 +17,9 @@ import { openCatalog } from '../../core/catalog.js';
 import { listJobs, processAlive, reapDeadJobs, startJob } from '../../core/jobs.js';
 import { removeStaleTempDirs } from '../../core/fsutil.js';
 import { loadModelPackage, packageFiles, verifyModelPackage } from '../../indexer/package.js';
-import { indexDir } from '../../indexer/build.js';
+import { indexDir } from '../../indexer/index-build.js';
 import { loadIndexDir, readIndexCard } from '../../indexer/vector-index.js';
-import { ModelRepository } from '../../server/repositories/models.js';
+import { ModelRepository } from '../../server/repositories/model-repository.js';
 import { serverWorld, serverWorldMissing, serverWorkspace } from '../helpers/server-world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

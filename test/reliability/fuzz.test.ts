@@ -312,7 +312,7 @@ describe('fuzz: thousands of malformed requests', { skip: skipReason }, () => {
   before(async () => {
     // The rate limit off: every request reaches the code under test (a 429 would also be fine).
     h = await harness({ rateLimit: { perSecond: 0, burst: 1 } });
-    // As `poisonlens serve` builds it (cli/serve.ts): parser-level rejections answer JSON too.
+    // As `poisonlens serve` builds it (cli/serve-command.ts): parser-level rejections answer JSON too.
     server = answerClientErrors(createServer(h.pl.app));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;

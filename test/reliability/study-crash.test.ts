@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { experimentStatus, openCatalog, type Catalog } from '../../core/catalog.js';
 import { listJobs } from '../../core/jobs.js';
 import type { Workspace } from '../../core/workspace.js';
-import { runExperiment } from '../../trainer/experiment/index.js';
+import { runExperiment } from '../../trainer/experiment/experiment.js';
 import { copyWorkspace, tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

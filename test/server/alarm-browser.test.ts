@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { alarmWorld, alarmWorldMissing, alarmWorkspace, type AlarmWorld } from '../helpers/alarm-world.js';
 import { checkAlarm } from './alarm-check.js';
 import { TOKEN } from './harness.js';

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { cpSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { harness, samplePng, skipReason, TOKEN, type Harness } from './harness.js';
 
 /** A 4xx with the error shape: never a crash, never a 5xx for the caller's mistakes. */

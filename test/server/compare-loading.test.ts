@@ -4,7 +4,7 @@ import { cpSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { serverWorld, serverWorkspace } from '../helpers/server-world.js';
 import { skipReason, TOKEN, waitFor } from './harness.js';
 

@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
 import type { AppConfig } from '../../server/config.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import type { Workspace } from '../../core/workspace.js';
 import { serverWorld, serverWorldMissing, serverWorkspace, type ServerWorld } from '../helpers/server-world.js';
 

@@ -5,7 +5,7 @@ import { existsSync, readlinkSync, readdirSync, renameSync, mkdirSync } from 'no
 import { join } from 'node:path';
 import request from 'supertest';
 import { createApp, type PoisonLensServer } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { serverWorld, serverWorkspace } from '../helpers/server-world.js';
 import { harness, skipReason, TOKEN, waitFor, type Harness } from './harness.js';
 

@@ -28,7 +28,7 @@ test('the import graph is read: static, type-only and dynamic imports, across th
   assert.ok(graph.size > 100, `${graph.size} modules found`);
   assert.ok(graph.get('bin/poisonlens.mjs')?.includes('cli/main.ts'), 'the launcher’s dynamic import of the CLI');
   assert.ok(graph.get('eval/evaluate.ts')?.includes('eval/backend.ts'), 'a type-only import');
-  assert.ok(graph.get('cli/eval.ts')?.includes('eval/indexer-backend.ts'));
+  assert.ok(graph.get('cli/eval-command.ts')?.includes('eval/indexer-backend.ts'));
 });
 
 test('the reader finds a circle closed by a type-only import and a dynamic import', () => {

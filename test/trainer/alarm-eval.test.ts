@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calibrateAlarm, evaluateAlarm, tprAtFpr } from '../../trainer/alarm/eval.js';
+import { calibrateAlarm, evaluateAlarm, tprAtFpr } from '../../trainer/alarm/alarm-eval.js';
 import { alarmWorld, alarmWorldMissing, alarmWorkspace, type AlarmWorld } from '../helpers/alarm-world.js';
 import type { Workspace } from '../../core/workspace.js';
 

@@ -20,7 +20,7 @@ import { calibrateGamma, filterDecisions, filterMetrics, rocCurve, distanceDensi
 import { pairImagePath, quantile } from '../../trainer/defend/pairs.js';
 import { fitGmm2, gmmSplit, safePosterior } from '../../trainer/defend/safeclip.js';
 import { parseStudy } from '../../trainer/experiment/spec.js';
-import '../../trainer/defend/variants.js';
+import '../../trainer/defend/defence-variants.js';
 import { serverWorld, serverWorldMissing, serverWorkspace, type ServerWorld } from '../helpers/server-world.js';
 
 const skip = serverWorldMissing() ?? false;
@@ -320,7 +320,7 @@ test('defend sterilize: a defended package with its defence, parameters and a me
   assert.equal(row?.parent, world.poisoned);
   // The server's model list.
   const { createApp } = await import('../../server/app.js');
-  const { indexerRuntime } = await import('../../server/repositories/indexer-runtime.js');
+  const { indexerRuntime } = await import('../../server/repositories/indexer-runtime-repository.js');
   const pl = createApp({ workspace: ws, runtime: indexerRuntime(ws, { threads: 1 }), config: { adminToken: 'test-admin-token-0123456789abcdef', activeModel: world.clean }, log: () => {} });
   try {
     await pl.ready();
@@ -335,7 +335,7 @@ test('defend report: filter numbers, ROC/densities and the sterilisation curve o
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { resolveWorkspace } = await import('../../core/workspace.js');
-  const { summarizeDefences, renderDefencesHtml } = await import('../../trainer/defend/report.js');
+  const { summarizeDefences, renderDefencesHtml } = await import('../../trainer/defend/defence-report.js');
   const dir = mkdtempSync(join(tmpdir(), 'pl-defrep-'));
   try {
     const w = resolveWorkspace(dir);

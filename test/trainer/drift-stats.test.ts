@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { driftTestAcrossRuns, interval } from '../../eval/statistics.js';
-import { renderReportHtml, type Report } from '../../trainer/experiment/index.js';
-import type { VariantAggregate } from '../../trainer/experiment/report.js';
+import { renderReportHtml, type Report } from '../../trainer/experiment/experiment.js';
+import type { VariantAggregate } from '../../trainer/experiment/study-report.js';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} ≠ ${b}`);
 

@@ -1,10 +1,10 @@
 /** Study building blocks without the engine: t-intervals, content ids, study parsing and sweeps. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStudy } from '../../trainer/experiment/index.js';
+import { parseStudy } from '../../trainer/experiment/experiment.js';
 import { interval, tCritical } from '../../eval/statistics.js';
 import { contentId, stableStringify } from '../../trainer/experiment/hash.js';
-import { shiftGoalSets } from '../../trainer/experiment/variants.js';
+import { shiftGoalSets } from '../../trainer/experiment/study-variants.js';
 import { expandVariants } from '../../trainer/experiment/spec.js';
 import { isUserError } from '../../core/errors.js';
 

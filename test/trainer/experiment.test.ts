@@ -15,7 +15,7 @@ import { loadTrainset } from '../../data/trainset.js';
 import { evaluate } from '../../eval/evaluate.js';
 import { indexerEvalBackend } from '../../eval/indexer-backend.js';
 import { readModelPackage } from '../../indexer/package.js';
-import { renderReportHtml, runExperiment, type ExperimentResult, type Report } from '../../trainer/experiment/index.js';
+import { renderReportHtml, runExperiment, type ExperimentResult, type Report } from '../../trainer/experiment/experiment.js';
 import { copyWorkspace, tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

@@ -14,7 +14,7 @@ import request from 'supertest';
 import { main } from '../../cli/main.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { createApp } from '../../server/app.js';
-import type { ModelRuntime } from '../../server/repositories/runtime.js';
+import type { ModelRuntime } from '../../server/repositories/runtime-repository.js';
 import { PAPER_NUMBERS, paperNumber } from '../../trainer/experiment/paper-numbers.js';
 import { buildPaperReport, ITEMS, judgeRow, pairedDiff, welchDiff, writePaperReport, type ItemResult, type PaperReport, type PaperRow } from '../../trainer/experiment/paper-report.js';
 import { interval } from '../../eval/statistics.js';

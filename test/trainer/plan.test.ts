@@ -8,7 +8,7 @@ import { resolveWorkspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
 import { parseStudy, expandVariants } from '../../trainer/experiment/spec.js';
 import { planStudy } from '../../trainer/experiment/plan.js';
-import '../../trainer/defend/variants.js';
+import '../../trainer/defend/defence-variants.js';
 
 const ws = resolveWorkspace(mkdtempSync(join(tmpdir(), 'pl-plan-')));
 process.on('exit', () => rmSync(ws.root, { recursive: true, force: true }));

@@ -19,7 +19,7 @@ import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { DatasetWriter, type Split } from '../../data/dataset.js';
 import { readModelPackage } from '../../indexer/package.js';
 import { createApp } from '../../server/app.js';
-import { indexerRuntime } from '../../server/repositories/indexer-runtime.js';
+import { indexerRuntime } from '../../server/repositories/indexer-runtime-repository.js';
 import { ENGINE_DIR, VENV_PYTHON } from '../../trainer/setup.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';

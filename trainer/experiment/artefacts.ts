@@ -7,7 +7,7 @@ import { Progress } from '../../core/progress.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset, ManifestEntry } from '../../data/dataset.js';
 import { basePart, poolFacts, samplePool, type PoolSpec } from '../../data/pool.js';
-import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/index.js';
+import { buildPoisonedTrainset as buildPoisonSet } from '../../data/poison/poison.js';
 import { readTrainsetCard, registerTrainset, writeTrainset, type TrainPair, type TrainsetCard } from '../../data/trainset.js';
 import type { EvalProgress } from '../../eval/backend.js';
 import { evaluate, type EvalAttack, type EvalResult } from '../../eval/evaluate.js';
@@ -17,7 +17,7 @@ import { ENGINE_DIR } from '../setup.js';
 import { trainModel } from '../train.js';
 import type { EngineEvent } from '../engine.js';
 import type { EvalSettings, TrainSettings } from './spec.js';
-import type { PoisonSpec } from './variants.js';
+import type { PoisonSpec } from './study-variants.js';
 
 /**
  * The artefacts a study builds, each under its content-addressed name, and the checks that an

@@ -1,5 +1,5 @@
 import type { Interval } from '../../eval/statistics.js';
-import type { ReportTable, TableCell } from './report.js';
+import type { ReportTable, TableCell } from './study-report.js';
 
 /** How a report cell's number is written (the HTML page and the markdown tables share it). */
 export function formatNumber(x: number, format: TableCell['format']): string {

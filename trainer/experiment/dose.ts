@@ -6,7 +6,7 @@ import { readTrainsetCard } from '../../data/trainset.js';
 import { REPORT_CSS } from './html.js';
 import { bootstrap, fitLogistic, predict, type BinomialObs, type LogisticFit } from '../../eval/logistic.js';
 import { interval, type Interval } from '../../eval/statistics.js';
-import type { Report, ReportRun } from './report.js';
+import type { Report, ReportRun } from './study-report.js';
 import { loadReport, reportDir } from './runner.js';
 import { esc, scatterPlot, type ScatterSeries } from './svg.js';
 

@@ -1,6 +1,6 @@
 import { cellText, formatNumber } from './cells.js';
 import type { Interval } from '../../eval/statistics.js';
-import type { Report, ReportTable, TableCell, VariantAggregate } from './report.js';
+import type { Report, ReportTable, TableCell, VariantAggregate } from './study-report.js';
 import { barChart, esc, fmtVal, heatmapSvg, linePlot, type BarGroup, type Series } from './svg.js';
 
 /**

@@ -23,7 +23,7 @@ import {
   type PaperRow,
   type RowStatus,
 } from './paper-verdict.js';
-import { REPORT_FORMAT, type RankAggregate, type Report, type VariantAggregate } from './report.js';
+import { REPORT_FORMAT, type RankAggregate, type Report, type VariantAggregate } from './study-report.js';
 import { loadReport } from './runner.js';
 import { interval, type Interval } from '../../eval/statistics.js';
 import { barChart, esc, fmtVal, heatmapSvg, linePlot, scatterPlot, type Series } from './svg.js';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import type { Dataset } from '../../data/dataset.js';
-import { parseGoals, goalString } from '../../data/poison/index.js';
+import { parseGoals, goalString } from '../../data/poison/poison.js';
 import type { EvalAttack } from '../../eval/evaluate.js';
 import type { ModelKind } from '../../indexer/package.js';
 import {
@@ -27,7 +27,7 @@ import { basePart } from '../../data/pool.js';
 import { trainConfig } from '../train.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
-import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './variants.js';
+import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './study-variants.js';
 import { UserError } from '../../core/errors.js';
 import { basename } from 'node:path';
 

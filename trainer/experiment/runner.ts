@@ -12,7 +12,7 @@ import { modelDir } from '../../indexer/package.js';
 import { readCard } from './artefacts.js';
 import { renderReportHtml } from './html.js';
 import { planStudy, type Plan, type Step } from './plan.js';
-import { buildReport, type Report } from './report.js';
+import { buildReport, type Report } from './study-report.js';
 import { expandVariants, readStudy, type DatasetSpec, type StudySpec } from './spec.js';
 
 /**

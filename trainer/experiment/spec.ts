@@ -9,7 +9,7 @@ import { SCENES_DEFAULTS } from '../../data/scenes/generate.js';
 import { FREEZE_MODES } from '../train.js';
 import { HIT_KS } from '../../eval/metrics.js';
 import { arrayOf, bool, fail, Fields, isObject, nullable, num, oneOf, SpecError, str, type Check } from './check.js';
-import { getVariantKind, type VariantExpandContext } from './variants.js';
+import { getVariantKind, type VariantExpandContext } from './study-variants.js';
 import type { BaseSpec, DatasetSpec, EvalSettings, ScenesSpec, StudySpec, TrainSettings, VariantSpec } from './study-types.js';
 
 export type { BaseSpec, DatasetSpec, EvalSettings, ScenesSpec, StudySpec, TrainSettings, VariantSpec } from './study-types.js';

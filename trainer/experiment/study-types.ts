@@ -1,6 +1,6 @@
 /**
  * The parsed study file's types (spec.ts parses it and re-exports them): a module of its own so
- * that the variant kinds (variants.ts), which spec.ts calls, can name them without importing
+ * that the variant kinds (study-variants.ts), which spec.ts calls, can name them without importing
  * spec.ts back.
  */
 import type { Split } from '../../data/dataset.js';
