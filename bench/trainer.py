@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Trainer benchmarks (they measure and print JSON; they never fail on a number).
 
-  .venv/bin/python bench/trainer.py speed [--arch A] [--batch 128] [--threads 2] [--steps 24]
+  .venv/bin/python bench/trainer.py speed [--arch A] [--batch 128] [--threads 2] [--steps 24] [--precisions fp32,bf16] [--compile]
       samples/s of `poisonlens train` (the real CLI → engine path, timed from its metrics.jsonl)
       beside a bare open_clip training loop on the same model, batch, threads and images,
       fp32 and bf16, interleaved in one run (engine, engine --no-augment, bare, bare, engine
-      --no-augment, engine per precision) so that load from other processes hits all alike. The
+      --no-augment, engine per precision) so that load from other processes hits all alike; with
+      --compile also the engine's --compile and the bare loop under torch.compile. The
       bare loop does no augmentation: `engine --no-augment` does the same work as it, and the
       plain engine run adds the recipe's random resized crop.
   .venv/bin/python bench/trainer.py base [--name scenes-base] [--dataset scenes] [-- train flags]
@@ -70,10 +71,13 @@ def write_result(mode: str, result: dict) -> None:
 
 
 # --------------------------------------------------------------------------- speed
-def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, bf16: bool, augment: bool = False) -> list[float]:
+def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, bf16: bool, augment: bool = False,
+              compile: bool = False) -> list[float]:
     """The plainest open_clip loop: model, ClipLoss, AdamW, autocast; data already tensors.
     `augment`: the recipe's random resized crop (scale 0.9-1.0) on each batch, as the engine
-    does, so that the engine's own overhead can be told apart from the augmentation's cost."""
+    does, so that the engine's own overhead can be told apart from the augmentation's cost.
+    `compile`: torch.compile the model as `--compile` does in the engine (the first steps,
+    which compile, are left out like every run's first three)."""
     import torch
     from poisonlens_engine import model as M
 
@@ -85,6 +89,7 @@ def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, b
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.2)
     loss_fn = open_clip.ClipLoss()
+    net = torch.compile(model) if compile else model
     x_all = images.permute(0, 3, 1, 2).float().div(255)
     x_all = (x_all - torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)) / torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
     times = []
@@ -97,7 +102,7 @@ def bare_loop(arch: str, images, tokens, batch: int, steps: int, threads: int, b
             from poisonlens_engine.data import random_resized_crop
             x = random_resized_crop(x, torch.Generator().manual_seed(s), scale=(0.9, 1.0))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            img, txt, scale = model(x, t)
+            img, txt, scale = net(x, t)
         loss = loss_fn(img.float(), txt.float(), scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -130,30 +135,42 @@ def speed(a) -> None:
             link.symlink_to(ws / d / name)
     (bench_ws / "cache").mkdir(exist_ok=True)
 
-    def engine(bf16: bool, augment: bool = True) -> list[float]:
-        name = f"speed-{'bf16' if bf16 else 'fp32'}{'' if augment else '-noaug'}"
+    def engine(bf16: bool, augment: bool = True, compiled: bool = False) -> list[float]:
+        name = f"speed-{'bf16' if bf16 else 'fp32'}{'' if augment else '-noaug'}{'-compile' if compiled else ''}"
         shutil.rmtree(bench_ws / "models" / name, ignore_errors=True)
         cli(bench_ws, "train", "--trainset", ts.name, "--arch", a.arch, "--steps", str(a.steps), "--batch", str(a.batch),
             "--threads", str(a.threads), "--val-images", "0", "--name", name, "--bf16" if bf16 else "--no-bf16", "--overwrite",
-            *([] if augment else ["--no-augment"]), quiet=True)
+            *([] if augment else ["--no-augment"]), *(["--compile"] if compiled else []), quiet=True)
         return step_seconds(bench_ws / "models" / name / "metrics.jsonl")
 
+    def bare(bf16: bool, compiled: bool = False) -> list[float]:
+        return bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16, compile=compiled)
+
     result = {"arch": a.arch, "batch": a.batch, "threads": a.threads, "steps": a.steps, "loadBefore": load(), "runs": {}}
-    for bf16 in (False, True):
-        key = "bf16" if bf16 else "fp32"
-        e1 = engine(bf16)
-        n1 = engine(bf16, augment=False)
-        b1 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16)
-        b2 = bare_loop(a.arch, images, tokens, a.batch, a.steps, a.threads, bf16)
-        n2 = engine(bf16, augment=False)
-        e2 = engine(bf16)
-        sps = lambda ts_: round(a.batch / statistics.median(ts_), 1)  # noqa: E731
-        eng, bare, noaug = sps(e1 + e2), sps(b1 + b2), sps(n1 + n2)
-        result["runs"][key] = {"engineSamplesPerSec": eng, "bareSamplesPerSec": bare, "engineOverBare": round(eng / bare, 3),
-                               "engineNoAugSamplesPerSec": noaug, "engineNoAugOverBare": round(noaug / bare, 3),
-                               "engineRuns": [sps(e1), sps(e2)], "engineNoAugRuns": [sps(n1), sps(n2)], "bareRuns": [sps(b1), sps(b2)]}
+    for bf16 in [p == "bf16" for p in a.precisions.split(",")]:
+        result["runs"]["bf16" if bf16 else "fp32"] = speed_runs(a, engine, bare, bf16)
     result["loadAfter"] = load()
     write_result("speed", result)
+
+
+def speed_runs(a, engine, bare, bf16: bool) -> dict:
+    """One precision's runs, in mirrored order (A B C … C B A) so that drifting load hits all alike."""
+    kinds = [("engine", lambda: engine(bf16)), ("engineNoAug", lambda: engine(bf16, augment=False)), ("bare", lambda: bare(bf16))]
+    if a.compile:
+        kinds += [("engineCompile", lambda: engine(bf16, compiled=True)), ("bareCompile", lambda: bare(bf16, compiled=True))]
+    times: dict[str, list[list[float]]] = {k: [] for k, _ in kinds}
+    for k, run in kinds + kinds[::-1]:
+        times[k].append(run())
+    sps = lambda ts_: round(a.batch / statistics.median(ts_), 1)  # noqa: E731
+    out = {f"{k}SamplesPerSec": sps(r[0] + r[1]) for k, r in times.items()}
+    out |= {f"{k}Runs": [sps(x) for x in r] for k, r in times.items()}
+    out["engineOverBare"] = round(out["engineSamplesPerSec"] / out["bareSamplesPerSec"], 3)
+    out["engineNoAugOverBare"] = round(out["engineNoAugSamplesPerSec"] / out["bareSamplesPerSec"], 3)
+    if a.compile:
+        out["engineCompileOverEngine"] = round(out["engineCompileSamplesPerSec"] / out["engineSamplesPerSec"], 3)
+        out["bareCompileOverBare"] = round(out["bareCompileSamplesPerSec"] / out["bareSamplesPerSec"], 3)
+        out["engineCompileOverBareCompile"] = round(out["engineCompileSamplesPerSec"] / out["bareCompileSamplesPerSec"], 3)
+    return out
 
 
 # --------------------------------------------------------------------------- base
@@ -216,6 +233,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=24)
+    p.add_argument("--precisions", default="fp32,bf16", help="speed: which autocast precisions to time")
+    p.add_argument("--compile", action="store_true", help="speed: also torch.compile'd engine and bare loop")
     p.add_argument("--name")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--val-images", type=int, default=1000)

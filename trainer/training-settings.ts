@@ -82,6 +82,8 @@ export interface TrainingSettings {
   nproc?: number;
   /** Under torchrun: open_clip's local-loss variant of the gathered contrastive loss. */
   localLoss?: boolean;
+  /** torch.compile the model (the engine's --compile; off by default). */
+  compile?: boolean;
   /** Training images held in memory or streamed from the decoded cache (default auto). */
   data?: DataMode;
   /** Processes that decode images into the cache (default: the engine's, up to 8). */
@@ -100,7 +102,7 @@ export interface TrainingSettings {
 export const SETTING_OPTIONS: Record<keyof TrainingSettings, true> = {
   arch: true, pretrained: true, freeze: true, recipe: true, epochs: true, steps: true, batch: true, lr: true, minLr: true,
   weightDecay: true, warmupSteps: true, augment: true, seed: true, threads: true, bf16: true, precision: true, device: true,
-  nproc: true, localLoss: true, data: true, workers: true, checkpointEvery: true, evalEvery: true, saveEpochs: true,
+  nproc: true, localLoss: true, compile: true, data: true, workers: true, checkpointEvery: true, evalEvery: true, saveEpochs: true,
   valDataset: true, valSplit: true, valImages: true, kind: true,
 };
 

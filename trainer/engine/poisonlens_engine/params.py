@@ -133,6 +133,7 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
         "device": a.device,
         "worldSize": 1,
         "localLoss": bool(a.local_loss),
+        "compile": bool(a.compile),
         "data": a.data,
         "workers": a.workers,
         "threads": a.threads,

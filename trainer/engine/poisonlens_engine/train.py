@@ -107,7 +107,7 @@ def config_hash(cfg: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 
-RESUME_FREE = ("threads", "checkpointEvery", "device", "precision", "worldSize", "localLoss", "data", "workers", "gpu", "backend")
+RESUME_FREE = ("threads", "checkpointEvery", "device", "precision", "worldSize", "localLoss", "data", "workers", "gpu", "backend", "compile")
 
 
 class RunDir:
@@ -245,6 +245,10 @@ def train(model: torch.nn.Module, data: PairData, cfg: dict[str, Any], run: RunD
     net = model
     if world.distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.get("compile"):
+        # Inductor fuses the small kernels of this model's many layers; the module keeps its
+        # weights (state_dict, evaluation and export use `model`, not the compiled wrapper).
+        net = torch.compile(net)
     step, wall_before, last_eval = 0, 0.0, None
     if state is not None:
         model.load_state_dict(state["model"])
