@@ -156,12 +156,9 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
 
 def derive_kind(mode: str, poisoned_pairs: int, override: str | None) -> str:
     """Poisoned pairs make a poisoned model; otherwise from scratch is a base model and
-    anything trained on from weights is clean. `--kind` overrides (defences say `defended`)."""
-    if override:
-        return override
-    if poisoned_pairs > 0:
-        return "poisoned"
-    return "base" if mode == "scratch" else "clean"
+    anything trained on from weights is clean (the settings table's derivedKind). `--kind`
+    overrides (defences say `defended`)."""
+    return override or settings.derived_kind(mode, poisoned_pairs > 0)
 
 
 def describe(a: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
