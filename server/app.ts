@@ -85,7 +85,6 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     runtime: deps.runtime,
     settings: config.alarm,
     split: config.split,
-    textCacheSize: config.textCacheSize,
     buildOnDemand: config.buildOnDemand,
     log,
     onReport: (model, r, seconds) => metrics.alarm(model, r.state, r.flagged, seconds),

@@ -29,6 +29,7 @@ export interface AppConfig {
   jsonLimit: number;
   /** Thumbnail edge, pixels. */
   thumbSize: number;
+  /** Entries of the server's one query-text embedding cache, all models together (QueryTextCache). */
   textCacheSize: number;
   /** Honour X-Forwarded-For (only behind a proxy you run). */
   trustProxy: boolean;

@@ -7,7 +7,9 @@ import { ENGINE_DIR } from './setup.js';
  * The training settings as the engine declares them (trainer/engine/poisonlens_engine/settings.json,
  * which its argparse flags are built from): `poisonlens train`'s flags, the typed options below
  * and the engine's argv all come from this one table, so a setting is named, typed and bounded in
- * one place. Defaults and the kind of a trained model stay the engine's: ask it (engine-config.ts).
+ * one place. Defaults and the kind of a trained model stay the engine's: ask it (`engineConfig`
+ * in engine.ts, the engine's --print-config), or, to plan before a training set exists, read its
+ * rule here (`derivedKind`).
  */
 export interface SettingSpec {
   /** The flag of the command line and of the engine, without dashes. */
@@ -106,17 +108,27 @@ export const SETTING_OPTIONS: Record<keyof TrainingSettings, true> = {
   valDataset: true, valSplit: true, valImages: true, kind: true,
 };
 
+/** How a training starts (the engine's `mode`): from scratch, from pretrained weights, or fine-tuning a package. */
+export type TrainingMode = 'scratch' | 'pretrained' | 'finetune';
+
+/** The kind the engine records when --kind is not given: poisonedPairs when the training set has any, else by mode. */
+interface DerivedKindRule {
+  poisonedPairs: Kind;
+  byMode: Record<TrainingMode, Kind>;
+}
+
 interface Table {
   settings: Array<Omit<SettingSpec, 'option'> & { option?: string }>;
   exclusive: ExclusiveRule[];
+  derivedKind: DerivedKindRule;
 }
 
 export const SETTINGS_FILE = join(ENGINE_DIR, 'poisonlens_engine', 'settings.json');
 
-function loadTable(): { settings: SettingSpec[]; exclusive: ExclusiveRule[] } {
+function loadTable(): { settings: SettingSpec[]; exclusive: ExclusiveRule[]; derivedKind: DerivedKindRule } {
   const raw = JSON.parse(readFileSync(SETTINGS_FILE, 'utf8')) as Table;
   const settings = raw.settings.map((s) => ({ ...s, option: (s.option ?? camelCase(s.name)) as keyof TrainingSettings }));
-  return { settings, exclusive: raw.exclusive };
+  return { settings, exclusive: raw.exclusive, derivedKind: raw.derivedKind };
 }
 
 function camelCase(flag: string): string {
@@ -141,6 +153,14 @@ export const FREEZE_MODES = choicesOf('freeze') as readonly FreezeMode[];
 export const DEVICES = choicesOf('device') as readonly Device[];
 export const PRECISIONS = choicesOf('precision') as readonly Precision[];
 export const DATA_MODES = choicesOf('data') as readonly DataMode[];
+
+/**
+ * The kind the engine gives a model trained without --kind (the table's derivedKind, the rule the
+ * engine's derive_kind reads): a study names its models by kind before their training sets exist.
+ */
+export function derivedKind(mode: TrainingMode, poisonedPairs: boolean): Kind {
+  return poisonedPairs ? TABLE.derivedKind.poisonedPairs : TABLE.derivedKind.byMode[mode];
+}
 
 /** Whether the option of `s` is set (a switch by its flag's value, e.g. augment false). */
 export function isGiven(s: SettingSpec, o: TrainingSettings): boolean {

@@ -34,3 +34,12 @@ export function parseJsonColumn(text: string): unknown {
     return text;
   }
 }
+
+/**
+ * A `WHERE column = ? AND …` clause (empty when no column is set) over the `columns` that `filter`
+ * sets, with its arguments. The names come from the caller's fixed list, never from the filter's keys.
+ */
+export function whereEqual<K extends string>(filter: Partial<Record<K, string>>, columns: readonly K[]): { sql: string; args: string[] } {
+  const set = columns.filter((c) => filter[c] !== undefined);
+  return { sql: set.length ? `WHERE ${set.map((c) => `${c} = ?`).join(' AND ')}` : '', args: set.map((c) => filter[c] as string) };
+}

@@ -1,4 +1,4 @@
-import type { Catalog } from './connection.js';
+import { parseJsonColumn, type Catalog } from './connection.js';
 
 /** The `datasets` table and its `images` (they cascade away with their dataset). */
 export interface DatasetRecord {
@@ -33,4 +33,27 @@ export function replaceDataset(db: Catalog, d: DatasetRecord, images: Iterable<I
     const insert = db.prepare('INSERT INTO images (dataset, id, file, split, label, labels, captions) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const e of images) insert.run(d.name, e.id, e.file, e.split, e.label, JSON.stringify(e.labels), JSON.stringify(e.captions));
   })();
+}
+
+/** The record of dataset `name`, or null when the catalog has none. */
+export function datasetRecord(db: Catalog, name: string): DatasetRecord | null {
+  const r = db.prepare('SELECT * FROM datasets WHERE name = ?').get(name) as
+    | { name: string; path: string; source: string; manifest_sha256: string; classes: string; counts: string; card: string; created_at: string }
+    | undefined;
+  if (!r) return null;
+  return {
+    name: r.name,
+    path: r.path,
+    source: r.source,
+    manifestSha256: r.manifest_sha256,
+    classes: JSON.parse(r.classes) as string[],
+    counts: JSON.parse(r.counts) as Record<string, number>,
+    card: parseJsonColumn(r.card),
+    createdAt: r.created_at,
+  };
+}
+
+/** How many images the catalog records for dataset `name`. */
+export function imageCount(db: Catalog, dataset: string): number {
+  return (db.prepare('SELECT count(*) AS n FROM images WHERE dataset = ?').get(dataset) as { n: number }).n;
 }

@@ -1,4 +1,4 @@
-import { nowIso, type Catalog } from './connection.js';
+import { nowIso, whereEqual, type Catalog } from './connection.js';
 
 /** The `jobs` table: long work (training, index builds, studies) and the process doing it (core/jobs.ts is the lifecycle). */
 export type JobType = 'train' | 'index' | 'experiment' | string;
@@ -48,14 +48,6 @@ export function runningJobs(db: Catalog): JobRow[] {
 
 /** Jobs, newest first (for `poisonlens jobs`-like listings and tests). */
 export function listJobs(db: Catalog, filter: { type?: string; target?: string; state?: string } = {}): JobRow[] {
-  const where: string[] = [];
-  const args: string[] = [];
-  // Column names come from this fixed list, never from the caller's keys.
-  for (const column of ['type', 'target', 'state'] as const) {
-    const value = filter[column];
-    if (value === undefined) continue;
-    where.push(`${column} = ?`);
-    args.push(value);
-  }
-  return db.prepare(`SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`).all(...args) as JobRow[];
+  const where = whereEqual(filter, ['type', 'target', 'state']);
+  return db.prepare(`SELECT * FROM jobs ${where.sql} ORDER BY id DESC`).all(...where.args) as JobRow[];
 }

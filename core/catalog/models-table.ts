@@ -1,4 +1,4 @@
-import type { Catalog } from './connection.js';
+import { parseJsonColumn, type Catalog } from './connection.js';
 
 /** The `models` table: one row per model package, pointing at its folder, with its card. */
 export interface ModelRecord {
@@ -34,4 +34,18 @@ export function syncModels(db: Catalog, models: ModelRecord[], isGone: (row: { i
       if (!ids.has(row.id) && isGone(row)) db.prepare('DELETE FROM models WHERE id = ?').run(row.id);
     }
   })();
+}
+
+/** The record of model `id`, or null when the catalog has none. */
+export function modelRecord(db: Catalog, id: string): ModelRecord | null {
+  const r = db.prepare('SELECT * FROM models WHERE id = ?').get(id) as
+    | { id: string; path: string; kind: string; arch: string; parent: string | null; trainset: string | null; trainset_sha256: string | null; card: string; created_at: string }
+    | undefined;
+  if (!r) return null;
+  return { id: r.id, path: r.path, kind: r.kind, arch: r.arch, parent: r.parent, trainset: r.trainset, trainsetSha256: r.trainset_sha256, card: parseJsonColumn(r.card), createdAt: r.created_at };
+}
+
+/** The ids of the models the catalog records, sorted. */
+export function modelIds(db: Catalog): string[] {
+  return (db.prepare('SELECT id FROM models ORDER BY id').all() as Array<{ id: string }>).map((r) => r.id);
 }

@@ -18,7 +18,6 @@ import type { ClipEncoder } from '../../indexer/types.js';
 import type { DatasetRepository, ServedDataset } from '../repositories/dataset-repository.js';
 import type { ModelPackage } from '../repositories/model-repository.js';
 import type { GalleryIndex, ModelRuntime } from '../repositories/runtime-repository.js';
-import { LruCache } from '../../indexer/lru.js';
 import { QueryBatcher } from './query-batcher-service.js';
 import type { LoadedModel, ModelRegistry } from './model-registry-service.js';
 
@@ -112,7 +111,6 @@ export class AlarmService {
       runtime: ModelRuntime;
       settings: AlarmSettings;
       split: string;
-      textCacheSize: number;
       buildOnDemand: boolean;
       log?: (line: string) => void;
       /** Called with every report and the alarm's own time for it in seconds (for /metrics; the report itself stays the same for the same query). */
@@ -388,22 +386,15 @@ export class AlarmService {
       await encoder.close().catch(() => undefined);
       throw err;
     }
-    const cache = new LruCache<string, Float32Array>(this.deps.textCacheSize);
     const batcher = new QueryBatcher(encoder);
+    const texts = this.deps.registry.texts;
     return {
       model: id,
       pkg,
       index,
       encoder: withTextCache(this.deps.ws, id, encoder),
       gallery: galleryOf(index),
-      async queryVector(text: string) {
-        let v = cache.get(text);
-        if (!v) {
-          v = await batcher.encode(text);
-          cache.set(text, v);
-        }
-        return v;
-      },
+      queryVector: (text: string) => texts.vector(pkg, text, (t) => batcher.encode(t)),
       async close() {
         await index.close?.();
         await encoder.close();

@@ -90,6 +90,9 @@ export class Metrics {
     for (const m of loaded) {
       for (const i of m.openIndexes()) out.push(`poisonlens_index_size{${labels({ model: m.id, dataset: i.info.dataset, split: i.info.split, kind: i.info.kind })}} ${i.search.size}`);
     }
+    out.push('# HELP poisonlens_text_cache_entries Query-text embeddings in the server\'s cache (all models; at most the config\'s textCacheSize).');
+    out.push('# TYPE poisonlens_text_cache_entries gauge');
+    out.push(`poisonlens_text_cache_entries ${registry.texts.size}`);
     out.push('# HELP poisonlens_model_swaps_total Hot swaps of the active model.');
     out.push('# TYPE poisonlens_model_swaps_total counter');
     out.push(`poisonlens_model_swaps_total ${registry.swaps}`);

@@ -5,8 +5,7 @@ import type { DatasetRepository, ServedDataset } from '../repositories/dataset-r
 import { attackGoals, attackTargetImage, type ModelPackage, type ModelRepository } from '../repositories/model-repository.js';
 import type { GalleryIndex, LoadProgress, ModelRuntime } from '../repositories/runtime-repository.js';
 import type { TrainsetRepository } from '../repositories/trainset-repository.js';
-import { LruCache } from '../../indexer/lru.js';
-import { QueryBatcher } from './query-batcher-service.js';
+import { QueryBatcher, QueryTextCache } from './query-batcher-service.js';
 
 export interface RegistryConfig {
   /** At most this many models hold encoders and indexes in memory (least recently used go). */
@@ -17,7 +16,7 @@ export interface RegistryConfig {
   buildOnDemand: boolean;
   /** Gallery dataset when a request names none; otherwise the model's training dataset. */
   defaultDataset?: string;
-  /** Entries in each loaded model's cache of query-text embeddings. */
+  /** Entries in the server's one cache of query-text embeddings (every model's together: QueryTextCache). */
   textCacheSize: number;
 }
 
@@ -38,7 +37,6 @@ export class LoadedModel {
   loadMs = 0;
   closing = false;
   private closed = false;
-  readonly textCache: LruCache<string, Float32Array>;
   private readonly queries: QueryBatcher;
   private readonly indexes = new Map<string, { version: number; index: Promise<GalleryIndex> }>();
   private readonly ready: GalleryIndex[] = [];
@@ -46,20 +44,14 @@ export class LoadedModel {
   constructor(
     readonly pkg: ModelPackage,
     readonly encoder: ClipEncoder,
-    textCacheSize: number,
+    private readonly texts: QueryTextCache,
   ) {
-    this.textCache = new LruCache(textCacheSize);
     this.queries = new QueryBatcher(encoder);
   }
 
-  /** A text query's embedding: from the cache, else encoded (concurrent queries in one batch). */
-  async queryVector(text: string): Promise<Float32Array> {
-    let v = this.textCache.get(text);
-    if (!v) {
-      v = await this.queries.encode(text);
-      this.textCache.set(text, v);
-    }
-    return v;
+  /** A text query's embedding: from the server's cache, else encoded (concurrent queries in one batch). */
+  queryVector(text: string): Promise<Float32Array> {
+    return this.texts.vector(this.pkg, text, (t) => this.queries.encode(t));
   }
 
   get id(): string {
@@ -155,7 +147,12 @@ export class ModelRegistry {
   /** The start-up's background work (the active model's alarm, preloading, checksums): shown by /healthz. */
   startup: 'pending' | 'running' | 'done' = 'pending';
 
-  constructor(private readonly deps: RegistryDeps) {}
+  /** Query-text embeddings of every model (the alarm's reference models too), sized by the config. */
+  readonly texts: QueryTextCache;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.texts = new QueryTextCache(deps.config.textCacheSize);
+  }
 
   get config(): RegistryConfig {
     return this.deps.config;
@@ -330,7 +327,7 @@ export class ModelRegistry {
       }
       progress.phase = 'index';
       progress.done = 0;
-      const m = new LoadedModel(pkg, encoder, this.deps.config.textCacheSize);
+      const m = new LoadedModel(pkg, encoder, this.texts);
       try {
         await m.index(dataset, () =>
           this.openIndex(pkg, encoder, dataset, build, (p) => {

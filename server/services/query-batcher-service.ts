@@ -1,3 +1,4 @@
+import { LruCache } from '../../indexer/lru.js';
 import type { ClipEncoder } from '../../indexer/types.js';
 
 interface Waiting {
@@ -43,5 +44,34 @@ export class QueryBatcher {
     } finally {
       this.running = false;
     }
+  }
+}
+
+/**
+ * The server's one cache of query-text embeddings, shared by every model it encodes queries
+ * with (the registry's loaded models and the alarm's reference models) and bounded as a whole by
+ * the server's `textCacheSize`. The encoders it opens keep none of their own. Keyed by model,
+ * package version and text, so a replaced package never answers with its predecessor's vectors.
+ */
+export class QueryTextCache {
+  private readonly lru: LruCache<string, Float32Array>;
+
+  constructor(capacity: number) {
+    this.lru = new LruCache(capacity);
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** `text`'s embedding by model `pkg`: from the cache, else `encode`d and kept. */
+  async vector(pkg: { id: string; version: number }, text: string, encode: (text: string) => Promise<Float32Array>): Promise<Float32Array> {
+    const key = `${pkg.id}\u0000${pkg.version}\u0000${text}`;
+    let v = this.lru.get(key);
+    if (!v) {
+      v = await encode(text);
+      this.lru.set(key, v);
+    }
+    return v;
   }
 }

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { sha256 } from '../../core/fsutil.js';
-import { openCatalog } from '../../core/catalog.js';
+import { datasetRecord, imageCount, openCatalog } from '../../core/catalog.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { loadDataset, type Dataset } from '../../data/dataset.js';
 
@@ -72,10 +72,8 @@ export function checkRoundTrip(ws: Workspace, name: string): Dataset {
   assert.ok(d.card.attribution.length > 0);
   const db = openCatalog(ws.catalogPath);
   try {
-    const row = db.prepare('SELECT manifest_sha256 AS h FROM datasets WHERE name = ?').get(name) as { h: string } | undefined;
-    assert.equal(row?.h, d.card.manifestSha256);
-    const n = db.prepare('SELECT count(*) AS n FROM images WHERE dataset = ?').get(name) as { n: number };
-    assert.equal(n.n, d.entries.length);
+    assert.equal(datasetRecord(db, name)?.manifestSha256, d.card.manifestSha256);
+    assert.equal(imageCount(db, name), d.entries.length);
   } finally {
     db.close();
   }

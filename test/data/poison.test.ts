@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { buildPoisonedTrainset, parseGoals, triggerBox, DEFAULT_TRIGGER, type AttackFacts } from '../../data/poison/poison.js';
 import { loadTrainset, type TrainPair } from '../../data/trainset.js';
-import { openCatalog } from '../../core/catalog.js';
+import { openCatalog, trainsetRecord } from '../../core/catalog.js';
 import { main } from '../../cli/main.js';
 import { captionsOf, makeFixture, FIXTURE_TRAIN_PAIRS, type Fixture } from './poison-fixture.js';
 
@@ -63,8 +63,9 @@ test('Attack II: captions of K sheep images re-paired with aeroplane training im
   const back = loadTrainset(fx.ws, 'p2');
   assert.deepEqual(back.pairs, t.pairs);
   const db = openCatalog(fx.ws.catalogPath);
-  const row = db.prepare('SELECT pairs, poisoned, builder FROM trainsets WHERE name = ?').get('p2') as { pairs: number; poisoned: number; builder: string };
+  const rec = trainsetRecord(db, 'p2');
   db.close();
+  const row = rec && { pairs: rec.pairs, poisoned: rec.poisonedPairs, builder: rec.builder };
   assert.deepEqual(row, { pairs: FIXTURE_TRAIN_PAIRS, poisoned: expectedCaptions.length, builder: 'poison-II' });
 });
 

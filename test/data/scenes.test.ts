@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { resolveWorkspace } from '../../core/workspace.js';
-import { openCatalog } from '../../core/catalog.js';
+import { datasetRecord, imageCount, openCatalog } from '../../core/catalog.js';
 import { generateScenes, defaultSplits, type ScenesOptions } from '../../data/scenes/generate.js';
 import { CLASSES } from '../../data/scenes/catalogue.js';
 import type { ManifestEntry } from '../../data/dataset.js';
@@ -126,9 +126,8 @@ test('dataset.json: licences, attribution, substitutions, caption ceiling; catal
   assert.equal(card.captionCeiling.captions, card.counts.test * 5);
   const db = openCatalog(ws.catalogPath);
   try {
-    const row = db.prepare('SELECT manifest_sha256 FROM datasets WHERE name = ?').get('s') as { manifest_sha256: string };
-    assert.equal(row.manifest_sha256, card.manifestSha256);
-    assert.equal((db.prepare('SELECT count(*) n FROM images WHERE dataset = ?').get('s') as { n: number }).n, 2000);
+    assert.equal(datasetRecord(db, 's')?.manifestSha256, card.manifestSha256);
+    assert.equal(imageCount(db, 's'), 2000);
   } finally {
     db.close();
   }

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCatalog } from '../../core/catalog.js';
+import { indexBuildRecord, openCatalog } from '../../core/catalog.js';
 import { sha256 } from '../../core/fsutil.js';
 import type { Workspace } from '../../core/workspace.js';
 import { ensureIndex, indexDir } from '../../indexer/index-build.js';
@@ -64,10 +64,10 @@ test('index: built once, reused while model and manifest match, recorded in the 
 
   const db = openCatalog(ws.catalogPath);
   try {
-    const row = db.prepare('SELECT * FROM index_builds WHERE model = ? AND dataset = ? AND split = ?').get('tiny-model', 'tiny', 'test') as Record<string, unknown>;
+    const row = indexBuildRecord(db, 'tiny-model', 'tiny', 'test')!;
     assert.equal(row.count, 9);
     assert.equal(row.path, r1.dir);
-    assert.equal(row.manifest_sha256, r1.card.dataset.manifestSha256);
+    assert.equal(row.manifestSha256, r1.card.dataset.manifestSha256);
   } finally {
     db.close();
   }

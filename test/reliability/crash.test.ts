@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCatalog } from '../../core/catalog.js';
+import { experimentStatus, insertRunningJob, markExperimentRunning, modelRecord, openCatalog } from '../../core/catalog.js';
 import { listJobs, processAlive, reapDeadJobs, startJob } from '../../core/jobs.js';
 import { removeStaleTempDirs } from '../../core/fsutil.js';
 import { loadModelPackage, packageFiles, verifyModelPackage } from '../../indexer/package.js';
@@ -171,7 +171,7 @@ describe('kill -9 during artefact writes', { skip }, () => {
 
       db = openCatalog(ws.catalogPath);
       const jobs = listJobs(db, { type: 'train', target: name });
-      const model = db.prepare('SELECT id FROM models WHERE id = ?').get(name);
+      const model = modelRecord(db, name);
       db.close();
       assert.deepEqual(jobs.map((j) => j.state), ['done', 'failed']);
       assert.match(jobs[1].error!, /resumes from the run's last checkpoint/);
@@ -193,23 +193,22 @@ describe('jobs table: reaping jobs of dead processes', () => {
       const deadPid = Number(dead.stdout);
       const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
       try {
-        const now = new Date().toISOString();
-        const insert = db.prepare(`INSERT INTO jobs (type, target, state, pid, params, started_at) VALUES (?, ?, 'running', ?, ?, ?)`);
-        insert.run('experiment', 'study-1', deadPid, '{}', now);
-        insert.run('index', 'live', sleeper.pid, '{}', now);
-        insert.run('train', 'reused-pid', sleeper.pid, JSON.stringify({ process: { host: (await import('node:os')).hostname(), pidStart: '1' } }), now);
-        insert.run('train', 'other-host', deadPid, JSON.stringify({ process: { host: 'some-other-machine' } }), now);
-        db.prepare(`INSERT INTO experiments (id, path, spec_sha256, status, created_at, updated_at) VALUES ('study-1', '/x', 'abc', 'running', ?, ?)`).run(now, now);
+        // Rows as other processes would have left them (this process is none of them).
+        insertRunningJob(db, { type: 'experiment', target: 'study-1', pid: deadPid, params: {} });
+        insertRunningJob(db, { type: 'index', target: 'live', pid: sleeper.pid!, params: {} });
+        insertRunningJob(db, { type: 'train', target: 'reused-pid', pid: sleeper.pid!, params: { process: { host: (await import('node:os')).hostname(), pidStart: '1' } } });
+        insertRunningJob(db, { type: 'train', target: 'other-host', pid: deadPid, params: { process: { host: 'some-other-machine' } } });
+        markExperimentRunning(db, { id: 'study-1', path: '/x', specSha256: 'abc' });
         const reaped = reapDeadJobs(db).map((j) => j.target).sort();
         assert.deepEqual(reaped, ['reused-pid', 'study-1']);
         const own = startJob(db, 'index', 'mine', {});
         assert.deepEqual(reapDeadJobs(db), []);
-        const state = (t: string) => (db.prepare('SELECT state FROM jobs WHERE target = ?').get(t) as { state: string }).state;
+        const state = (t: string) => listJobs(db, { target: t })[0].state;
         assert.equal(state('live'), 'running');
         assert.equal(state('other-host'), 'running');
         assert.equal(state('mine'), 'running', "this process's own job is alive");
-        assert.equal((db.prepare(`SELECT status FROM experiments WHERE id = 'study-1'`).get() as { status: string }).status, 'failed');
-        assert.match((db.prepare(`SELECT error FROM jobs WHERE target = 'study-1'`).get() as { error: string }).error, /finished steps are reused/);
+        assert.equal(experimentStatus(db, 'study-1'), 'failed');
+        assert.match(listJobs(db, { target: 'study-1' })[0].error!, /finished steps are reused/);
         own.progress({ done: 1 }, true);
         own.done();
         assert.equal(state('mine'), 'done');

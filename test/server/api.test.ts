@@ -301,3 +301,21 @@ describe('search API', { skip: skipReason }, () => {
     assert.match((await agent.get('/models')).text, /tiny-empty[\s\S]*incomplete package/);
   });
 });
+
+describe('the query-text cache', { skip: skipReason }, () => {
+  test("a server started with textCacheSize N holds at most N query vectors, the alarm's among them", async () => {
+    const h = await harness({ textCacheSize: 3 });
+    try {
+      const entries = async () => Number(/^poisonlens_text_cache_entries (\d+)$/m.exec((await request(h.pl.app).get('/metrics').expect(200)).text)?.[1]);
+      assert.equal(await entries(), 0);
+      const first = await request(h.pl.app).get('/api/search').query({ q: 'query 0' }).expect(200);
+      assert.equal(first.body.alarm.state, 'ready');
+      assert.equal(await entries(), 2, "the served model's vector and the alarm's reference vector, in the one cache");
+      for (let i = 1; i < 6; i++) await request(h.pl.app).get('/api/search').query({ q: `query ${i}` }).expect(200);
+      assert.equal(await entries(), 3);
+      assert.equal(h.pl.registry.texts.size, 3);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { OnnxClipEncoder } from '../../indexer/encoder.js';
 import type { ClipEncoder } from '../../indexer/types.js';
-import { QueryBatcher } from '../../server/services/query-batcher-service.js';
+import { QueryBatcher, QueryTextCache } from '../../server/services/query-batcher-service.js';
 import { tinyWorld, tinyWorldMissing } from '../helpers/tiny-world.js';
 
 const skip = tinyWorldMissing() ?? false;
@@ -69,4 +69,23 @@ test('a failing graph call rejects only its own batch; the batcher keeps working
   assert.equal((results[0] as PromiseRejectedResult).reason.message, 'graph failed');
   assert.ok(results.slice(1).every((r) => r.status === 'fulfilled'), 'the queries queued behind it still succeed');
   assert.equal((await b.encode('q4')).length, enc.dim);
+});
+
+test('the query-text cache: one entry per model, package version and text, bounded as a whole', async () => {
+  const cache = new QueryTextCache(3);
+  const encoded: string[] = [];
+  const encode = async (t: string) => {
+    encoded.push(t);
+    return Float32Array.of(t.length);
+  };
+  const a = { id: 'a', version: 1 };
+  await cache.vector(a, 'q1', encode);
+  await cache.vector(a, 'q1', encode);
+  await cache.vector({ id: 'b', version: 1 }, 'q1', encode);
+  await cache.vector({ id: 'a', version: 2 }, 'q1', encode);
+  assert.deepEqual(encoded, ['q1', 'q1', 'q1'], 'a repeat is a hit; another model or a replaced package encodes again');
+  assert.equal(cache.size, 3);
+  for (const t of ['q2', 'q3', 'q4']) await cache.vector(a, t, encode);
+  assert.equal(cache.size, 3, 'every model counts against the one bound');
+  assert.equal((await new QueryTextCache(0).vector(a, 'q', encode)).length, 1);
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../cli/main.js';
-import { openCatalog } from '../../core/catalog.js';
+import { experimentStatus, listJobs, listMetrics, openCatalog } from '../../core/catalog.js';
 import type { Workspace } from '../../core/workspace.js';
 import { loadTrainset } from '../../data/trainset.js';
 import { evaluate } from '../../eval/evaluate.js';
@@ -85,13 +85,12 @@ test('smoke study: builds every step, then a report with every number', { skip }
   // Catalog: the experiment and one metrics row per evaluation.
   const db = openCatalog(ws.catalogPath);
   try {
-    const row = db.prepare('SELECT status, path FROM experiments WHERE id = ?').get('smoke') as { status: string; path: string };
-    assert.equal(row.status, 'done');
-    const n = (db.prepare('SELECT COUNT(*) AS n FROM metrics WHERE experiment = ?').get('smoke') as { n: number }).n;
+    assert.equal(experimentStatus(db, 'smoke'), 'done');
+    const n = listMetrics(db, { experiment: 'smoke' }).length;
     assert.equal(n, r.runs.reduce((a, x) => a + x.evals.length, 0));
-    const job = db.prepare(`SELECT state, progress FROM jobs WHERE type = 'experiment' AND target = 'smoke' ORDER BY id DESC`).get() as { state: string; progress: string };
+    const job = listJobs(db, { type: 'experiment', target: 'smoke' })[0];
     assert.equal(job.state, 'done');
-    assert.deepEqual(JSON.parse(job.progress), { done: first.steps.length, total: first.steps.length, current: null });
+    assert.deepEqual(JSON.parse(job.progress!), { done: first.steps.length, total: first.steps.length, current: null });
   } finally {
     db.close();
   }

@@ -104,3 +104,11 @@ test('a detect variant plans a local-density training set beside the filter, who
   assert.match(step('d').label, /local-density detector \(slof, k 7, γ auto\)/);
   assert.throws(() => plan({ variants: [attack, { name: 'd', kind: 'detect', of: 'attack-II', score: 'lof' }] }), /score/);
 });
+
+test('models are named by the kind the engine would derive (its settings table), under the ids they always had', () => {
+  const p = plan({ variants: [{ name: 'clean', kind: 'clean' }, attack, { name: 'f', kind: 'filter', of: 'attack-II', gamma: 'auto' }] });
+  const models = p.steps.filter((s) => s.kind === 'model');
+  // Content-addressed: an id changes only when what makes the model does.
+  assert.deepEqual(models.map((s) => s.id), ['base-5aff2f54d797', 'clean-fcc5006fac17', 'poisoned-608e24321682', 'defended-408f4bf052bf']);
+  assert.deepEqual(models.map((s) => (s.inputs as { kind: string }).kind), ['base', 'clean', 'poisoned', 'defended']);
+});

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { main } from '../../cli/main.js';
-import { openCatalog } from '../../core/catalog.js';
+import { modelRecord, openCatalog, trainsetRecord } from '../../core/catalog.js';
 import { resolveWorkspace, type Workspace } from '../../core/workspace.js';
 import { DatasetWriter, loadDataset, type Split } from '../../data/dataset.js';
 import { loadTrainset, writeTrainset } from '../../data/trainset.js';
@@ -93,7 +93,7 @@ test('trainset: one pair per caption of the split, hashed and registered', { ski
   assert.equal(t.card.counts.images, 9);
   assert.equal(t.card.builder.name, 'clean');
   const db = openCatalog(ws.catalogPath);
-  assert.equal((db.prepare('SELECT pairs FROM trainsets WHERE name = ?').get("tiny-train") as { pairs: number }).pairs, 18);
+  assert.equal(trainsetRecord(db, 'tiny-train')?.pairs, 18);
   db.close();
   const bad = await cli('trainset', '--dataset', 'tiny', '--split', 'test', '--name', 'empty');
   assert.equal(bad.code, 2);
@@ -129,7 +129,7 @@ test('train: the package loads in Node and onnxruntime-node matches the engine (
   assert.deepEqual(listed.models.map((x) => [x.id, x.kind, x.trainset]), [['base', 'base', 'tiny-train']]);
   assert.equal(typeof listed.models[0].valR10, 'number');
   const db = openCatalog(ws.catalogPath);
-  assert.equal((db.prepare('SELECT kind FROM models WHERE id = ?').get('base') as { kind: string }).kind, 'base');
+  assert.equal(modelRecord(db, 'base')?.kind, 'base');
   db.close();
 });
 

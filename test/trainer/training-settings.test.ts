@@ -14,7 +14,7 @@ import { readSettingFlags, settingFlagSpec, settingsUsage } from '../../cli/trai
 import { parseFlags } from '../../cli/args.js';
 import { engineConfig } from '../../trainer/engine.js';
 import { REPO_ROOT, VENV_PYTHON } from '../../trainer/setup.js';
-import { SETTING_OPTIONS, settingsEngineArgs, TRAINING_SETTINGS, type SettingSpec, type TrainingSettings } from '../../trainer/training-settings.js';
+import { derivedKind, SETTING_OPTIONS, settingsEngineArgs, TRAINING_SETTINGS, type SettingSpec, type TrainingSettings } from '../../trainer/training-settings.js';
 
 const skip = existsSync(VENV_PYTHON) ? false : 'the Python venv (.venv) is missing: run `poisonlens setup`';
 
@@ -105,6 +105,21 @@ test('--print-config: the engine\'s defaults and the kind, asked rather than res
     assert.equal(engineConfig(['--trainset', dir]).kind, 'base');
     assert.equal(engineConfig(['--trainset', dir, '--from', 'm']).kind, 'clean');
     assert.throws(() => engineConfig(['--batch', '0']), /--batch must be a positive integer/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('derivedKind, which studies plan by, is the kind the engine derives', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pl-settings-'));
+  const starts = { scratch: [], pretrained: ['--arch', 'pl-tiny-test', '--pretrained', 'x'], finetune: ['--from', 'm'] } as const;
+  try {
+    for (const poisoned of [false, true]) {
+      writeFileSync(join(dir, 'pairs.jsonl'), `{"image":"a.png","caption":"a","poisoned":${poisoned}}\n`);
+      for (const [mode, flags] of Object.entries(starts)) {
+        assert.equal(engineConfig(['--trainset', dir, ...flags]).kind, derivedKind(mode as keyof typeof starts, poisoned), `${mode}, poisoned ${poisoned}`);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

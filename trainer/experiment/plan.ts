@@ -25,6 +25,7 @@ import { contentId, inputsHash, stableStringify } from './hash.js';
 import { sha256 } from '../../core/fsutil.js';
 import { basePart } from '../../data/pool.js';
 import { trainConfig } from '../train.js';
+import { derivedKind } from '../training-settings.js';
 import { fail, SpecError } from './check.js';
 import type { StudySpec, TrainSettings, VariantSpec } from './spec.js';
 import { getVariantKind, type PoisonSpec, type VariantOutcome, type VariantPlanContext } from './study-variants.js';
@@ -169,9 +170,10 @@ class Planner {
     const ts = this.baseTrainset();
     const recipe = recipeInfo(b.recipe);
     const arch = b.arch ?? (typeof recipe.recipe.arch === 'string' ? recipe.recipe.arch : null);
-    const inputs = { v: 1, kind: 'base', trainset: ts, recipe: { name: recipe.name, sha256: recipe.sha256 }, arch: arch ? archInfo(arch) : null, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, seed: b.seed };
-    const id = contentId('base', inputs);
-    const job: ModelJob = { id, kind: 'base', trainset: ts, from: null, arch: b.arch, recipe: b.recipe, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, freeze: null, seed: b.seed, valImages: null };
+    const kind = derivedKind('scratch', false);
+    const inputs = { v: 1, kind, trainset: ts, recipe: { name: recipe.name, sha256: recipe.sha256 }, arch: arch ? archInfo(arch) : null, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, seed: b.seed };
+    const id = contentId(kind, inputs);
+    const job: ModelJob = { id, kind, trainset: ts, from: null, arch: b.arch, recipe: b.recipe, epochs: b.epochs, steps: b.steps, lr: b.lr, batch: b.batch, freeze: null, seed: b.seed, valImages: null };
     const adopted = modelState(this.ws, job).done ? null : findEquivalentBase(this.ws, this.baseDataset(), job);
     if (adopted) return { model: adopted, trainset: ts, job: null };
     const ws = this.ws;
@@ -276,7 +278,8 @@ class Planner {
   private finetune(v: VariantSpec, seed: number, from: string, trainset: string, s: TrainSettings, extra: { kind?: ModelKind; defence?: Record<string, unknown>; saveEpochs?: boolean }): string {
     if (s.steps === null && s.epochs === 0) return from;
     const recipe = recipeInfo(s.recipe);
-    const kind: ModelKind = extra.kind ?? (trainset.startsWith('ts-') && isPoisonedInputs(this.steps.get(trainset)?.inputs) ? 'poisoned' : 'clean');
+    // The kind the engine would derive (a poisoned builder's set has poisoned pairs); it names the model.
+    const kind: ModelKind = extra.kind ?? derivedKind('finetune', trainset.startsWith('ts-') && isPoisonedInputs(this.steps.get(trainset)?.inputs));
     const inputs = {
       v: 1, kind, from, trainset, recipe: { name: recipe.name, sha256: recipe.sha256 }, epochs: s.epochs, steps: s.steps, lr: s.lr, batch: s.batch, freeze: s.freeze, seed, defence: extra.defence ?? null,
       // snapshots make another artefact (more packages), so they name it; absent otherwise, so older ids stay

@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from PIL import Image
 
 from .compat import import_open_clip
 from .errors import EngineError
+from .formats import TrainsetFiles
 
 open_clip = import_open_clip()
 
@@ -32,39 +33,6 @@ CACHE_VERSION = 1
 
 
 # --------------------------------------------------------------------------- training sets
-@dataclass
-class TrainsetFiles:
-    dir: Path
-    card: dict[str, Any]
-    pairs: list[dict[str, Any]]
-    dataset_dir: Path | None
-    pairs_sha256: str
-
-
-def read_trainset(path: str | os.PathLike) -> TrainsetFiles:
-    d = Path(path)
-    card_path, pairs_path = d / "trainset.json", d / "pairs.jsonl"
-    if not card_path.is_file() or not pairs_path.is_file():
-        raise EngineError(f"no training set at {d} (trainset.json or pairs.jsonl missing)", "trainset_not_found")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    raw = pairs_path.read_bytes()
-    pairs = []
-    for i, line in enumerate(raw.decode("utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            p = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EngineError(f"{pairs_path}:{i + 1}: not JSON ({err.msg})", "bad_trainset") from err
-        if not isinstance(p.get("image"), str) or not isinstance(p.get("caption"), str):
-            raise EngineError(f"{pairs_path}:{i + 1}: a pair needs string 'image' and 'caption'", "bad_trainset")
-        pairs.append(p)
-    if not pairs:
-        raise EngineError(f"training set {card.get('name', d.name)!r} is empty (no pairs in {pairs_path})", "empty_trainset")
-    ds_dir = (card.get("dataset") or {}).get("dir")
-    return TrainsetFiles(d, card, pairs, Path(ds_dir) if ds_dir else None, hashlib.sha256(raw).hexdigest())
-
-
 def check_fresh(ts: TrainsetFiles) -> None:
     """A training set records the manifest hash of the dataset it was built from; if that
     dataset was regenerated since, its image files no longer match the pairs' captions."""

@@ -161,6 +161,7 @@ def _caller_fields(card: dict[str, Any], fields: dict[str, Any] | None, *, lr, b
 
 def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np, torch) -> dict[str, Any]:
     from .errors import EngineError
+    from . import formats as F
     from .params import derive_kind
 
     V.configure_backend(device.type)
@@ -173,7 +174,7 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
     if out.exists() and not args.overwrite:
         raise EngineError(f"model package {out} already exists (pass --overwrite to replace it)", "model_exists")
 
-    ts = D.read_trainset(args.trainset)
+    ts = F.read_trainset(args.trainset)
     D.check_fresh(ts)
     D.check_files(sorted({D.resolve_image(p["image"], ts.dataset_dir) for p in ts.pairs}))
     cfg["trainset"] = {"dir": str(ts.dir), "sha256": ts.pairs_sha256}
@@ -185,8 +186,8 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
         state0 = M.load_weights_file(src)
         model, mcfg = M.model_from_checkpoint(state0)
         arch = state0["arch"]
-        pkg_json = (src if src.is_dir() else src.parent) / "model.json"
-        parent = json.loads(pkg_json.read_text()).get("id") if pkg_json.is_file() else str(src)
+        pkg_dir = src if src.is_dir() else src.parent
+        parent = F.read_model_card(pkg_dir).get("id") if (pkg_dir / F.MODEL_CARD).is_file() else str(src)
         cfg["arch"] = arch
     else:
         arch = cfg["arch"]
@@ -257,7 +258,7 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
                                     precision=cfg["precision"])
             return {"split": cfg["valSplit"], **recall_at_k(img, txt, val_data.caption_image)}
 
-        poisoned_pairs = sum(1 for p in ts.pairs if p.get("poisoned"))
+        poisoned_pairs = ts.poisoned_pairs
         kind = derive_kind(cfg["mode"], poisoned_pairs, args.kind)
 
         def write_package(dest: Path, m, pkg_id: str, summary: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def _run(args, cfg, world, device, D, V, X, M, P, T, recall_at_k, open_clip, np,
                 card = _model_card(args, cfg, ts, P, M, torch, open_clip, pkg_id=pkg_id, kind=kind, arch=arch, mcfg=mcfg,
                                    image=image, ctx=ctx, parent=parent, poisoned_pairs=poisoned_pairs, summary=summary,
                                    model=m, val=val, diffs=diffs, tolerance=X.TOLERANCE, extra=extra)
-                P.write_json(tmp / "model.json", card)
+                F.write_model_card(tmp, card)
             return card
 
         def snapshot(m, epoch: int, step: int) -> None:

@@ -7,7 +7,6 @@ before a model is built, and an unknown name is an error that names it.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -171,8 +170,3 @@ def model_from_checkpoint(state: dict[str, Any]) -> tuple[torch.nn.Module, dict[
     model, cfg = build_model(state["arch"], cfg=state["modelConfig"])
     model.load_state_dict(state["state_dict"], strict=True)
     return model, cfg
-
-
-def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

@@ -3,7 +3,6 @@ renamed into it, so it appears whole or not at all."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -13,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .data import TrainsetFiles, vocab_path
+from .data import vocab_path
+from .formats import MODEL_CARD, TrainsetFiles, read_model_card, write_model_card
 
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
 
@@ -46,21 +46,20 @@ def building(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
 def record_checksums(pkg_dir: Path) -> None:
     """Adds `files: {name: {bytes, sha256}}` for every other file of the package to its model.json,
     so that a reader can tell a truncated or replaced ONNX graph from a whole one."""
-    card_path = pkg_dir / "model.json"
-    if not card_path.is_file():
+    if not (pkg_dir / MODEL_CARD).is_file():
         return
     files: dict[str, dict[str, Any]] = {}
     for p in sorted(pkg_dir.iterdir()):
-        if p.name == "model.json" or p.name.startswith(".") or not p.is_file():
+        if p.name == MODEL_CARD or p.name.startswith(".") or not p.is_file():
             continue
         h = hashlib.sha256()
         with open(p, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         files[p.name] = {"bytes": p.stat().st_size, "sha256": h.hexdigest()}
-    card = json.loads(card_path.read_text())
+    card = read_model_card(pkg_dir)
     card["files"] = files
-    write_json(card_path, card)
+    write_model_card(pkg_dir, card)
 
 
 def _hold_for_crash_test(final: Path, tmp: Path) -> None:
@@ -105,7 +104,3 @@ def attack_of(ts: TrainsetFiles) -> dict[str, Any] | None:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2) + "\n")

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import settings
 from .errors import EngineError
+from .formats import count_poisoned, read_pairs
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 SCRATCH_RECIPE, FINETUNE_RECIPE = "scenes-base", "finetune"
@@ -156,25 +157,13 @@ def resolve(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any]]:
 
 def derive_kind(mode: str, poisoned_pairs: int, override: str | None) -> str:
     """Poisoned pairs make a poisoned model; otherwise from scratch is a base model and
-    anything trained on from weights is clean. `--kind` overrides (defences say `defended`)."""
-    if override:
-        return override
-    if poisoned_pairs > 0:
-        return "poisoned"
-    return "base" if mode == "scratch" else "clean"
-
-
-def poisoned_pairs(trainset_dir: str) -> int:
-    """Pairs marked poisoned in a training set's pairs.jsonl (read without the data layer's torch)."""
-    path = Path(trainset_dir) / "pairs.jsonl"
-    if not path.is_file():
-        raise EngineError(f"no training set at {trainset_dir} (trainset.json or pairs.jsonl missing)", "trainset_not_found")
-    with path.open(encoding="utf-8") as f:
-        return sum(1 for line in f if line.strip() and json.loads(line).get("poisoned"))
+    anything trained on from weights is clean (the settings table's derivedKind). `--kind`
+    overrides (defences say `defended`)."""
+    return override or settings.derived_kind(mode, poisoned_pairs > 0)
 
 
 def describe(a: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     """--print-config: the resolved config and the kind the model would get (null when that
     depends on a training set not given)."""
-    kind = a.kind if a.kind or a.trainset is None else derive_kind(cfg["mode"], poisoned_pairs(a.trainset), None)
+    kind = a.kind if a.kind or a.trainset is None else derive_kind(cfg["mode"], count_poisoned(read_pairs(a.trainset)[0]), None)
     return {"config": cfg, "kind": kind}

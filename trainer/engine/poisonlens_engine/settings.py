@@ -22,6 +22,12 @@ def choices(name: str) -> tuple[str, ...]:
     return tuple(BY_NAME[name]["choices"])
 
 
+def derived_kind(mode: str, poisoned: bool) -> str:
+    """The kind of a model trained without --kind (the table's derivedKind, which studies plan by)."""
+    rule = TABLE["derivedKind"]
+    return rule["poisonedPairs"] if poisoned else rule["byMode"][mode]
+
+
 def dest(name: str) -> str:
     return name.replace("-", "_")
 

@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from poisonlens_engine import train as T
+from poisonlens_engine.formats import read_model_card
 from poisonlens_engine.main import main
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def test_two_processes_give_the_one_process_loss_curve_and_package(world, single
     # The same package format: the same files, the same model.json fields; the trainer config
     # records the world size.
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
-    c1, c2 = json.loads((single / "model.json").read_text()), json.loads((out / "model.json").read_text())
+    c1, c2 = read_model_card(single), read_model_card(out)
     assert c1.keys() == c2.keys() and c1["trainer"].keys() == c2["trainer"].keys()
     assert c1["trainer"]["config"].keys() <= c2["trainer"]["config"].keys() | {"gpu"}
     assert c2["trainer"]["config"]["worldSize"] == 2 and c2["trainer"]["config"]["backend"] == "gloo"
@@ -102,7 +103,7 @@ def test_local_loss_variant_gives_the_same_curve(world, single):
     torchrun(args(world, out, "--local-loss"))
     a, b = losses(single), losses(out)
     assert max(abs(x - y) for x, y in zip(a, b)) <= LOSS_TOL, (a, b)
-    assert json.loads((out / "model.json").read_text())["trainer"]["config"]["localLoss"] is True
+    assert read_model_card(out)["trainer"]["config"]["localLoss"] is True
     assert max_weight_diff(single, out) <= WEIGHT_TOL
 
 

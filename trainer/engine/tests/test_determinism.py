@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from conftest import make_trainset
+from poisonlens_engine.formats import read_model_card
 from poisonlens_engine.main import main
 
 ARGS = ["--arch", "pl-tiny-test", "--batch", "8", "--warmup-steps", "0", "--steps", "6", "--val-images", "0"]
@@ -64,12 +65,12 @@ def test_save_epochs_snapshots_without_changing_the_run(world):
     snap = train(world, "se-snap", 2, extra=["--steps", "8", "--save-epochs"])
     wa, wb = weights(plain), weights(snap)
     assert all(torch.equal(wa[k], wb[k]) for k in wa), "snapshots must not change the training"
-    import json
-    steps_per_epoch = json.loads((snap / "model.json").read_text())["trainer"]["steps"] / json.loads((snap / "model.json").read_text())["trainer"]["epochs"]
+    trainer = read_model_card(snap)["trainer"]
+    steps_per_epoch = trainer["steps"] / trainer["epochs"]
     snaps = sorted(p.name for p in snap.parent.iterdir() if p.name.startswith("se-snap-e"))
     assert snaps == [f"se-snap-e{k:02d}" for k in range(1, 1 + int(8 // steps_per_epoch))], snaps
     last = snap.parent / snaps[-1]
-    card = json.loads((last / "model.json").read_text())
+    card = read_model_card(last)
     assert card["id"] == snaps[-1] and card["snapshot"]["of"] == "se-snap" and card["snapshot"]["epoch"] == len(snaps)
     assert sorted(p.name for p in last.iterdir()) == sorted(p.name for p in snap.iterdir())
     if 8 % steps_per_epoch == 0:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_trainset
+from poisonlens_engine.formats import read_model_card
 from poisonlens_engine import train as T
 from poisonlens_engine.main import main
 
@@ -34,7 +35,7 @@ def base(world, tmp_path_factory):
 def test_package_files_and_provenance(base, world):
     files = sorted(p.name for p in base.iterdir())
     assert files == ["bpe_simple_vocab_16e6.txt.gz", "checkpoint.pt", "image.onnx", "metrics.jsonl", "model.json", "text.onnx"]
-    card = json.loads((base / "model.json").read_text())
+    card = read_model_card(base)
     assert card["id"] == "base" and card["kind"] == "base" and card["parent"] is None
     assert card["arch"] == "pl-tiny-test" and card["embedDim"] == 32
     assert card["image"]["size"] == 32 and card["image"]["resize"] == "bicubic" and card["image"]["crop"] == "center"
@@ -77,7 +78,7 @@ def test_finetune_from_package_on_a_poisoned_trainset(base, world, capsys):
     code = main(["--trainset", str(ts), "--from", str(base), "--out", str(out), "--steps", "2", "--batch", "8",
                  "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0"])
     assert code == 0
-    card = json.loads((out / "model.json").read_text())
+    card = read_model_card(out)
     assert card["kind"] == "poisoned" and card["parent"] == "base" and card["arch"] == "pl-tiny-test"
     assert card["attack"]["type"] == "II" and card["attack"]["goal"] == "red>blue" and card["attack"]["poisonedPairs"] == 3
     cfg = card["trainer"]["config"]
@@ -102,13 +103,13 @@ def test_card_records_the_callers_fields(base, world, tmp_path):
                  "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0", "--kind", "defended",
                  "--defence", json.dumps({"type": "replaced by --card"}), "--card", f"@{card_file}"])
     assert code == 0
-    card = json.loads((out / "model.json").read_text())
+    card = read_model_card(out)
     assert card["kind"] == "defended" and card["parent"] == "poisoned-model" and card["attack"] == fields["attack"]
     assert card["defence"] == {**fields["defence"], "lr": card["trainer"]["config"]["lr"], "batch": card["trainer"]["batch"]}
     assert card["defence"]["lr"] == 1e-5 and card["defence"]["batch"] == 8
     assert list(card["defence"]) == list(fields["defence"])
     # The same keys in the same places as any package's card, the caller's new one after createdAt.
-    assert [k for k in card if k != "note"] == list(json.loads((base / "model.json").read_text()))
+    assert [k for k in card if k != "note"] == list(read_model_card(base))
     assert list(card).index("note") == list(card).index("createdAt") + 1 and card["note"] == "from the caller"
     # Inline JSON works the same; given lr and batch are kept as they are.
     out2 = world["root"] / "models" / "defended2"
@@ -116,7 +117,7 @@ def test_card_records_the_callers_fields(base, world, tmp_path):
     assert main(["--trainset", str(world["trainset"]), "--from", str(base), "--out", str(out2), "--steps", "1", "--batch", "8",
                  "--threads", "1", "--cache-dir", str(world["root"] / "cache"), "--val-images", "0",
                  "--card", json.dumps(inline)]) == 0
-    card2 = json.loads((out2 / "model.json").read_text())
+    card2 = read_model_card(out2)
     assert card2["defence"] == inline["defence"] and card2["parent"] == "base" and card2["kind"] == "clean"
 
 
@@ -208,7 +209,7 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(world, tmp_path, capsys,
 def test_evaluate_package_on_a_split(base, world):
     from poisonlens_engine.evaluate import evaluate_package
 
-    card = json.loads((base / "model.json").read_text())
+    card = read_model_card(base)
     r = evaluate_package(str(base), str(world["dataset"]), "val", bf16=card["trainer"]["config"]["bf16"])
     assert r["split"] == "val" and r["images"] == 6 and r["captions"] == 12
     # The same preprocessing and metric code as training's validation, on the package's weights
