@@ -46,7 +46,8 @@ export const DEFAULTS: Omit<AppConfig, 'adminToken'> = {
   rateLimit: { perSecond: 2000, burst: 4000 },
   jsonLimit: 64 * 1024,
   thumbSize: 256,
-  textCacheSize: 1024,
+  // One cache for all loaded models and the alarm's reference models (each had 1,024 of its own).
+  textCacheSize: 4096,
   preload: [],
   trustProxy: false,
   alarm: ALARM_DEFAULTS,
