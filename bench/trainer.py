@@ -116,13 +116,14 @@ def speed(a) -> None:
     import torch
     from poisonlens_engine import data as D
     from poisonlens_engine import model as M
+    from poisonlens_engine.formats import read_trainset
 
     ws = Path(a.workspace).resolve()
     ts = ensure_trainset(ws, a.dataset, f"{a.dataset}-train")
     cfg = M.model_config(a.arch)
     size, ctx = M.image_settings(None, cfg)["size"], M.context_length(cfg)
     # The bare loop gets the same images and captions, decoded by the engine's code (cached).
-    tsf = D.read_trainset(ts)
+    tsf = read_trainset(ts)
     pairs = D.pair_data(tsf, size, ctx, ws / "cache")
     images = torch.from_numpy(np.ascontiguousarray(pairs.images[pairs.image_of_pair[: 20 * a.batch]]))
     tokens = pairs.tokens[: 20 * a.batch]
