@@ -91,15 +91,22 @@ function planFiltered(ctx: VariantPlanContext, f: Record<string, unknown>, metho
   return { model, trainset: ts, attack: poisoned.attack };
 }
 
+/** A scored pair defence's reference and auto-γ calibration (its sample of recorded-clean pairs, the quantile taken). */
+function thresholdFields(f: Fields) {
+  return {
+    reference: f.get('reference', referenceCheck, 'base'),
+    calibrationSample: f.get('calibrationSample', num({ integer: true, min: 1 }), 200),
+    quantile: f.get('quantile', num({ min: 0, max: 1, exclusiveMin: true }), 0.99),
+  };
+}
+
 registerVariantKind({
   name: 'filter',
   summary: 'the paper’s pre-training filter: drop pairs whose reference-model cosine distance is above γ, fine-tune the base on the rest',
   fields: (f) => ({
     of: f.need('of', str),
     gamma: f.need('gamma', gammaCheck),
-    reference: f.get('reference', referenceCheck, 'base'),
-    calibrationSample: f.get('calibrationSample', num({ integer: true, min: 1 }), 200),
-    quantile: f.get('quantile', num({ min: 0, max: 1, exclusiveMin: true }), 0.99),
+    ...thresholdFields(f),
   }),
   plan: (ctx, f) => planFiltered(ctx, f, 'filter'),
 });
@@ -123,9 +130,7 @@ registerVariantKind({
     score: f.get('score', oneOf(DETECT_SCORES), 'slof'),
     k: f.get('k', num({ integer: true, min: 1 }), DEFAULT_DETECT_K),
     gamma: f.get('gamma', detectGammaCheck, 'auto'),
-    reference: f.get('reference', referenceCheck, 'base'),
-    calibrationSample: f.get('calibrationSample', num({ integer: true, min: 1 }), 200),
-    quantile: f.get('quantile', num({ min: 0, max: 1, exclusiveMin: true }), 0.99),
+    ...thresholdFields(f),
   }),
   plan: (ctx, f) => planFiltered(ctx, f, 'detect'),
 });
