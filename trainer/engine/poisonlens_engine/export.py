@@ -61,6 +61,21 @@ def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_na
         )
     if not path.is_file():
         raise RuntimeError(f"ONNX export wrote no {path.name}")
+    _strip_debug_metadata(path)
+
+
+def _strip_debug_metadata(path: Path) -> None:
+    """Drops the exporter's per-node debug metadata (Python stack traces with this checkout's
+    absolute paths, FX names): without it the same weights give the same bytes wherever the
+    engine runs from. The graph and the weights are untouched."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    for node in graph.graph.node:
+        node.ClearField("metadata_props")
+    tmp = path.with_suffix(".stripped")
+    onnx.save(graph, str(tmp))
+    os.replace(tmp, path)
 
 
 def export_onnx(model: torch.nn.Module, image_size: int, context_length: int, out_dir: str | os.PathLike) -> None:

@@ -38,6 +38,18 @@ def test_same_seed_same_bits(world, threads=2):
         assert sha(a / f) == sha(b / f), f
 
 
+def test_graphs_do_not_depend_on_the_checkout(world):
+    """The exporter's per-node stack traces hold the engine's absolute path: stripped, so two
+    checkouts in two folders export the same bytes for the same weights."""
+    import onnx
+
+    pkg = train(world, "paths", 1)
+    engine_root = str(Path(__file__).resolve().parents[1])
+    for f in ("image.onnx", "text.onnx"):
+        assert engine_root.encode() not in (pkg / f).read_bytes(), f
+        assert all(len(n.metadata_props) == 0 for n in onnx.load(str(pkg / f)).graph.node), f
+
+
 def test_another_seed_other_weights(world):
     a, c = train(world, "s0", 1, seed=0), train(world, "s1", 1, seed=1)
     wa, wc = weights(a), weights(c)
