@@ -51,8 +51,6 @@ function customHash(ctx: VariantPlanContext, inputs: unknown): string {
   return inputsHash({ v: 1, builder: 'custom', kind: ctx.variant.kind, dataset: ctx.dataset.card.manifestSha256, inputs });
 }
 
-
-
 /** What a pair defence records and hashes besides its parent and reference (filter/safeclip unchanged since their first studies). */
 function defenceParams(ctx: VariantPlanContext, f: Record<string, unknown>, method: PairDefence): Record<string, unknown> {
   if (method === 'safeclip') return { safeProbability: f.safeProbability };
