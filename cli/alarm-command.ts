@@ -6,9 +6,9 @@ import { calibrateAlarm, evaluateAlarm } from '../trainer/alarm/alarm-eval.js';
 
 const EVAL_USAGE =
   'poisonlens alarm eval (--models A,B,… | --study ID [--study ID2…]) --name NAME [--dataset D] [--split test] [--reference auto|none|MODEL] ' +
-  '[--trusted auto|MODEL] [--fpr 0.01] [--calibration-queries 500] [--k 10] [--negatives-per-model 250] [--seed 0] [--json]';
+  '[--trusted auto|MODEL] [--fpr 0.01] [--calibration-queries 500] [--k 50] [--negatives-per-model 250] [--seed 0] [--json]';
 const CALIBRATE_USAGE =
-  'poisonlens alarm calibrate --model M [--dataset D] [--split test] [--reference auto|none|MODEL] [--trusted auto|MODEL] [--fpr 0.01] [--queries 500] [--k 10] [--force] [--json]';
+  'poisonlens alarm calibrate --model M [--dataset D] [--split test] [--reference auto|none|MODEL] [--trusted auto|MODEL] [--fpr 0.01] [--queries 500] [--k 50] [--force] [--json]';
 const USAGE = 'poisonlens alarm eval|calibrate …';
 
 function splitFlag(v: unknown): 'test' | 'val' | 'train' | undefined {

@@ -19,12 +19,17 @@
  *    A poisoned text→image mapping moves the query onto images of another class while the
  *    query's text neighbours (the captions) stay its own.
  *
- * Combination: each signal is divided by its scale, the 95th percentile of its values on the
- * calibration sample (trusted model, the gallery's own captions as queries; floored so that a
- * signal that is always 0 on trusted queries does not divide by 0), and the score is the mean of
- * the normalised signals present. The threshold is the (1 − fpr) quantile of the scores of the
- * calibration queries, separately for each subset of signals (a query whose reference is not
- * available is judged on the captions alone, against the captions' own threshold).
+ * Combination (an OR of per-signal tests, so that a signal that is blind on some attack cannot
+ * dilute one that sees it): each signal is turned into its tail rank on the calibration sample
+ * (trusted model, the gallery's own captions as queries) — its mid-rank among the calibration
+ * values, and beyond the largest calibration value 1 + (excess / scale), the scale being the
+ * 95th percentile of its calibration values (floored, so a signal that is always 0 on trusted
+ * queries does not divide by 0). The score is the largest tail rank among the signals present.
+ * The threshold is the (1 − fpr) quantile of the calibration queries' scores, separately for each
+ * subset of signals (a query whose reference is not available is judged on the captions alone,
+ * against the captions' own threshold). Measured on the all-goals study (README, issue 21): the
+ * mean of scaled signals let the captions signal, blind when the text tower moved with the
+ * poison, pull the reference signal's AUROC from 0.99 to 0.97; the largest tail rank keeps 0.985.
  */
 import { dot } from '../indexer/dot.js';
 import type { Neighbour } from '../indexer/types.js';
@@ -37,8 +42,12 @@ export type AlarmSignals = Record<AlarmSignalName, number | null>;
 export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, captions: 0.05 };
 /** The percentile of the calibration values that scales each signal. */
 export const SCALE_QUANTILE = 0.95;
-/** Results the alarm looks at (the request's k does not change what the alarm sees). */
-export const DEFAULT_ALARM_K = 10;
+/**
+ * Results the alarm looks at (the request's k does not change what the alarm sees). 50, not 10:
+ * an attack that moves the targets into ranks 11–50 without yet winning the first ten is still
+ * seen (all-goals study: the reference signal's AUROC 0.887 at 10, 0.964 at 25, 0.993 at 50).
+ */
+export const DEFAULT_ALARM_K = 50;
 /** Default false-alarm rate of the calibrated threshold. */
 export const DEFAULT_FPR = 0.01;
 
@@ -48,7 +57,7 @@ const EPS = 1e-6;
  * The number of results the alarm scores over a gallery of `size` images: at most k, and at most
  * a twelfth of the gallery, so that the top stays well inside one class of a small gallery (on the
  * alarm test world, 36 images in 3 classes, a top 10 took most of a class and the poisoned
- * model's ordinary queries looked hijacked; a top 3 did not). 1,000 images: 10.
+ * model's ordinary queries looked hijacked; a top 3 did not). 1,000 images: 50 (a class has 50).
  */
 export function alarmK(size: number, k = DEFAULT_ALARM_K): number {
   return Math.max(1, Math.min(k, Math.floor(size / 12)));
@@ -306,21 +315,57 @@ export function quantile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+/** What the combined score reads of a calibration: each signal's scale and sorted values. */
+export type ScoreCalibration = Pick<CalibrationCore, 'scales' | 'values'>;
+
 /**
- * The score of a set of signals under a calibration: the mean over the calibrated signals present
- * of signal / scale. Signals that are null or that the calibration has no scale for do not count.
+ * A signal's tail rank under its calibration values (sorted): its mid-rank among them (the mean
+ * of the fractions < v and ≤ v, so a signal that is constant on trusted queries ranks them at 0.5,
+ * not 1), and past the largest one 1 + (v − largest) / scale, so that ranks keep ordering queries
+ * beyond the sample.
  */
-export function combinedScore(signals: AlarmSignals, scales: CalibrationCore['scales']): { score: number | null; used: AlarmSignalName[] } {
+export function tailRank(v: number, sorted: number[], scale: number): number {
+  const n = sorted.length;
+  if (n === 0) return 0;
+  if (v > sorted[n - 1]) return 1 + (v - sorted[n - 1]) / scale;
+  return (countBelow(sorted, v, false) + countBelow(sorted, v, true)) / (2 * n);
+}
+
+/** How many sorted values are < v (or ≤ v with `orEqual`), by bisection. */
+function countBelow(sorted: number[], v: number, orEqual: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < v || (orEqual && sorted[mid] === v)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The score of a set of signals under a calibration: the largest tail rank among the calibrated
+ * signals present. Signals that are null or that the calibration has no scale for do not count.
+ */
+export function combinedScore(signals: AlarmSignals, cal: ScoreCalibration): { score: number | null; used: AlarmSignalName[] } {
   const used: AlarmSignalName[] = [];
-  let sum = 0;
+  let best = -Infinity;
   for (const n of ALARM_SIGNALS) {
     const v = signals[n];
-    const s = scales[n];
-    if (v === null || v === undefined || s === undefined) continue;
+    const s = cal.scales[n];
+    const sorted = cal.values[n];
+    if (v === null || v === undefined || s === undefined || !sorted) continue;
     used.push(n);
-    sum += v / s;
+    best = Math.max(best, tailRank(v, sorted, s));
   }
-  return { score: used.length ? round(sum / used.length) : null, used };
+  return { score: used.length ? round(best) : null, used };
+}
+
+/** The part of a calibration that scores a subset of the signals (the others do not count). */
+export function subsetCalibration(cal: ScoreCalibration, names: AlarmSignalName[]): ScoreCalibration {
+  const out: ScoreCalibration = { scales: {}, values: {} };
+  for (const n of names) [out.scales[n], out.values[n]] = [cal.scales[n], cal.values[n]];
+  return out;
 }
 
 /**
@@ -343,8 +388,7 @@ export function calibrate(samples: AlarmSignals[], fpr: number): CalibrationCore
   const thresholds: Record<string, number> = {};
   for (let mask = 1; mask < 1 << names.length; mask++) {
     const subset = names.filter((_, i) => mask & (1 << i));
-    const sub: CalibrationCore['scales'] = {};
-    for (const n of subset) sub[n] = scales[n];
+    const sub = subsetCalibration({ scales, values }, subset);
     const scores = samples
       .map((s) => combinedScore(s, sub))
       .filter((c) => c.used.length === subset.length)
@@ -366,9 +410,9 @@ export interface AlarmVerdict {
 }
 
 /** The verdict on one query's signals under a calibration (no calibration: not scored). */
-export function judge(signals: AlarmSignals, cal: Pick<CalibrationCore, 'scales' | 'thresholds'> | null): AlarmVerdict {
+export function judge(signals: AlarmSignals, cal: Pick<CalibrationCore, 'scales' | 'values' | 'thresholds'> | null): AlarmVerdict {
   if (!cal) return { score: null, flagged: false, threshold: null, used: [], reason: 'the alarm is not calibrated yet' };
-  const { score, used } = combinedScore(signals, cal.scales);
+  const { score, used } = combinedScore(signals, cal);
   const threshold = score === null ? null : (cal.thresholds[subsetKey(used)] ?? null);
   if (score === null || threshold === null) return { score, flagged: false, threshold, used, reason: 'no calibrated signal for this query' };
   const flagged = score > threshold;

@@ -13,11 +13,14 @@ import type { ClipEncoder } from '../indexer/types.js';
 import {
   alarmSignals,
   calibrate,
+  combinedScore,
   DEFAULT_ALARM_K,
   prepareAlarm,
   prototypeCaptions,
   prototypesFrom,
+  subsetCalibration,
   type AlarmGallery,
+  type AlarmSignalName,
   type AlarmSignals,
   type AlarmState,
   type CalibrationCore,
@@ -25,7 +28,8 @@ import {
   type Prototypes,
 } from './alarm-maths.js';
 
-export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/1';
+// /2: the combined score became the largest tail rank (was the mean of scaled signals).
+export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/2';
 export const DEFAULT_CALIBRATION_QUERIES = 500;
 export const PROTOTYPE_CAPTIONS = 32;
 
@@ -226,14 +230,14 @@ export async function runCalibration(
   if (!state.captions) notes.push('the gallery has fewer than two labels with captions: the captions signal is off');
   const flaggedRate: Record<string, number> = {};
   for (const [key, t] of Object.entries(core.thresholds)) {
-    const names = key.split('+') as Array<keyof AlarmSignals>;
+    const names = key.split('+') as AlarmSignalName[];
     let flagged = 0;
     let n = 0;
     for (const s of samples) {
-      if (names.some((x) => s[x] === null)) continue;
+      const c = combinedScore(s, subsetCalibration(core, names));
+      if (c.used.length !== names.length) continue;
       n++;
-      const score = names.reduce((acc, x) => acc + (s[x] as number) / (core.scales[x] as number), 0) / names.length;
-      if (score > t) flagged++;
+      if ((c.score as number) > t) flagged++;
     }
     flaggedRate[key] = n ? Math.round((flagged / n) * 1e4) / 1e4 : 0;
   }
@@ -253,3 +257,4 @@ export async function runCalibration(
   writeJsonAtomic(calibrationPath(ws, want.reference.id, want.dataset.name, want.split), rec);
   return rec;
 }
+

@@ -11,6 +11,7 @@ import {
   calibrate,
   captionSignal,
   combinedScore,
+  tailRank,
   judge,
   prepareAlarm,
   prototypeCaptions,
@@ -199,14 +200,31 @@ describe('calibration and the combined score', () => {
     assert.throws(() => calibrate([], 0), RangeError);
   });
 
-  test('combined score: the mean of signal / scale over the signals present', () => {
-    assert.deepEqual(combinedScore({ reference: 0.2, captions: 0.1 }, { reference: 0.1, captions: 0.1 }), { score: 1.5, used: ['reference', 'captions'] });
-    assert.deepEqual(combinedScore({ reference: null, captions: 0.1 }, { reference: 0.1, captions: 0.05 }), { score: 2, used: ['captions'] });
+  test('combined score: the largest tail rank among the signals present', () => {
+    const cal = { scales: { reference: 0.1, captions: 0.5 }, values: { reference: [0, 0.05, 0.1, 0.2], captions: [0, 0, 0.5, 1] } };
+    assert.equal(tailRank(0.05, cal.values.reference, 0.1), 0.375, 'mid-rank: one of four below, two of four at or below');
+    assert.equal(tailRank(0, [0, 0, 0, 0], 0.05), 0.5, 'a constant signal ranks trusted queries at 0.5');
+    assert.equal(tailRank(-1, cal.values.reference, 0.1), 0);
+    assert.ok(Math.abs(tailRank(0.4, cal.values.reference, 0.1) - 3) < 1e-9, 'past the largest: 1 + excess / scale');
+    assert.deepEqual(combinedScore({ reference: 0.1, captions: 0 }, cal), { score: 0.625, used: ['reference', 'captions'] });
+    assert.deepEqual(combinedScore({ reference: null, captions: 0.5 }, cal), { score: 0.625, used: ['captions'] });
+    assert.deepEqual(combinedScore({ reference: 0.1, captions: 1 }, { scales: { reference: 0.1 }, values: { reference: cal.values.reference } }), { score: 0.625, used: ['reference'] });
+  });
+
+  test('a blind signal does not dilute one that sees the attack (the mean of scaled signals did)', () => {
+    // Trusted queries: both signals spread over [0, 1). Poisoned queries: the reference is far
+    // above anything trusted, the captions signal is blind (as on the trusted model).
+    const rng = (i: number) => ((i * 7919) % 1000) / 1000;
+    const trusted: AlarmSignals[] = Array.from({ length: 400 }, (_, i) => ({ reference: rng(i), captions: rng(i + 500) }));
+    const cal = calibrate(trusted, 0.01);
+    const poisoned: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: 1.2, captions: rng(i) * 0.5 }));
+    const flagged = poisoned.filter((s) => judge(s, cal).flagged).length;
+    assert.equal(flagged, 100, 'every query the reference sees is flagged, whatever the captions say');
   });
 
   test('alarmK: at most k, at most a twelfth of the gallery, at least 1', () => {
-    assert.equal(alarmK(1000), 10);
-    assert.equal(alarmK(100_000), 10);
+    assert.equal(alarmK(1000), 50);
+    assert.equal(alarmK(100_000), 50);
     assert.equal(alarmK(36), 3);
     assert.equal(alarmK(9), 1);
     assert.equal(alarmK(1000, 5), 5);

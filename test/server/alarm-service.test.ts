@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import request from 'supertest';
 import { ALARM_DEFAULTS } from '../../server/services/alarm-service.js';
+import { CALIBRATION_FORMAT } from '../../eval/alarm-runtime.js';
 import { checkAlarm } from './alarm-check.js';
 import { harness, samplePng, skipReason, type Harness } from './harness.js';
 
@@ -61,7 +62,7 @@ describe('the poisoning alarm in the API (server test world)', { skip: skipReaso
     assert.equal(cal.queries, 18, "every caption of the 9 test images (fewer than the sample's 500)");
     assert.ok(existsSync(cal.path), cal.path);
     const rec = JSON.parse(readFileSync(cal.path, 'utf8'));
-    assert.equal(rec.format, 'poisonlens-alarm-calibration/1');
+    assert.equal(rec.format, CALIBRATION_FORMAT);
     assert.deepEqual(rec.thresholds, cal.thresholds);
     assert.ok(cal.path.startsWith(h.ws.root));
     for (const key of Object.keys(cal.thresholds)) assert.ok(cal.flaggedRate[key] <= 0.06, `${key}: ${cal.flaggedRate[key]}`);
