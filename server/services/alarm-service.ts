@@ -1,7 +1,8 @@
-import { alarmK, alarmSignals, judge, type AlarmSignals, type AlarmState } from '../../eval/alarm-maths.js';
+import { alarmK, alarmSignals, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignals, type AlarmState } from '../../eval/alarm-maths.js';
 import {
   baseAncestor,
   calibrationPath,
+  DEFAULT_CALIBRATION_QUERIES,
   defaultTrusted,
   prepareSides,
   readCalibration,
@@ -41,7 +42,7 @@ export interface AlarmSettings {
   build: boolean;
 }
 
-export const ALARM_DEFAULTS: AlarmSettings = { enabled: true, reference: 'auto', trusted: 'auto', fpr: 0.01, k: 10, queries: 500, waitMs: 15_000, build: false };
+export const ALARM_DEFAULTS: AlarmSettings = { enabled: true, reference: 'auto', trusted: 'auto', fpr: DEFAULT_FPR, k: DEFAULT_ALARM_K, queries: DEFAULT_CALIBRATION_QUERIES, waitMs: 15_000, build: false };
 
 /** What every search answers with (`alarm` in /api/search). */
 export interface AlarmReport {
