@@ -416,18 +416,19 @@ export function judge(signals: AlarmSignals, cal: Pick<CalibrationCore, 'scales'
   const threshold = score === null ? null : (cal.thresholds[subsetKey(used)] ?? null);
   if (score === null || threshold === null) return { score, flagged: false, threshold, used, reason: 'no calibrated signal for this query' };
   const flagged = score > threshold;
-  return { score, flagged, threshold, used, reason: flagged ? flagReason(signals, cal.scales, used) : 'results look like what trusted models return' };
+  return { score, flagged, threshold, used, reason: flagged ? flagReason(signals, cal, used, threshold) : 'results look like what trusted models return' };
 }
 
-function flagReason(signals: AlarmSignals, scales: CalibrationCore['scales'], used: AlarmSignalName[]): string {
-  // Lead with the signal furthest above its scale.
-  const ranked = used.slice().sort((a, b) => (signals[b] as number) / (scales[b] as number) - (signals[a] as number) / (scales[a] as number));
-  const parts = ranked
-    .filter((n) => (signals[n] as number) >= (scales[n] as number))
+/** Names the signals that pass the threshold on their own (with the largest tail rank first). */
+function flagReason(signals: AlarmSignals, cal: ScoreCalibration, used: AlarmSignalName[], threshold: number): string {
+  const rank = (n: AlarmSignalName) => tailRank(signals[n] as number, cal.values[n]!, cal.scales[n]!);
+  const parts = used
+    .filter((n) => rank(n) > threshold)
+    .sort((a, b) => rank(b) - rank(a))
     .map((n) =>
       n === 'reference'
         ? `the reference model finds these results ${Math.round(Math.min(1, signals.reference as number) * 100)}% of the way from its own best matches to a random image`
         : "the results' labels do not match the captions the query is closest to",
     );
-  return `results look hijacked: ${parts.length ? parts.join('; ') : 'several signals are unusually high together'}`;
+  return `results look hijacked: ${parts.join('; ')}`;
 }

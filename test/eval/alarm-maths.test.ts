@@ -220,6 +220,9 @@ describe('calibration and the combined score', () => {
     const poisoned: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: 1.2, captions: rng(i) * 0.5 }));
     const flagged = poisoned.filter((s) => judge(s, cal).flagged).length;
     assert.equal(flagged, 100, 'every query the reference sees is flagged, whatever the captions say');
+    const reason = judge(poisoned[0], cal).reason;
+    assert.match(reason, /reference model/, 'the reason names the signal that fired');
+    assert.doesNotMatch(reason, /labels/, 'and not the blind one');
   });
 
   test('alarmK: at most k, at most a twelfth of the gallery, at least 1', () => {
