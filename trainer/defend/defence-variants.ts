@@ -51,20 +51,33 @@ function customHash(ctx: VariantPlanContext, inputs: unknown): string {
   return inputsHash({ v: 1, builder: 'custom', kind: ctx.variant.kind, dataset: ctx.dataset.card.manifestSha256, inputs });
 }
 
+/** A pair defence's settings, as recorded, hashed and passed to its builder. */
+interface DefenceParams {
+  gamma?: number | 'auto';
+  calibrationSample?: number;
+  quantile?: number;
+  seed?: number;
+  score?: DetectScore;
+  k?: number;
+  safeProbability?: number;
+}
+
 /** What a pair defence records and hashes besides its parent and reference (filter/safeclip unchanged since their first studies). */
-function defenceParams(ctx: VariantPlanContext, f: Record<string, unknown>, method: PairDefence): Record<string, unknown> {
-  if (method === 'safeclip') return { safeProbability: f.safeProbability };
-  const auto = f.gamma === 'auto' ? { calibrationSample: f.calibrationSample, quantile: f.quantile, seed: ctx.seed } : {};
-  return method === 'filter' ? { gamma: f.gamma, ...auto } : { score: f.score, k: f.k, gamma: f.gamma, ...auto };
+function defenceParams(ctx: VariantPlanContext, f: Record<string, unknown>, method: PairDefence): DefenceParams {
+  if (method === 'safeclip') return { safeProbability: f.safeProbability as number };
+  const gamma = f.gamma as number | 'auto';
+  const auto = gamma === 'auto' ? { calibrationSample: f.calibrationSample as number, quantile: f.quantile as number, seed: ctx.seed } : {};
+  return method === 'filter' ? { gamma, ...auto } : { score: f.score as DetectScore, k: f.k as number, gamma, ...auto };
 }
 
 /** Builds the defended training set: the cosine filter, the SafeCLIP-style split or the local-density detector. */
-function defendTrainset(ctx: VariantPlanContext, f: Record<string, unknown>, method: PairDefence, parent: string, reference: string, name: string, hash: string) {
-  const auto = f.gamma === 'auto' ? { calibrationSample: f.calibrationSample as number, quantile: f.quantile as number, seed: ctx.seed } : {};
+function defendTrainset(ctx: VariantPlanContext, method: PairDefence, params: DefenceParams, parent: string, reference: string, name: string, hash: string) {
   const common = { trainset: parent, reference, name, overwrite: true, quiet: true, cardExtra: { study: { inputsHash: hash } } };
-  if (method === 'safeclip') return filterTrainset(ctx.ws, { ...common, gamma: 'gmm', safeProbability: f.safeProbability as number });
-  if (method === 'detect') return detectTrainset(ctx.ws, { ...common, gamma: f.gamma as number | 'auto', score: f.score as DetectScore, k: f.k as number, ...auto });
-  return filterTrainset(ctx.ws, { ...common, gamma: f.gamma as number | 'auto', ...auto });
+  if (method === 'safeclip') return filterTrainset(ctx.ws, { ...common, gamma: 'gmm', safeProbability: params.safeProbability });
+  const { gamma, calibrationSample, quantile, seed } = params;
+  const threshold = { gamma: gamma!, calibrationSample, quantile, seed };
+  if (method === 'detect') return detectTrainset(ctx.ws, { ...common, ...threshold, score: params.score!, k: params.k! });
+  return filterTrainset(ctx.ws, { ...common, ...threshold });
 }
 
 const DEFENCE_TITLE: Record<PairDefence, (f: Record<string, unknown>) => string> = {
@@ -83,7 +96,7 @@ function planFiltered(ctx: VariantPlanContext, f: Record<string, unknown>, metho
   const inputs = { builder: method, of: poisoned.trainset, reference, ...params };
   const hash = customHash(ctx, inputs);
   const ts = ctx.trainset(inputs, `${DEFENCE_TITLE[method](f)} of ${poisoned.trainset} by ${reference}`, [poisoned.trainset!, reference], async (name) => {
-    await defendTrainset(ctx, f, method, poisoned.trainset!, reference, name, hash);
+    await defendTrainset(ctx, method, params, poisoned.trainset!, reference, name, hash);
   });
   const model = ctx.finetune(ctx.base, ts, ctx.settings, { kind: 'defended', defence: { type: DEFENCE_TYPE[method], trainset: ts, of: poisoned.trainset, reference, ...params } });
   return { model, trainset: ts, attack: poisoned.attack };
