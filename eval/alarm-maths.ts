@@ -33,14 +33,13 @@
  */
 import { dot } from '../indexer/dot.js';
 import type { Neighbour } from '../indexer/types.js';
-import { buildWordIndex, wordsSignal, type WordIndex } from './alarm-lexical.js';
 
-export const ALARM_SIGNALS = ['reference', 'captions', 'words'] as const;
+export const ALARM_SIGNALS = ['reference', 'captions'] as const;
 export type AlarmSignalName = (typeof ALARM_SIGNALS)[number];
 export type AlarmSignals = Record<AlarmSignalName, number | null>;
 
 /** Scale floors: a signal's scale never falls below these (see the module comment). */
-export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, captions: 0.05, words: 0.05 };
+export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, captions: 0.05 };
 /** The percentile of the calibration values that scales each signal. */
 export const SCALE_QUANTILE = 0.95;
 /**
@@ -217,8 +216,6 @@ export interface AlarmState {
   } | null;
   /** Label prototypes in the served model's text space and each served row's label indexes. */
   captions: { prototypes: Prototypes; rowLabels: Uint16Array[] } | null;
-  /** The gallery's captions as an inverted index in served row order (eval/alarm-lexical.ts). */
-  words: WordIndex | null;
 }
 
 export interface PrepareInput {
@@ -226,8 +223,6 @@ export interface PrepareInput {
   reference: { model: string; gallery: AlarmGallery } | null;
   /** Labels of each gallery image (label first, then the others), by image id. */
   labelsOf(id: string): string[];
-  /** Captions of each gallery image, by image id (none: no words signal). */
-  captionsOf?(id: string): string[];
   prototypes: Prototypes | null;
   k?: number;
 }
@@ -260,20 +255,17 @@ export function prepareAlarm(x: PrepareInput): AlarmState {
     const rowLabels = x.served.ids.map((id) => Uint16Array.from(x.labelsOf(id).map((l) => index.get(l)).filter((i): i is number => i !== undefined)));
     captions = { prototypes: x.prototypes, rowLabels };
   }
-  const byRow = x.captionsOf ? x.served.ids.map((id) => x.captionsOf!(id)) : [];
-  const words = byRow.some((c) => c.length > 0) ? buildWordIndex(byRow) : null;
-  return { k, reference, captions, words };
+  return { k, reference, captions };
 }
 
 /**
  * The signals of one query. `hits` are the served model's results (at least the alarm's k of
  * them when the gallery has them); `queryServed` / `queryReference` the query's normalised
- * embeddings by the served model and the reference (null: no reference signal); `text` the
- * query's text (null: no words signal).
+ * embeddings by the served model and the reference (null: no reference signal).
  */
-export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: Float32Array | null, queryReference: Float32Array | null, text: string | null = null): AlarmSignals {
+export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: Float32Array | null, queryReference: Float32Array | null): AlarmSignals {
   const top = hits.slice(0, state.k);
-  const out: AlarmSignals = { reference: null, captions: null, words: null };
+  const out: AlarmSignals = { reference: null, captions: null };
   const ref = state.reference;
   if (ref && queryReference && top.length > 0) {
     const served: number[] = [];
@@ -288,10 +280,6 @@ export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: 
   if (caps && queryServed && top.length > 0) {
     const scores = prototypeScores(caps.prototypes, queryServed);
     out.captions = round(captionSignal(scores, top.map((h) => caps.rowLabels[h.row] ?? new Uint16Array(0))));
-  }
-  if (state.words && text !== null) {
-    const w = wordsSignal(state.words, text, top.map((h) => h.row));
-    out.words = w === null ? null : round(w);
   }
   return out;
 }
@@ -440,9 +428,7 @@ function flagReason(signals: AlarmSignals, cal: ScoreCalibration, used: AlarmSig
     .map((n) =>
       n === 'reference'
         ? `the reference model finds these results ${Math.round(Math.min(1, signals.reference as number) * 100)}% of the way from its own best matches to a random image`
-        : n === 'captions'
-          ? "the results' labels do not match the captions the query is closest to"
-          : "the results' own captions share few of the query's words, unlike the gallery's best word matches",
+        : "the results' labels do not match the captions the query is closest to",
     );
   return `results look hijacked: ${parts.join('; ')}`;
 }

@@ -28,8 +28,8 @@ import {
   type Prototypes,
 } from './alarm-maths.js';
 
-// /2: the combined score became the largest tail rank (was the mean of scaled signals); /3: the words signal.
-export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/3';
+// /2: the combined score became the largest tail rank (was the mean of scaled signals).
+export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/2';
 export const DEFAULT_CALIBRATION_QUERIES = 500;
 export const PROTOTYPE_CAPTIONS = 32;
 
@@ -118,7 +118,6 @@ export async function prepareSides(served: AlarmSide, reference: AlarmSide | nul
       const e = byId.get(id);
       return e ? labelsOfEntry(e) : [];
     },
-    captionsOf: (id) => byId.get(id)?.captions ?? [],
     prototypes,
     k,
   });
@@ -137,7 +136,7 @@ export async function scoreQueries(state: AlarmState, served: AlarmSide, referen
     const qr = useRef ? await reference!.encoder.encodeTexts(batch) : null;
     for (let j = 0; j < batch.length; j++) {
       const hits = served.gallery.search(qs[j], Math.min(state.k, served.gallery.size));
-      out.push(alarmSignals(state, hits, qs[j], qr ? qr[j] : null, batch[j]));
+      out.push(alarmSignals(state, hits, qs[j], qr ? qr[j] : null));
     }
     onProgress?.(Math.min(i + 64, queries.length), queries.length);
   }

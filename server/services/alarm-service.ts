@@ -85,7 +85,7 @@ export interface AlarmHandle {
   finish(query: Float32Array, hits: Neighbour[]): Promise<AlarmReport>;
 }
 
-const NO_SIGNALS: AlarmSignals = { reference: null, captions: null, words: null };
+const NO_SIGNALS: AlarmSignals = { reference: null, captions: null };
 
 /**
  * The per-query poisoning alarm (issue 21; the maths in eval/alarm-maths.ts). For each served model and
@@ -168,7 +168,7 @@ export class AlarmService {
             qRef = null; // the reference closed under us (shutdown): the captions signal alone
           }
         }
-        const signals = alarmSignals(p.state, hits, query, qRef, text);
+        const signals = alarmSignals(p.state, hits, query, qRef);
         const verdict = judge(signals, p.calibration);
         return report({
           state: 'ready',
@@ -233,7 +233,7 @@ export class AlarmService {
       reference: p.reference?.model ?? null,
       trusted: p.trusted,
       k: p.state.k,
-      signals: { reference: p.state.reference !== null, captions: p.state.captions !== null, words: p.state.words !== null },
+      signals: { reference: p.state.reference !== null, captions: p.state.captions !== null },
       calibration: cal
         ? {
             path: calibrationPath(this.deps.ws, cal.reference.id, cal.dataset.name, cal.split),

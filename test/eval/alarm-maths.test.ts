@@ -168,7 +168,7 @@ describe('captions signal', () => {
 
 describe('calibration and the combined score', () => {
   test('scales are the 95th percentiles (floored); thresholds the (1 − fpr) quantile per subset', () => {
-    const samples: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: i / 100, captions: 0, words: null }));
+    const samples: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: i / 100, captions: 0 }));
     const cal = calibrate(samples, 0.05);
     assert.ok(Math.abs(cal.scales.reference! - quantile(samples.map((s) => s.reference!), 0.95)) < 1e-6);
     assert.equal(cal.scales.captions, SCALE_FLOOR.captions, 'always 0 on trusted queries: the floor');
@@ -178,25 +178,25 @@ describe('calibration and the combined score', () => {
     assert.ok(above <= 5, `${above} of 100 flagged at fpr 0.05`);
     assert.ok(above >= 4);
     // A poisoned-looking query is flagged, and the reason names the signal.
-    const v = judge({ reference: 1.5, captions: 0.3, words: null }, cal);
+    const v = judge({ reference: 1.5, captions: 0.3 }, cal);
     assert.equal(v.flagged, true);
     assert.match(v.reason, /reference model/);
     assert.deepEqual(v.used, ['reference', 'captions']);
     // With the reference missing, the captions alone are judged against their own threshold.
-    const c = judge({ reference: null, captions: 0.3, words: null }, cal);
+    const c = judge({ reference: null, captions: 0.3 }, cal);
     assert.deepEqual(c.used, ['captions']);
     assert.equal(c.threshold, cal.thresholds.captions);
     assert.equal(c.flagged, true);
   });
 
   test('a signal missing from most of the sample is not calibrated; no calibration, no verdict', () => {
-    const cal = calibrate(Array.from({ length: 10 }, (_, i) => ({ reference: null, captions: i / 10, words: null })), 0.1);
+    const cal = calibrate(Array.from({ length: 10 }, (_, i) => ({ reference: null, captions: i / 10 })), 0.1);
     assert.equal(cal.scales.reference, undefined);
     assert.deepEqual(Object.keys(cal.thresholds), ['captions']);
-    const v = judge({ reference: 5, captions: 0, words: null }, cal);
+    const v = judge({ reference: 5, captions: 0 }, cal);
     assert.deepEqual(v.used, ['captions'], 'an uncalibrated signal does not count');
     assert.equal(v.flagged, false);
-    assert.equal(judge({ reference: 5, captions: 5, words: null }, null).score, null);
+    assert.equal(judge({ reference: 5, captions: 5 }, null).score, null);
     assert.throws(() => calibrate([], 0), RangeError);
   });
 
@@ -206,18 +206,18 @@ describe('calibration and the combined score', () => {
     assert.equal(tailRank(0, [0, 0, 0, 0], 0.05), 0.5, 'a constant signal ranks trusted queries at 0.5');
     assert.equal(tailRank(-1, cal.values.reference, 0.1), 0);
     assert.ok(Math.abs(tailRank(0.4, cal.values.reference, 0.1) - 3) < 1e-9, 'past the largest: 1 + excess / scale');
-    assert.deepEqual(combinedScore({ reference: 0.1, captions: 0, words: null }, cal), { score: 0.625, used: ['reference', 'captions'] });
-    assert.deepEqual(combinedScore({ reference: null, captions: 0.5, words: null }, cal), { score: 0.625, used: ['captions'] });
-    assert.deepEqual(combinedScore({ reference: 0.1, captions: 1, words: null }, { scales: { reference: 0.1 }, values: { reference: cal.values.reference } }), { score: 0.625, used: ['reference'] });
+    assert.deepEqual(combinedScore({ reference: 0.1, captions: 0 }, cal), { score: 0.625, used: ['reference', 'captions'] });
+    assert.deepEqual(combinedScore({ reference: null, captions: 0.5 }, cal), { score: 0.625, used: ['captions'] });
+    assert.deepEqual(combinedScore({ reference: 0.1, captions: 1 }, { scales: { reference: 0.1 }, values: { reference: cal.values.reference } }), { score: 0.625, used: ['reference'] });
   });
 
   test('a blind signal does not dilute one that sees the attack (the mean of scaled signals did)', () => {
     // Trusted queries: both signals spread over [0, 1). Poisoned queries: the reference is far
     // above anything trusted, the captions signal is blind (as on the trusted model).
     const rng = (i: number) => ((i * 7919) % 1000) / 1000;
-    const trusted: AlarmSignals[] = Array.from({ length: 400 }, (_, i) => ({ reference: rng(i), captions: rng(i + 500), words: null }));
+    const trusted: AlarmSignals[] = Array.from({ length: 400 }, (_, i) => ({ reference: rng(i), captions: rng(i + 500) }));
     const cal = calibrate(trusted, 0.01);
-    const poisoned: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: 1.2, captions: rng(i) * 0.5, words: null }));
+    const poisoned: AlarmSignals[] = Array.from({ length: 100 }, (_, i) => ({ reference: 1.2, captions: rng(i) * 0.5 }));
     const flagged = poisoned.filter((s) => judge(s, cal).flagged).length;
     assert.equal(flagged, 100, 'every query the reference sees is flagged, whatever the captions say');
     const reason = judge(poisoned[0], cal).reason;

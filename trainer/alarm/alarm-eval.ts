@@ -473,10 +473,10 @@ export function renderAlarmHtml(r: AlarmEvalReport, plots: Record<string, string
   parts.push(`<h1>Poisoning alarm: ${esc(r.name)}</h1>`);
   parts.push(`<p class="muted">Gallery ${esc(r.dataset.name)}/${esc(r.split)}; reference ${esc(r.settings.reference)}, trusted ${esc(r.settings.trusted)}; calibrated threshold at false-alarm rate ${r.settings.fpr} on ${r.settings.calibrationQueries} gallery captions (no goals); top-${r.settings.k}; ${r.settings.negativesPerModel} other-class captions per poisoned model (seed ${r.settings.seed}); ${r.seconds} s; ${esc(r.createdAt)}.</p>`);
   parts.push('<p>Positives: class-A captions of poisoned models (goal A&gt;B). Negatives: the same captions on clean models and other classes’ captions on the poisoned models. “Hit only”: positives whose attack put a target in the top K.</p>');
-  parts.push(`<table><thead><tr><th>attack</th><th>positives</th><th>negatives</th><th>AUROC</th><th>TPR at 5% FPR</th><th>calibrated TPR / FPR</th><th>AUROC ${ALARM_SIGNALS.join(' / ')}</th><th>hit only: positives, AUROC, TPR at 5%</th></tr></thead><tbody>`);
+  parts.push('<table><thead><tr><th>attack</th><th>positives</th><th>negatives</th><th>AUROC</th><th>TPR at 5% FPR</th><th>calibrated TPR / FPR</th><th>AUROC reference / captions</th><th>hit only: positives, AUROC, TPR at 5%</th></tr></thead><tbody>');
   for (const [g, x] of Object.entries(r.groups)) {
     parts.push(
-      `<tr><td>${g === 'overall' ? '<strong>overall</strong>' : `Attack ${esc(g)}`}</td><td>${x.positives}</td><td>${x.negatives}</td><td>${f3(x.auroc)}</td><td>${f3(x.tprAt5)}</td><td>${f3(x.calibrated.tpr)} / ${f3(x.calibrated.fpr)}</td><td>${ALARM_SIGNALS.map((n) => f3(x.signals[n]?.auroc)).join(' / ')}</td><td>${x.hit.positives}, ${f3(x.hit.auroc)}, ${f3(x.hit.tprAt5)}</td></tr>`,
+      `<tr><td>${g === 'overall' ? '<strong>overall</strong>' : `Attack ${esc(g)}`}</td><td>${x.positives}</td><td>${x.negatives}</td><td>${f3(x.auroc)}</td><td>${f3(x.tprAt5)}</td><td>${f3(x.calibrated.tpr)} / ${f3(x.calibrated.fpr)}</td><td>${f3(x.signals.reference?.auroc)} / ${f3(x.signals.captions?.auroc)}</td><td>${x.hit.positives}, ${f3(x.hit.auroc)}, ${f3(x.hit.tprAt5)}</td></tr>`,
     );
   }
   parts.push('</tbody></table>');
