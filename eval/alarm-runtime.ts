@@ -257,4 +257,3 @@ export async function runCalibration(
   writeJsonAtomic(calibrationPath(ws, want.reference.id, want.dataset.name, want.split), rec);
   return rec;
 }
-
