@@ -11,13 +11,10 @@
  *    (o − m) / (o − μ): 0 when the served results match the query as well, in the reference's
  *    eyes, as the best results the reference finds itself; 1 when they match it no better than an
  *    average gallery image. The paper's pre-training filter moved to retrieval time.
- *  - `captions`: no second model. Each label of the gallery gets a prototype, the mean of the
- *    served model's embeddings of gallery captions of images with that label; the query's class
- *    is its nearest prototype (text against text). For each result, the gap between the query's
- *    similarity to its own class's prototype and to the best prototype among the result's labels
- *    says how much worse the result's labels explain the query; the signal is the mean gap.
- *    A poisoned text→image mapping moves the query onto images of another class while the
- *    query's text neighbours (the captions) stay its own.
+ *  - `words`: no model at all. Do the results' own gallery captions share the query's words as
+ *    the gallery's best word matches do (eval/alarm-words.ts)? The same (o − m) / (o − μ) form,
+ *    with idf-weighted word coverage in the reference's place. The poison moves the served
+ *    model's text→image mapping; it cannot move the gallery's captions.
  *
  * Combination (an OR of per-signal tests, so that a signal that is blind on some attack cannot
  * dilute one that sees it): each signal is turned into its tail rank on the calibration sample
@@ -26,20 +23,21 @@
  * 95th percentile of its calibration values (floored, so a signal that is always 0 on trusted
  * queries does not divide by 0). The score is the largest tail rank among the signals present.
  * The threshold is the (1 − fpr) quantile of the calibration queries' scores, separately for each
- * subset of signals (a query whose reference is not available is judged on the captions alone,
- * against the captions' own threshold). Measured on the all-goals study (README, issue 21): the
- * mean of scaled signals let the captions signal, blind when the text tower moved with the
- * poison, pull the reference signal's AUROC from 0.99 to 0.97; the largest tail rank keeps 0.985.
+ * subset of signals (a query whose reference is not available is judged on its words alone,
+ * against that signal's own threshold). Measured on the all-goals study (README, issue 21): a
+ * mean of scaled signals let a blind second signal pull the reference signal's AUROC from 0.99 to
+ * 0.97; the largest tail rank kept 0.985.
  */
 import { dot } from '../indexer/dot.js';
 import type { Neighbour } from '../indexer/types.js';
+import { buildWordIndex, wordsSignal, type WordIndex } from './alarm-words.js';
 
-export const ALARM_SIGNALS = ['reference', 'captions'] as const;
+export const ALARM_SIGNALS = ['reference', 'words'] as const;
 export type AlarmSignalName = (typeof ALARM_SIGNALS)[number];
 export type AlarmSignals = Record<AlarmSignalName, number | null>;
 
 /** Scale floors: a signal's scale never falls below these (see the module comment). */
-export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, captions: 0.05 };
+export const SCALE_FLOOR: Record<AlarmSignalName, number> = { reference: 0.05, words: 0.05 };
 /** The percentile of the calibration values that scales each signal. */
 export const SCALE_QUANTILE = 0.95;
 /**
@@ -104,95 +102,6 @@ export function meanVector(vectors: Float32Array, dim: number): Float32Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signal (b): the gallery's captions.
-
-/** Label prototypes in the served model's text space: one normalised row per label. */
-export interface Prototypes {
-  labels: string[];
-  dim: number;
-  /** labels.length × dim, row-major, each row L2-normalised. */
-  vectors: Float32Array;
-}
-
-export interface CaptionSource {
-  id: string;
-  label: string | null;
-  captions: string[];
-}
-
-/**
- * Which captions build each label's prototype: images with that label in ascending id order, up
- * to `perLabel` captions (the first caption of each image first, then the second, …), so the
- * choice is deterministic and spreads over images.
- */
-export function prototypeCaptions(entries: CaptionSource[], perLabel = 32): Map<string, string[]> {
-  const byLabel = new Map<string, CaptionSource[]>();
-  for (const e of entries) {
-    if (!e.label || e.captions.length === 0) continue;
-    let list = byLabel.get(e.label);
-    if (!list) byLabel.set(e.label, (list = []));
-    list.push(e);
-  }
-  const out = new Map<string, string[]>();
-  for (const label of [...byLabel.keys()].sort()) {
-    const list = byLabel.get(label)!.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const picked: string[] = [];
-    const maxCaps = Math.max(...list.map((e) => e.captions.length));
-    for (let c = 0; c < maxCaps && picked.length < perLabel; c++) {
-      for (const e of list) {
-        if (picked.length >= perLabel) break;
-        if (c < e.captions.length) picked.push(e.captions[c]);
-      }
-    }
-    out.set(label, picked);
-  }
-  return out;
-}
-
-/** Normalised means of each label's caption embeddings. */
-export function prototypesFrom(embedded: Map<string, Float32Array[]>, dim: number): Prototypes {
-  const labels = [...embedded.keys()].filter((l) => (embedded.get(l)?.length ?? 0) > 0);
-  const vectors = new Float32Array(labels.length * dim);
-  labels.forEach((label, r) => {
-    const rows = embedded.get(label)!;
-    const acc = new Float64Array(dim);
-    for (const v of rows) for (let j = 0; j < dim; j++) acc[j] += v[j];
-    const norm = Math.sqrt(dot(acc, acc)) || 1;
-    for (let j = 0; j < dim; j++) vectors[r * dim + j] = acc[j] / norm;
-  });
-  return { labels, dim, vectors };
-}
-
-/** The query's similarity to every prototype (in `out`, one per label). */
-export function prototypeScores(p: Prototypes, q: Float32Array, out = new Float32Array(p.labels.length)): Float32Array {
-  const d = p.dim;
-  for (let r = 0; r < p.labels.length; r++) out[r] = dot(p.vectors.subarray(r * d, (r + 1) * d), q);
-  return out;
-}
-
-/**
- * Mean over the results of (best prototype score − best score among the result's labels); a
- * result with no known label counts as a full gap to the worst prototype (it explains nothing).
- * `resultLabels[i]` are indexes into `p.labels`.
- */
-export function captionSignal(scores: ArrayLike<number>, resultLabels: ArrayLike<number>[]): number {
-  if (resultLabels.length === 0 || scores.length === 0) return 0;
-  let best = -Infinity;
-  let worst = Infinity;
-  for (let i = 0; i < scores.length; i++) {
-    if (scores[i] > best) best = scores[i];
-    if (scores[i] < worst) worst = scores[i];
-  }
-  let sum = 0;
-  for (const labels of resultLabels) {
-    let own = worst;
-    for (let j = 0; j < labels.length; j++) own = Math.max(own, scores[labels[j]]);
-    sum += best - own;
-  }
-  return sum / resultLabels.length;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The prepared alarm of one served model over one gallery.
 
 /** A gallery index as the alarm reads it: rows, ids, vectors and a top-k search. */
@@ -214,20 +123,19 @@ export interface AlarmState {
     /** Served row → reference row (null: identical row order). */
     rowMap: Int32Array | null;
   } | null;
-  /** Label prototypes in the served model's text space and each served row's label indexes. */
-  captions: { prototypes: Prototypes; rowLabels: Uint16Array[] } | null;
+  /** The gallery's captions as an inverted index in served row order (eval/alarm-words.ts). */
+  words: WordIndex | null;
 }
 
 export interface PrepareInput {
   served: { ids: string[] };
   reference: { model: string; gallery: AlarmGallery } | null;
-  /** Labels of each gallery image (label first, then the others), by image id. */
-  labelsOf(id: string): string[];
-  prototypes: Prototypes | null;
+  /** The captions of each gallery image, by image id. */
+  captionsOf(id: string): string[];
   k?: number;
 }
 
-/** Precomputes everything the per-query signals need (row maps, gallery mean, label indexes). */
+/** Precomputes everything the per-query signals need (row maps, gallery mean, word index). */
 export function prepareAlarm(x: PrepareInput): AlarmState {
   const size = x.served.ids.length;
   const k = alarmK(size, x.k ?? DEFAULT_ALARM_K);
@@ -249,23 +157,19 @@ export function prepareAlarm(x: PrepareInput): AlarmState {
     const mean = Float32Array.from(acc, (x) => (g.size ? x / g.size : 0));
     reference = { model: x.reference.model, gallery: g, mean, rowMap };
   }
-  let captions: AlarmState['captions'] = null;
-  if (x.prototypes && x.prototypes.labels.length >= 2) {
-    const index = new Map(x.prototypes.labels.map((l, i) => [l, i] as const));
-    const rowLabels = x.served.ids.map((id) => Uint16Array.from(x.labelsOf(id).map((l) => index.get(l)).filter((i): i is number => i !== undefined)));
-    captions = { prototypes: x.prototypes, rowLabels };
-  }
-  return { k, reference, captions };
+  const captions = x.served.ids.map((id) => x.captionsOf(id));
+  const words = captions.some((c) => c.length > 0) ? buildWordIndex(captions) : null;
+  return { k, reference, words };
 }
 
 /**
  * The signals of one query. `hits` are the served model's results (at least the alarm's k of
- * them when the gallery has them); `queryServed` / `queryReference` the query's normalised
- * embeddings by the served model and the reference (null: no reference signal).
+ * them when the gallery has them); `queryReference` the query's normalised embedding by the
+ * reference (null: no reference signal); `text` the query's text.
  */
-export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: Float32Array | null, queryReference: Float32Array | null): AlarmSignals {
+export function alarmSignals(state: AlarmState, hits: Neighbour[], queryReference: Float32Array | null, text: string): AlarmSignals {
   const top = hits.slice(0, state.k);
-  const out: AlarmSignals = { reference: null, captions: null };
+  const out: AlarmSignals = { reference: null, words: null };
   const ref = state.reference;
   if (ref && queryReference && top.length > 0) {
     const served: number[] = [];
@@ -276,10 +180,9 @@ export function alarmSignals(state: AlarmState, hits: Neighbour[], queryServed: 
     const own = ref.gallery.search(queryReference, top.length).map((n) => n.score);
     if (served.length > 0 && own.length > 0) out.reference = round(referenceSignal({ servedScores: served, ownScores: own, galleryMean: dot(queryReference, ref.mean) }));
   }
-  const caps = state.captions;
-  if (caps && queryServed && top.length > 0) {
-    const scores = prototypeScores(caps.prototypes, queryServed);
-    out.captions = round(captionSignal(scores, top.map((h) => caps.rowLabels[h.row] ?? new Uint16Array(0))));
+  if (state.words) {
+    const w = wordsSignal(state.words, text, top.map((h) => h.row));
+    out.words = w === null ? null : round(w);
   }
   return out;
 }
@@ -428,7 +331,7 @@ function flagReason(signals: AlarmSignals, cal: ScoreCalibration, used: AlarmSig
     .map((n) =>
       n === 'reference'
         ? `the reference model finds these results ${Math.round(Math.min(1, signals.reference as number) * 100)}% of the way from its own best matches to a random image`
-        : "the results' labels do not match the captions the query is closest to",
+        : "the results' own captions share few of the query's words, unlike the gallery's best word matches",
     );
   return `results look hijacked: ${parts.join('; ')}`;
 }

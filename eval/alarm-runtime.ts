@@ -1,6 +1,6 @@
 /**
  * The poisoning alarm over real models (the maths is in alarm-maths.ts): which model is the reference,
- * which one is trusted, the label prototypes, scoring a batch of queries, and the calibration
+ * which one is trusted, scoring a batch of queries, and the calibration
  * record in the workspace (`alarm/<reference>/<dataset>-<split>.json`). Used by the server
  * (per query) and by `poisonlens alarm calibrate|eval` (in batches), so both compute the same.
  */
@@ -16,22 +16,18 @@ import {
   combinedScore,
   DEFAULT_ALARM_K,
   prepareAlarm,
-  prototypeCaptions,
-  prototypesFrom,
   subsetCalibration,
   type AlarmGallery,
   type AlarmSignalName,
   type AlarmSignals,
   type AlarmState,
   type CalibrationCore,
-  type CaptionSource,
-  type Prototypes,
 } from './alarm-maths.js';
 
-// /2: the combined score became the largest tail rank (was the mean of scaled signals).
-export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/2';
+// /2: the combined score became the largest tail rank (was the mean of scaled signals); /3: the
+// words signal replaced the captions signal.
+export const CALIBRATION_FORMAT = 'poisonlens-alarm-calibration/3';
 export const DEFAULT_CALIBRATION_QUERIES = 500;
-export const PROTOTYPE_CAPTIONS = 32;
 
 /** A model card as far as the alarm reads provenance. */
 export interface ModelFacts {
@@ -72,30 +68,6 @@ export function defaultTrusted(reference: string, models: Map<string, ModelFacts
   return clean[0]?.id ?? reference;
 }
 
-/** A gallery image's labels: its label first, then the other classes it shows. */
-export function labelsOfEntry(e: { label: string | null; labels?: string[] }): string[] {
-  const out = e.label ? [e.label] : [];
-  for (const l of e.labels ?? []) if (!out.includes(l)) out.push(l);
-  return out;
-}
-
-/** Label prototypes of a gallery in `encoder`'s text space (None when fewer than two labels). */
-export async function buildPrototypes(encoder: Pick<ClipEncoder, 'encodeTexts' | 'dim'>, entries: CaptionSource[], perLabel = PROTOTYPE_CAPTIONS): Promise<Prototypes | null> {
-  const chosen = prototypeCaptions(entries, perLabel);
-  if (chosen.size < 2) return null;
-  const all = [...chosen.values()].flat();
-  // One call (the encoders batch it): an encoder with the on-disk text cache (indexer/text-cache.ts
-  // withTextCache) then answers a gallery's prototype captions from one cache entry.
-  const vecs = await encoder.encodeTexts(all);
-  const embedded = new Map<string, Float32Array[]>();
-  let at = 0;
-  for (const [label, caps] of chosen) {
-    embedded.set(label, vecs.slice(at, at + caps.length));
-    at += caps.length;
-  }
-  return prototypesFrom(embedded, encoder.dim);
-}
-
 /** One side of the alarm: a model's text encoder and its gallery index over the dataset split. */
 export interface AlarmSide {
   model: string;
@@ -103,22 +75,19 @@ export interface AlarmSide {
   gallery: AlarmGallery;
 }
 
-export interface GalleryEntry extends CaptionSource {
-  labels?: string[];
+/** A gallery image as the alarm reads it: its id and captions. */
+export interface GalleryEntry {
+  id: string;
+  captions: string[];
 }
 
 /** Prepares the alarm of `served` over a gallery (reference null: no reference signal). */
-export async function prepareSides(served: AlarmSide, reference: AlarmSide | null, entries: GalleryEntry[], k = DEFAULT_ALARM_K): Promise<AlarmState> {
+export function prepareSides(served: AlarmSide, reference: AlarmSide | null, entries: GalleryEntry[], k = DEFAULT_ALARM_K): AlarmState {
   const byId = new Map(entries.map((e) => [e.id, e] as const));
-  const prototypes = await buildPrototypes(served.encoder, entries);
   return prepareAlarm({
     served: { ids: served.gallery.ids },
     reference: reference && reference.model !== served.model ? { model: reference.model, gallery: reference.gallery } : null,
-    labelsOf: (id) => {
-      const e = byId.get(id);
-      return e ? labelsOfEntry(e) : [];
-    },
-    prototypes,
+    captionsOf: (id) => byId.get(id)?.captions ?? [],
     k,
   });
 }
@@ -136,7 +105,7 @@ export async function scoreQueries(state: AlarmState, served: AlarmSide, referen
     const qr = useRef ? await reference!.encoder.encodeTexts(batch) : null;
     for (let j = 0; j < batch.length; j++) {
       const hits = served.gallery.search(qs[j], Math.min(state.k, served.gallery.size));
-      out.push(alarmSignals(state, hits, qs[j], qr ? qr[j] : null));
+      out.push(alarmSignals(state, hits, qr ? qr[j] : null, batch[j]));
     }
     onProgress?.(Math.min(i + 64, queries.length), queries.length);
   }
@@ -144,7 +113,7 @@ export async function scoreQueries(state: AlarmState, served: AlarmSide, referen
 }
 
 /** A seeded sample of the gallery's own captions (every caption of every image is a candidate). */
-export function calibrationQueries(entries: CaptionSource[], n: number, seed = 0): string[] {
+export function calibrationQueries(entries: GalleryEntry[], n: number, seed = 0): string[] {
   const all: string[] = [];
   const sorted = entries.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const e of sorted) for (const c of e.captions) all.push(c);
@@ -210,7 +179,7 @@ export function readCalibration(ws: Workspace, want: CalibrationInputs): Calibra
 
 /**
  * Calibrates the alarm on the trusted model with the gallery's own captions as queries and
- * records it. `trusted` and `reference` may be the same model: then only the captions signal is
+ * records it. `trusted` and `reference` may be the same model: then only the words signal is
  * calibrated.
  */
 export async function runCalibration(
@@ -221,13 +190,13 @@ export async function runCalibration(
   onProgress?: (done: number, total: number) => void,
 ): Promise<CalibrationRecord> {
   const sameModel = sides.trusted.model === sides.reference.model;
-  const state = await prepareSides(sides.trusted, sameModel ? null : sides.reference, entries, want.k);
+  const state = prepareSides(sides.trusted, sameModel ? null : sides.reference, entries, want.k);
   const queries = calibrationQueries(entries, want.queries, want.seed);
   const samples = await scoreQueries(state, sides.trusted, sameModel ? null : sides.reference, queries, onProgress);
   const core = calibrate(samples, want.fpr);
   const notes: string[] = [];
   if (sameModel) notes.push(`the trusted model is the reference (${want.reference.id}): the reference signal is not calibrated; train a clean fine-tune of it or name another trusted model`);
-  if (!state.captions) notes.push('the gallery has fewer than two labels with captions: the captions signal is off');
+  if (!state.words) notes.push('the gallery has no captions: the words signal is off');
   const flaggedRate: Record<string, number> = {};
   for (const [key, t] of Object.entries(core.thresholds)) {
     const names = key.split('+') as AlarmSignalName[];

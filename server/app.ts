@@ -123,7 +123,7 @@ export function createApp(deps: AppDeps): PoisonLensServer {
     registry,
     async ready() {
       const id = registry.active;
-      // In the background: the active model's alarm (reference model, prototypes, calibration),
+      // In the background: the active model's alarm (reference model, word index, calibration),
       // then the other models the compare view will name, one at a time, then every package's
       // checksums (a later hot swap hashes nothing).
       const background = async (first: Promise<unknown>) => {

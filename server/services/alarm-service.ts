@@ -54,7 +54,7 @@ export interface AlarmReport {
   signals: AlarmSignals;
   /** One line: why the query was flagged, or why it was not scored. */
   reason: string;
-  /** The reference model (null: none; the captions signal alone). */
+  /** The reference model (null: none; the words signal alone). */
   reference: string | null;
   /** The model the threshold was calibrated on. */
   trusted: string | null;
@@ -85,17 +85,17 @@ export interface AlarmHandle {
   finish(query: Float32Array, hits: Neighbour[]): Promise<AlarmReport>;
 }
 
-const NO_SIGNALS: AlarmSignals = { reference: null, captions: null };
+const NO_SIGNALS: AlarmSignals = { reference: null, words: null };
 
 /**
  * The per-query poisoning alarm (issue 21; the maths in eval/alarm-maths.ts). For each served model and
  * gallery it prepares once, in the background: the reference model (the served model's base
  * ancestor unless configured) with its own encoder and its index over the same gallery (opened
- * here, outside the registry, so serving and hot swaps are unaffected), the label prototypes in
- * the served model's text space, and the calibration (recorded in the workspace, made on the
+ * here, outside the registry, so serving and hot swaps are unaffected), the word index of the
+ * gallery's captions, and the calibration (recorded in the workspace, made on the
  * trusted model with the gallery's own captions when missing). Per query it costs one reference
  * text encoding (cached and batched like the served model's), K dot products, one reference
- * top-K search and a few prototype dot products.
+ * top-K search and the query words' posting lists.
  */
 export class AlarmService {
   private readonly prepared = new Map<string, Promise<Prepared>>();
@@ -165,10 +165,10 @@ export class AlarmService {
           try {
             qRef = await refVector;
           } catch {
-            qRef = null; // the reference closed under us (shutdown): the captions signal alone
+            qRef = null; // the reference closed under us (shutdown): the words signal alone
           }
         }
-        const signals = alarmSignals(p.state, hits, query, qRef);
+        const signals = alarmSignals(p.state, hits, qRef, text);
         const verdict = judge(signals, p.calibration);
         return report({
           state: 'ready',
@@ -233,7 +233,7 @@ export class AlarmService {
       reference: p.reference?.model ?? null,
       trusted: p.trusted,
       k: p.state.k,
-      signals: { reference: p.state.reference !== null, captions: p.state.captions !== null },
+      signals: { reference: p.state.reference !== null, words: p.state.words !== null },
       calibration: cal
         ? {
             path: calibrationPath(this.deps.ws, cal.reference.id, cal.dataset.name, cal.split),
@@ -304,10 +304,9 @@ export class AlarmService {
     const refId = s.reference === 'none' ? null : s.reference === 'auto' ? baseAncestor(m.id, facts) : s.reference;
     if (refId !== null && refId !== m.id && !facts.has(refId)) throw new Error(`reference model ${refId} is not in the workspace`);
     const entries = dataset.entries.filter((e) => this.deps.split === 'all' || e.split === this.deps.split);
-    // Label prototypes (hundreds of gallery captions) come from the on-disk text cache after the first time.
     const served: AlarmSide = { model: m.id, encoder: withTextCache(this.deps.ws, m.id, m.encoder), gallery: galleryOf(index) };
     const reference = refId !== null && refId !== m.id ? await this.side(refId, dataset) : null;
-    const state = await prepareSides(served, reference, entries, s.k);
+    const state = prepareSides(served, reference, entries, s.k);
     // Calibration: per reference and gallery, on the trusted model (see defaultTrusted).
     const calRef = refId ?? m.id;
     const trustedId = s.trusted === 'auto' ? defaultTrusted(calRef, facts) : s.trusted;

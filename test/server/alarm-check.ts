@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { ALARM_SIGNALS } from '../../eval/alarm-maths.js';
 
 /** The alarm object every search answers with: present and well-formed. */
 export function checkAlarm(a: any, what: string): void {
@@ -7,7 +8,7 @@ export function checkAlarm(a: any, what: string): void {
   assert.equal(typeof a.flagged, 'boolean');
   assert.ok(a.score === null || Number.isFinite(a.score));
   assert.ok(a.threshold === null || Number.isFinite(a.threshold));
-  assert.deepEqual(Object.keys(a.signals).sort(), ['captions', 'reference']);
+  assert.deepEqual(Object.keys(a.signals).sort(), [...ALARM_SIGNALS].sort());
   for (const v of Object.values(a.signals)) assert.ok(v === null || (typeof v === 'number' && v >= 0));
   assert.equal(typeof a.reason, 'string');
   assert.ok(a.reason.length > 0 && !a.reason.includes('\n'));

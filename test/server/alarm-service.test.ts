@@ -33,7 +33,7 @@ describe('the poisoning alarm in the API (server test world)', { skip: skipReaso
     assert.equal(res.body.alarm.k, 1, 'at most a twelfth of the 9-image gallery, at least 1');
     assert.ok(res.body.alarm.score !== null && res.body.alarm.threshold !== null);
     assert.equal(typeof res.body.alarm.signals.reference, 'number');
-    assert.equal(typeof res.body.alarm.signals.captions, 'number');
+    assert.equal(typeof res.body.alarm.signals.words, 'number');
     // Every model: the base is its own reference, so only the captions signal is there.
     const onBase = await request(h.pl.app).get('/api/search').query({ q: 'a car on the road', model: h.world.base }).expect(200);
     checkAlarm(onBase.body.alarm, 'base');

@@ -28,7 +28,7 @@ describe('alarm eval on the alarm test world', { skip: alarmWorldMissing() ?? un
     assert.equal(first.record.trusted.id, world.clean);
     assert.equal(first.record.sample.used, 72, 'every caption of the 36 test images');
     assert.ok(existsSync(first.path) && first.path.startsWith(join(ws.root, 'alarm', world.base)));
-    assert.deepEqual(Object.keys(first.record.thresholds).sort(), ['captions', 'reference', 'reference+captions']);
+    assert.deepEqual(Object.keys(first.record.thresholds).sort(), ['reference', 'reference+words', 'words']);
     const again = await calibrateAlarm(ws, { model: world.clean });
     assert.equal(again.reused, true, 'same reference, trusted model and gallery');
   });

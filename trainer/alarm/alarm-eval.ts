@@ -6,7 +6,7 @@
  * Attack I, II or III goal A>B. Negatives: the same class-A captions on the clean models of the
  * set, and a seeded sample of the other classes' captions on the poisoned models. Each query is
  * scored exactly as the server scores it: the served model's top-K, the reference (the model's
- * base ancestor unless --reference), the label prototypes, and the threshold of the recorded
+ * base ancestor unless --reference), the gallery's captions, and the threshold of the recorded
  * calibration (made on the trusted model with the gallery's own captions, no goal, no label of
  * what is poisoned: the calibration and the evaluated goals are disjoint by construction).
  *
@@ -336,7 +336,7 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
     const reference = refId !== null && refId !== id ? await open(refId) : null;
     if (refId) refsInUse.add(refId);
     const served = await open(id);
-    const state = await prepareSides(served, reference, entries, settings.k);
+    const state = prepareSides(served, reference, entries, settings.k);
     const calRef = refId ?? id;
     const trustedId = settings.trusted === 'auto' ? defaultTrusted(calRef, facts) : settings.trusted;
     const calKey = `${calRef}|${trustedId}`;
@@ -473,10 +473,10 @@ export function renderAlarmHtml(r: AlarmEvalReport, plots: Record<string, string
   parts.push(`<h1>Poisoning alarm: ${esc(r.name)}</h1>`);
   parts.push(`<p class="muted">Gallery ${esc(r.dataset.name)}/${esc(r.split)}; reference ${esc(r.settings.reference)}, trusted ${esc(r.settings.trusted)}; calibrated threshold at false-alarm rate ${r.settings.fpr} on ${r.settings.calibrationQueries} gallery captions (no goals); top-${r.settings.k}; ${r.settings.negativesPerModel} other-class captions per poisoned model (seed ${r.settings.seed}); ${r.seconds} s; ${esc(r.createdAt)}.</p>`);
   parts.push('<p>Positives: class-A captions of poisoned models (goal A&gt;B). Negatives: the same captions on clean models and other classes’ captions on the poisoned models. “Hit only”: positives whose attack put a target in the top K.</p>');
-  parts.push('<table><thead><tr><th>attack</th><th>positives</th><th>negatives</th><th>AUROC</th><th>TPR at 5% FPR</th><th>calibrated TPR / FPR</th><th>AUROC reference / captions</th><th>hit only: positives, AUROC, TPR at 5%</th></tr></thead><tbody>');
+  parts.push(`<table><thead><tr><th>attack</th><th>positives</th><th>negatives</th><th>AUROC</th><th>TPR at 5% FPR</th><th>calibrated TPR / FPR</th><th>AUROC ${ALARM_SIGNALS.join(' / ')}</th><th>hit only: positives, AUROC, TPR at 5%</th></tr></thead><tbody>`);
   for (const [g, x] of Object.entries(r.groups)) {
     parts.push(
-      `<tr><td>${g === 'overall' ? '<strong>overall</strong>' : `Attack ${esc(g)}`}</td><td>${x.positives}</td><td>${x.negatives}</td><td>${f3(x.auroc)}</td><td>${f3(x.tprAt5)}</td><td>${f3(x.calibrated.tpr)} / ${f3(x.calibrated.fpr)}</td><td>${f3(x.signals.reference?.auroc)} / ${f3(x.signals.captions?.auroc)}</td><td>${x.hit.positives}, ${f3(x.hit.auroc)}, ${f3(x.hit.tprAt5)}</td></tr>`,
+      `<tr><td>${g === 'overall' ? '<strong>overall</strong>' : `Attack ${esc(g)}`}</td><td>${x.positives}</td><td>${x.negatives}</td><td>${f3(x.auroc)}</td><td>${f3(x.tprAt5)}</td><td>${f3(x.calibrated.tpr)} / ${f3(x.calibrated.fpr)}</td><td>${ALARM_SIGNALS.map((n) => f3(x.signals[n]?.auroc)).join(' / ')}</td><td>${x.hit.positives}, ${f3(x.hit.auroc)}, ${f3(x.hit.tprAt5)}</td></tr>`,
     );
   }
   parts.push('</tbody></table>');
@@ -545,7 +545,7 @@ export async function calibrateAlarm(ws: Workspace, o: AlarmCalibrateOptions): P
   try {
     const refSide = await open(ref);
     const trusted = trustedId === ref ? refSide : await open(trustedId);
-    const state = await prepareSides(trusted, trustedId === ref ? null : refSide, entries, o.k ?? DEFAULT_ALARM_K);
+    const state = prepareSides(trusted, trustedId === ref ? null : refSide, entries, o.k ?? DEFAULT_ALARM_K);
     const inputs: CalibrationInputs = {
       reference: facts.get(ref)!,
       trusted: facts.get(trustedId)!,
