@@ -205,6 +205,8 @@ export interface CalibrationCore {
   queries: number;
   scales: Partial<Record<AlarmSignalName, number>>;
   thresholds: Record<string, number>;
+  /** Fraction of the calibration queries each threshold flags (≈ fpr, lower with ties). */
+  flaggedRate: Record<string, number>;
   /** Each signal's calibration values, sorted (so anyone can recompute the rest). */
   values: Partial<Record<AlarmSignalName, number[]>>;
 }
@@ -265,7 +267,7 @@ export function combinedScore(signals: AlarmSignals, cal: ScoreCalibration): { s
 }
 
 /** The part of a calibration that scores a subset of the signals (the others do not count). */
-export function subsetCalibration(cal: ScoreCalibration, names: AlarmSignalName[]): ScoreCalibration {
+function subsetCalibration(cal: ScoreCalibration, names: AlarmSignalName[]): ScoreCalibration {
   const out: ScoreCalibration = { scales: {}, values: {} };
   for (const n of names) [out.scales[n], out.values[n]] = [cal.scales[n], cal.values[n]];
   return out;
@@ -289,6 +291,7 @@ export function calibrate(samples: AlarmSignals[], fpr: number): CalibrationCore
   }
   const names = ALARM_SIGNALS.filter((n) => scales[n] !== undefined);
   const thresholds: Record<string, number> = {};
+  const flaggedRate: Record<string, number> = {};
   for (let mask = 1; mask < 1 << names.length; mask++) {
     const subset = names.filter((_, i) => mask & (1 << i));
     const sub = subsetCalibration({ scales, values }, subset);
@@ -297,9 +300,12 @@ export function calibrate(samples: AlarmSignals[], fpr: number): CalibrationCore
       .filter((c) => c.used.length === subset.length)
       .map((c) => c.score as number)
       .sort((a, b) => a - b);
-    if (scores.length) thresholds[subsetKey(subset)] = round(quantile(scores, 1 - fpr));
+    if (!scores.length) continue;
+    const key = subsetKey(subset);
+    const t = (thresholds[key] = round(quantile(scores, 1 - fpr)));
+    flaggedRate[key] = Math.round((scores.filter((x) => x > t).length / scores.length) * 1e4) / 1e4;
   }
-  return { fpr, queries: samples.length, scales, thresholds, values };
+  return { fpr, queries: samples.length, scales, thresholds, flaggedRate, values };
 }
 
 export interface AlarmVerdict {

@@ -13,12 +13,9 @@ import type { ClipEncoder } from '../indexer/types.js';
 import {
   alarmSignals,
   calibrate,
-  combinedScore,
   DEFAULT_ALARM_K,
   prepareAlarm,
-  subsetCalibration,
   type AlarmGallery,
-  type AlarmSignalName,
   type AlarmSignals,
   type AlarmState,
   type CalibrationCore,
@@ -131,8 +128,6 @@ export interface CalibrationRecord extends CalibrationCore {
   k: number;
   /** `queries` as asked (part of the record's key); `used`: how many the gallery gave. */
   sample: { queries: number; used: number; seed: number; source: 'gallery captions' };
-  /** Fraction of the calibration queries each threshold flags (≈ fpr, lower with ties). */
-  flaggedRate: Record<string, number>;
   /** Why a signal is not calibrated, when one is not. */
   notes: string[];
 }
@@ -197,19 +192,6 @@ export async function runCalibration(
   const notes: string[] = [];
   if (sameModel) notes.push(`the trusted model is the reference (${want.reference.id}): the reference signal is not calibrated; train a clean fine-tune of it or name another trusted model`);
   if (!state.words) notes.push('the gallery has no captions: the words signal is off');
-  const flaggedRate: Record<string, number> = {};
-  for (const [key, t] of Object.entries(core.thresholds)) {
-    const names = key.split('+') as AlarmSignalName[];
-    let flagged = 0;
-    let n = 0;
-    for (const s of samples) {
-      const c = combinedScore(s, subsetCalibration(core, names));
-      if (c.used.length !== names.length) continue;
-      n++;
-      if ((c.score as number) > t) flagged++;
-    }
-    flaggedRate[key] = n ? Math.round((flagged / n) * 1e4) / 1e4 : 0;
-  }
   const rec: CalibrationRecord = {
     format: CALIBRATION_FORMAT,
     createdAt: new Date().toISOString(),
@@ -220,7 +202,6 @@ export async function runCalibration(
     k: want.k,
     sample: { queries: want.queries, used: queries.length, seed: want.seed, source: 'gallery captions' },
     ...core,
-    flaggedRate,
     notes,
   };
   writeJsonAtomic(calibrationPath(ws, want.reference.id, want.dataset.name, want.split), rec);

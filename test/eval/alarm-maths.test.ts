@@ -127,6 +127,7 @@ describe('calibration and the combined score', () => {
     const above = samples.filter((s) => judge(s, cal).flagged).length;
     assert.ok(above <= 5, `${above} of 100 flagged at fpr 0.05`);
     assert.ok(above >= 4);
+    assert.equal(cal.flaggedRate['reference+words'], above / 100, 'the calibration records the rate its threshold flags');
     // A poisoned-looking query is flagged, and the reason names the signal.
     const v = judge({ reference: 1.5, words: 0.3 }, cal);
     assert.equal(v.flagged, true);
