@@ -30,7 +30,7 @@
  */
 import { dot } from '../indexer/dot.js';
 import type { Neighbour } from '../indexer/types.js';
-import { buildWordIndex, wordsSignal, type WordIndex } from './alarm-words.js';
+import { buildWordIndex, wordsCoverage, wordsSignal, type WordIndex } from './alarm-words.js';
 
 export const ALARM_SIGNALS = ['reference', 'words'] as const;
 export type AlarmSignalName = (typeof ALARM_SIGNALS)[number];
@@ -163,11 +163,27 @@ export function prepareAlarm(x: PrepareInput): AlarmState {
 }
 
 /**
+ * The reference's own top-K scores for a query (the o of the reference signal): a search of the
+ * reference's index alone, so the server runs it as soon as the reference has encoded the query,
+ * while the served model still encodes it. Null without a reference.
+ */
+export function referenceOwnScores(state: AlarmState, queryReference: Float32Array): number[] | null {
+  const ref = state.reference;
+  return ref ? ref.gallery.search(queryReference, Math.min(state.k, ref.gallery.size)).map((n) => n.score) : null;
+}
+
+/** The words signal's gallery-only part of a query, computed ahead and cached (see wordsSignal). */
+export function prefetchWords(state: AlarmState, text: string): void {
+  if (state.words) wordsCoverage(state.words, text, state.k);
+}
+
+/**
  * The signals of one query. `hits` are the served model's results (at least the alarm's k of
  * them when the gallery has them); `queryReference` the query's normalised embedding by the
- * reference (null: no reference signal); `text` the query's text.
+ * reference (null: no reference signal) and `ownScores` its referenceOwnScores when already
+ * computed; `text` the query's text.
  */
-export function alarmSignals(state: AlarmState, hits: Neighbour[], queryReference: Float32Array | null, text: string): AlarmSignals {
+export function alarmSignals(state: AlarmState, hits: Neighbour[], queryReference: Float32Array | null, text: string, ownScores: number[] | null = null): AlarmSignals {
   const top = hits.slice(0, state.k);
   const out: AlarmSignals = { reference: null, words: null };
   const ref = state.reference;
@@ -177,7 +193,7 @@ export function alarmSignals(state: AlarmState, hits: Neighbour[], queryReferenc
       const row = ref.rowMap ? ref.rowMap[h.row] : h.row;
       if (row >= 0 && row < ref.gallery.size) served.push(dot(queryReference, ref.gallery.vector(row)));
     }
-    const own = ref.gallery.search(queryReference, top.length).map((n) => n.score);
+    const own = ownScores && ownScores.length >= top.length ? ownScores.slice(0, top.length) : ref.gallery.search(queryReference, top.length).map((n) => n.score);
     if (served.length > 0 && own.length > 0) out.reference = round(referenceSignal({ servedScores: served, ownScores: own, galleryMean: dot(queryReference, ref.mean) }));
   }
   if (state.words) {

@@ -12,7 +12,8 @@
  * over the query's total weight. With o the mean coverage of the gallery's best-covering K images,
  * m that of the served top-K and μ that of an average image, the signal is (o − m) / (o − μ),
  * clamped to ≥ 0 — the reference signal's form, with word overlap as the reference. A query none
- * of whose words the gallery knows gets no signal (null).
+ * of whose words the gallery knows gets no signal (null). At most MAX_TERMS of a query's words
+ * count, the rarest (heaviest) ones, so that the words an image matches fit a 16-bit mask.
  */
 
 import { LruCache } from '../indexer/lru.js';
@@ -39,11 +40,11 @@ export interface WordIndex {
   rowWords: Int32Array;
   /** What a query's signal needs of the gallery alone (its terms, o and μ), by query text and K. */
   queries: LruCache<string, QueryCoverage | null>;
-  /** Per-row coverage accumulator, zero between queries (single-threaded). */
-  scratch: Float64Array;
+  /** Per-row mask of the query words matched, zero between queries (single-threaded). */
+  scratch: Uint16Array;
 }
 
-interface QueryCoverage {
+export interface QueryCoverage {
   terms: Array<{ id: number; weight: number }>;
   /** Mean coverage of the K best-covering images (o) and of an average image (μ). */
   best: number;
@@ -69,10 +70,12 @@ export function buildWordIndex(captionsByRow: string[][], cacheSize = 4096): Wor
   const n = captionsByRow.length;
   const words = new Map<string, { id: number; rows: Int32Array; idf: number }>();
   for (const [w, id] of ids) words.set(w, { id, rows: Int32Array.from(lists[id]), idf: Math.log(1 + (n - lists[id].length + 0.5) / (lists[id].length + 0.5)) });
-  return { rows: n, words, rowStart, rowWords: Int32Array.from(rowWords), queries: new LruCache(cacheSize), scratch: new Float64Array(n) };
+  return { rows: n, words, rowStart, rowWords: Int32Array.from(rowWords), queries: new LruCache(cacheSize), scratch: new Uint16Array(n) };
 }
 
 const EPS = 1e-6;
+/** The query words that count at most (the rarest): a row's matches are a 16-bit mask. */
+export const MAX_TERMS = 16;
 
 /**
  * (o − m) / (o − μ) over word coverage (see the module comment); `topRows` are the served top-K
@@ -82,14 +85,21 @@ const EPS = 1e-6;
 export function wordsSignal(index: WordIndex, query: string, topRows: ArrayLike<number>): number | null {
   const k = topRows.length;
   if (k === 0) return null;
-  const key = `${k}\u0000${query}`;
-  let q = index.queries.get(key);
-  if (q === undefined) index.queries.set(key, (q = queryCoverage(index, query, k)));
+  const q = wordsCoverage(index, query, k);
   if (q === null) return null;
   let served = 0;
   for (let i = 0; i < k; i++) served += rowCoverage(index, topRows[i], q.terms);
   served /= k;
-  return Math.max(0, q.best - served) / Math.max(q.best - q.average, EPS);
+  const gap = q.best - served; // o and m add the same weights in other orders: ulps are no gap
+  return gap > 1e-12 ? gap / Math.max(q.best - q.average, EPS) : 0;
+}
+
+/** The gallery-only part of a query's signal (its terms, o and μ), from the cache or computed now. */
+export function wordsCoverage(index: WordIndex, query: string, k: number): QueryCoverage | null {
+  const key = `${k}\u0000${query}`;
+  let q = index.queries.get(key);
+  if (q === undefined) index.queries.set(key, (q = queryCoverage(index, query, k)));
+  return q;
 }
 
 /** The weight of the query's terms that row's captions contain (binary search in its word ids). */
@@ -110,44 +120,53 @@ function rowCoverage(index: WordIndex, row: number, terms: QueryCoverage['terms'
   return sum;
 }
 
-/** The query's weighted terms, o and μ: one pass over their posting lists. */
+/**
+ * The query's weighted terms, o and μ. One pass over their posting lists ORs each term's bit into
+ * its rows' masks; then the rows are counted by mask (at most 2^16 distinct coverages), so o is
+ * the K heaviest masks' mean and μ the count-weighted mean, with no per-row sort.
+ */
 function queryCoverage(index: WordIndex, query: string, k: number): QueryCoverage | null {
   const known = contentWords(query)
     .map((w) => index.words.get(w))
-    .filter((t): t is { id: number; rows: Int32Array; idf: number } => t !== undefined);
+    .filter((t): t is { id: number; rows: Int32Array; idf: number } => t !== undefined)
+    .sort((a, b) => b.idf - a.idf || a.id - b.id)
+    .slice(0, MAX_TERMS);
   const total = known.reduce((s, t) => s + t.idf, 0);
   if (total <= 0) return null;
-  const acc = index.scratch;
-  const touched: number[] = [];
+  const terms = known.map((t) => ({ id: t.id, weight: t.idf / total }));
+  const masks = index.scratch;
+  known.forEach((t, j) => {
+    const bit = 1 << j;
+    for (let i = 0; i < t.rows.length; i++) masks[t.rows[i]] |= bit;
+  });
+  const counts = new Int32Array(1 << known.length);
+  for (let r = 0; r < index.rows; r++) counts[masks[r]]++;
+  masks.fill(0);
+  const weight = maskWeights(terms);
   let average = 0;
-  for (const t of known) {
-    const w = t.idf / total;
-    average += (w * t.rows.length) / index.rows;
-    for (let i = 0; i < t.rows.length; i++) {
-      const r = t.rows[i];
-      if (acc[r] === 0) touched.push(r);
-      acc[r] += w;
-    }
+  const seen: number[] = [];
+  for (let m = 0; m < counts.length; m++) {
+    if (counts[m] === 0) continue;
+    average += counts[m] * weight[m];
+    seen.push(m);
   }
-  const best = topMean(touched, acc, k);
-  for (const r of touched) acc[r] = 0;
-  return { terms: known.map((t) => ({ id: t.id, weight: t.idf / total })), best, average };
+  seen.sort((a, b) => weight[b] - weight[a]);
+  let best = 0;
+  let left = k;
+  for (const m of seen) {
+    const take = Math.min(left, counts[m]);
+    best += take * weight[m];
+    if ((left -= take) === 0) break;
+  }
+  return { terms, best: best / k, average: average / index.rows };
 }
 
-/** The mean of the k largest accumulated values (rows not touched count 0), by a running top-k. */
-function topMean(rows: number[], acc: Float64Array, k: number): number {
-  const top = new Float64Array(k); // ascending; top[0] is the smallest kept
-  for (const r of rows) {
-    const v = acc[r];
-    if (v <= top[0]) continue;
-    let i = 0;
-    while (i + 1 < k && top[i + 1] < v) {
-      top[i] = top[i + 1];
-      i++;
-    }
-    top[i] = v;
+/** Each mask's summed term weight, added in term order as rowCoverage adds them. */
+function maskWeights(terms: QueryCoverage['terms']): Float64Array {
+  const weight = new Float64Array(1 << terms.length);
+  for (let m = 1; m < weight.length; m++) {
+    const high = 31 - Math.clz32(m);
+    weight[m] = weight[m ^ (1 << high)] + terms[high].weight;
   }
-  let s = 0;
-  for (let i = 0; i < k; i++) s += top[i];
-  return s / k;
+  return weight;
 }

@@ -31,7 +31,7 @@ export interface IndexerRuntimeOptions {
 export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}): ModelRuntime {
   const hnsw: HnswParams = { ...DEFAULT_HNSW, ...opts.hnsw };
   return {
-    async openEncoder(pkg: ModelPackage): Promise<ClipEncoder> {
+    async openEncoder(pkg: ModelPackage, threads?: number): Promise<ClipEncoder> {
       // A truncated or replaced graph is caught by model.json's checksums before onnxruntime
       // reads it (the registry reports the model as broken and keeps serving the others).
       const checked = readModelPackage(pkg.dir);
@@ -39,7 +39,7 @@ export function indexerRuntime(ws: Workspace, opts: IndexerRuntimeOptions = {}):
       // In a worker thread: onnxruntime-node creates sessions synchronously, which on the event
       // loop stalled every search overlapping a hot swap. No cache in the encoder: the service's
       // query-text cache (sized by the server's config) is the one.
-      return ThreadedClipEncoder.start(checked, { intraOpNumThreads: opts.threads ?? 2, textCacheSize: 0 });
+      return ThreadedClipEncoder.start(checked, { intraOpNumThreads: threads ?? opts.threads ?? 2, textCacheSize: 0 });
     },
 
     async verifyPackage(pkg: ModelPackage): Promise<void> {

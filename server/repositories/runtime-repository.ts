@@ -34,7 +34,8 @@ export interface OpenIndexOptions {
  * and HNSW indexes, and tests of the server use that real implementation.
  */
 export interface ModelRuntime {
-  openEncoder(pkg: ModelPackage): Promise<ClipEncoder>;
+  /** `threads`: onnxruntime's intra-op threads (default: the runtime's setting). */
+  openEncoder(pkg: ModelPackage, threads?: number): Promise<ClipEncoder>;
   /**
    * Checks a package's files against its checksums ahead of time (the server does this for every
    * package in the background after start), so that a later load needs no hashing; throws on a

@@ -1,4 +1,4 @@
-import { alarmK, alarmSignals, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignals, type AlarmState } from '../../eval/alarm-maths.js';
+import { alarmK, alarmSignals, DEFAULT_ALARM_K, DEFAULT_FPR, judge, prefetchWords, referenceOwnScores, type AlarmSignals, type AlarmState } from '../../eval/alarm-maths.js';
 import {
   baseAncestor,
   calibrationPath,
@@ -88,6 +88,13 @@ export interface AlarmHandle {
 const NO_SIGNALS: AlarmSignals = { reference: null, words: null };
 
 /**
+ * onnxruntime threads of the alarm's own encoders (reference, trusted). The reference encodes every
+ * query beside the served model (2 threads): with one thread it costs a query 1.12–1.27 ms instead
+ * of 1.37–1.52 (cold text cache, 100k gallery; bench/results/2026-12-07-alarm-cold.md).
+ */
+const REFERENCE_THREADS = 1;
+
+/**
  * The per-query poisoning alarm (issue 21; the maths in eval/alarm-maths.ts). For each served model and
  * gallery it prepares once, in the background: the reference model (the served model's base
  * ancestor unless configured) with its own encoder and its index over the same gallery (opened
@@ -140,9 +147,11 @@ export class AlarmService {
     const key = this.key(m.pkg, dataset);
     const ready = this.done.get(key);
     const pending = ready ? null : this.prepare(m, dataset, index);
-    // The reference encodes the query while the served model does.
-    let refVector: Promise<Float32Array> | null = ready?.reference ? ready.reference.queryVector(text) : null;
-    refVector?.catch(() => undefined);
+    // While the served model encodes the query: the reference encodes it and searches its own
+    // top-K, and the words signal walks the query's posting lists (after the served model's
+    // encoding is posted: setImmediate runs once this search's synchronous part has).
+    let refQuery = ready ? referenceQuery(ready, text) : null;
+    if (ready?.state.words) setImmediate(() => prefetchWords(ready.state, text));
     return {
       k,
       finish: async (query, hits) => {
@@ -158,17 +167,11 @@ export class AlarmService {
             return report({ ...base, state: 'failed', reason: `the alarm could not be prepared: ${firstLine(err)}` });
           }
           p = waited;
-          if (p.reference) refVector = p.reference.queryVector(text);
+          refQuery = referenceQuery(p, text);
         }
-        let qRef: Float32Array | null = null;
-        if (refVector) {
-          try {
-            qRef = await refVector;
-          } catch {
-            qRef = null; // the reference closed under us (shutdown): the words signal alone
-          }
-        }
-        const signals = alarmSignals(p.state, hits, qRef, text);
+        // Null when the reference closed under us (shutdown): the words signal alone.
+        const ref = refQuery ? await refQuery.catch(() => null) : null;
+        const signals = alarmSignals(p.state, hits, ref?.vector ?? null, text, ref?.own ?? null);
         const verdict = judge(signals, p.calibration);
         return report({
           state: 'ready',
@@ -372,7 +375,7 @@ export class AlarmService {
     if (this.closed) throw new Error('the server is shutting down');
     const pkg = this.deps.registry.package(id);
     if (pkg.problem) throw new Error(`model ${id} cannot be loaded: ${pkg.problem}`);
-    const encoder: ClipEncoder = await this.deps.runtime.openEncoder(pkg);
+    const encoder: ClipEncoder = await this.deps.runtime.openEncoder(pkg, REFERENCE_THREADS);
     let index: GalleryIndex;
     try {
       index = await this.deps.runtime.openIndex(pkg, encoder, dataset, {
@@ -405,6 +408,14 @@ export class AlarmService {
   private log(line: string): void {
     this.deps.log?.(`[alarm] ${line}`);
   }
+}
+
+/** The reference's encoding of a query and its own top-K scores (null: no reference). */
+function referenceQuery(p: Prepared, text: string): Promise<{ vector: Float32Array; own: number[] | null }> | null {
+  if (!p.reference) return null;
+  const out = p.reference.queryVector(text).then((vector) => ({ vector, own: referenceOwnScores(p.state, vector) }));
+  out.catch(() => undefined);
+  return out;
 }
 
 /** A server gallery index as the alarm reads it. */

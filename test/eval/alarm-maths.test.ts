@@ -13,6 +13,7 @@ import {
   judge,
   prepareAlarm,
   quantile,
+  referenceOwnScores,
   referenceSignal,
   SCALE_FLOOR,
   tailRank,
@@ -83,6 +84,15 @@ describe('reference signal', () => {
     assert.ok(poisoned.reference !== null && poisoned.reference > 1, `aeroplanes are worse than the gallery average for a sheep query: ${poisoned.reference}`);
     assert.ok(half.reference! > clean.reference! && half.reference! < poisoned.reference!, 'one aeroplane in four sits between');
     assert.equal(clean.words, null, 'no captions: no words signal');
+  });
+
+  test('the reference\'s own top-K searched ahead (as the server does while the served model encodes) gives the same signal', () => {
+    const state = prepareAlarm({ served: { ids }, reference: { model: 'ref', gallery: gallery(ids, refRows) }, captionsOf: () => [], k: 4 });
+    const q = axis(0);
+    const own = referenceOwnScores(state, q)!;
+    assert.deepEqual(own, gallery(ids, refRows).search(q, 4).map((n) => n.score));
+    for (const rows of [SHEEP, PLANES, [16, 0, 4, 8]]) assert.deepEqual(alarmSignals(state, hitsOf(rows), q, 'a sheep', own), alarmSignals(state, hitsOf(rows), q, 'a sheep'));
+    assert.equal(referenceOwnScores(prepareAlarm({ served: { ids }, reference: null, captionsOf: () => [], k: 4 }), q), null);
   });
 
   test('served and reference indexes in different row orders are matched by image id', () => {

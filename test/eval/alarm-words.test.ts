@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildWordIndex, contentWords, wordsSignal } from '../../eval/alarm-words.js';
+import { buildWordIndex, contentWords, MAX_TERMS, wordsSignal } from '../../eval/alarm-words.js';
 
 // A gallery of 12 images: 4 sheep in fields, 4 aeroplanes in the sky, 4 cars on roads.
 const gallery: string[][] = [
@@ -44,7 +44,7 @@ describe('the words signal (eval/alarm-words.ts)', () => {
     assert.ok(index.scratch.every((v) => v === 0));
   });
 
-  test('the pruned pass over the posting lists gives exactly what walking them all gives', () => {
+  test('counting rows by matched-word mask gives exactly what scoring every row gives', () => {
     // A seeded gallery with Zipf-like word frequencies; the brute force scores every row.
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -70,5 +70,14 @@ describe('the words signal (eval/alarm-words.ts)', () => {
       const got = wordsSignal(index, query, top)!;
       assert.ok(Math.abs(got - want) < 1e-9, `query "${query}", k ${k}: ${got} vs ${want}`);
     }
+  });
+
+  test(`a query of more than ${MAX_TERMS} known words counts its ${MAX_TERMS} rarest`, () => {
+    // Word wi is in the first i + 1 of 40 rows: distinct frequencies, so "rarest" is unambiguous.
+    const rows = Array.from({ length: 40 }, (_, r) => [Array.from({ length: 24 }, (_, i) => (r <= i ? `w${i}` : '')).join(' ')]);
+    const index = buildWordIndex(rows);
+    const long = Array.from({ length: 24 }, (_, i) => `w${i}`).join(' ');
+    const rarest = Array.from({ length: MAX_TERMS }, (_, i) => `w${i}`).join(' ');
+    for (const top of [[0], [5, 9], [20, 30, 39]]) assert.equal(wordsSignal(index, long, top), wordsSignal(index, rarest, top));
   });
 });
