@@ -6,9 +6,9 @@ import { calibrateAlarm, evaluateAlarm } from '../trainer/alarm/alarm-eval.js';
 
 const EVAL_USAGE =
   'poisonlens alarm eval (--models A,B,… | --study ID [--study ID2…]) --name NAME [--dataset D] [--split test] [--reference auto|none|MODEL] ' +
-  '[--trusted auto|MODEL] [--fpr 0.01] [--calibration-queries 500] [--k 50] [--negatives-per-model 250] [--seed 0] [--json]';
+  '[--trusted auto|MODEL[,MODEL…]] [--fpr 0.01] [--calibration-queries 500] [--k 50] [--negatives-per-model 250] [--seed 0] [--json]';
 const CALIBRATE_USAGE =
-  'poisonlens alarm calibrate --model M [--dataset D] [--split test] [--reference auto|none|MODEL] [--trusted auto|MODEL] [--fpr 0.01] [--queries 500] [--k 50] [--force] [--json]';
+  'poisonlens alarm calibrate --model M [--dataset D] [--split test] [--reference auto|none|MODEL] [--trusted auto|MODEL[,MODEL…]] [--fpr 0.01] [--queries 500] [--k 50] [--force] [--json]';
 const USAGE = 'poisonlens alarm eval|calibrate …';
 
 function splitFlag(v: unknown): 'test' | 'val' | 'train' | undefined {
@@ -106,7 +106,7 @@ async function runCalibrate(argv: string[], ctx: CommandContext): Promise<number
     console.log(JSON.stringify({ path: r.path, reused: r.reused, ...rec }, null, 2));
     return 0;
   }
-  console.log(`${r.reused ? 'reused' : 'wrote'} ${r.path}: reference ${rec.reference.id}, trusted ${rec.trusted.id}, ${rec.sample.used} queries, fpr ${rec.fpr}`);
+  console.log(`${r.reused ? 'reused' : 'wrote'} ${r.path}: reference ${rec.reference.id}, trusted ${rec.trusted.map((t) => t.id).join(',')}, ${rec.sample.used} queries, fpr ${rec.fpr}`);
   console.log(`scales ${JSON.stringify(rec.scales)}; thresholds ${JSON.stringify(rec.thresholds)}; flagged on the sample ${JSON.stringify(rec.flaggedRate)}`);
   for (const n of rec.notes) console.log(`note: ${n}`);
   return 0;

@@ -3,10 +3,11 @@ import {
   baseAncestor,
   calibrationPath,
   DEFAULT_CALIBRATION_QUERIES,
-  defaultTrusted,
+  factsOfCard,
   prepareSides,
   readCalibration,
   runCalibration,
+  trustedModels,
   type AlarmSide,
   type CalibrationInputs,
   type CalibrationRecord,
@@ -28,7 +29,7 @@ export interface AlarmSettings {
   enabled: boolean;
   /** The reference model: "auto" (the served model's base ancestor), a model id, or "none". */
   reference: string;
-  /** The trusted model of the calibration: "auto" (the newest clean fine-tune of the reference) or a model id. */
+  /** The trusted models of the calibration: "auto" (defaultTrusted: the reference's clean fine-tunes of the served model's recipe), a model id, or several ids comma-separated (pooled). */
   trusted: string;
   /** The calibrated threshold's false-alarm rate on trusted queries. */
   fpr: number;
@@ -56,7 +57,7 @@ export interface AlarmReport {
   reason: string;
   /** The reference model (null: none; the words signal alone). */
   reference: string | null;
-  /** The model the threshold was calibrated on. */
+  /** The model(s) the threshold was calibrated on, comma-separated. */
   trusted: string | null;
   /** Results scored. */
   k: number;
@@ -239,9 +240,9 @@ export class AlarmService {
       signals: { reference: p.state.reference !== null, words: p.state.words !== null },
       calibration: cal
         ? {
-            path: calibrationPath(this.deps.ws, cal.reference.id, cal.dataset.name, cal.split),
+            path: calibrationPath(this.deps.ws, cal.reference.id, cal.dataset.name, cal.split, cal.trusted.map((t) => t.id)),
             createdAt: cal.createdAt,
-            trusted: cal.trusted.id,
+            trusted: cal.trusted.map((t) => t.id),
             reference: cal.reference.id,
             fpr: cal.fpr,
             queries: cal.sample.used,
@@ -295,7 +296,7 @@ export class AlarmService {
     const out = new Map<string, ModelFacts>();
     for (const p of this.deps.registry.list()) {
       if (p.problem) continue;
-      out.set(p.id, { id: p.id, kind: p.card.kind ?? null, parent: p.card.parent ?? null, createdAt: p.card.createdAt ?? null });
+      out.set(p.id, factsOfCard(p.id, p.card));
     }
     return out;
   }
@@ -310,13 +311,12 @@ export class AlarmService {
     const served: AlarmSide = { model: m.id, encoder: withTextCache(this.deps.ws, m.id, m.encoder), gallery: galleryOf(index) };
     const reference = refId !== null && refId !== m.id ? await this.side(refId, dataset) : null;
     const state = prepareSides(served, reference, entries, s.k);
-    // Calibration: per reference and gallery, on the trusted model (see defaultTrusted).
+    // Calibration: per reference and gallery, on the trusted models (see trustedModels).
     const calRef = refId ?? m.id;
-    const trustedId = s.trusted === 'auto' ? defaultTrusted(calRef, facts) : s.trusted;
-    if (!facts.has(trustedId)) throw new Error(`trusted model ${trustedId} is not in the workspace`);
+    const trustedIds = trustedModels(s.trusted, calRef, facts, m.id);
     const inputs: CalibrationInputs = {
       reference: facts.get(calRef) ?? { id: calRef },
-      trusted: facts.get(trustedId)!,
+      trusted: trustedIds.map((id) => facts.get(id)!),
       dataset: { name: dataset.name, manifestSha256: dataset.card.manifestSha256 },
       split: this.deps.split,
       k: state.k,
@@ -325,8 +325,9 @@ export class AlarmService {
       seed: 0,
     };
     const calibration = await this.calibration(inputs, dataset, entries, served);
-    this.log(`alarm for ${m.id} × ${dataset.name}: reference ${reference?.model ?? 'none'}, trusted ${trustedId}, k ${state.k}, ready in ${Math.round(performance.now() - t0)} ms`);
-    return { state, reference, calibration, inputs, trusted: trustedId };
+    const trusted = trustedIds.join(',');
+    this.log(`alarm for ${m.id} × ${dataset.name}: reference ${reference?.model ?? 'none'}, trusted ${trusted}, k ${state.k}, ready in ${Math.round(performance.now() - t0)} ms`);
+    return { state, reference, calibration, inputs, trusted };
   }
 
   /** The recorded calibration for these inputs, made now when there is none. */
@@ -339,17 +340,19 @@ export class AlarmService {
         if (found) return found;
         const t0 = performance.now();
         const reference = await this.side(inputs.reference.id, dataset);
-        let trusted: AlarmSide;
-        let opened: OpenedSide | null = null;
-        if (inputs.trusted.id === reference.model) trusted = reference;
-        else if (inputs.trusted.id === served.model) trusted = served;
-        else trusted = opened = await this.open(inputs.trusted.id, dataset);
+        const opened: OpenedSide[] = [];
         try {
+          const trusted: AlarmSide[] = [];
+          for (const t of inputs.trusted) {
+            if (t.id === reference.model) trusted.push(reference);
+            else if (t.id === served.model) trusted.push(served);
+            else trusted.push(opened[opened.push(await this.open(t.id, dataset)) - 1]);
+          }
           const rec = await runCalibration(this.deps.ws, inputs, { trusted, reference }, entries);
-          this.log(`alarm calibrated on ${inputs.trusted.id} (reference ${inputs.reference.id}, ${rec.sample.used} gallery captions, fpr ${inputs.fpr}) in ${Math.round(performance.now() - t0)} ms: thresholds ${JSON.stringify(rec.thresholds)}`);
+          this.log(`alarm calibrated on ${trusted.map((t) => t.model).join(',')} (reference ${inputs.reference.id}, ${rec.sample.used} gallery captions, fpr ${inputs.fpr}) in ${Math.round(performance.now() - t0)} ms: thresholds ${JSON.stringify(rec.thresholds)}`);
           return rec;
         } finally {
-          await opened?.close();
+          for (const o of opened) await o.close();
         }
       })();
       p.catch(() => this.calibrations.delete(key));

@@ -20,7 +20,7 @@ import {
   type AlarmGallery,
   type AlarmSignals,
 } from '../../eval/alarm-maths.js';
-import { baseAncestor, calibrationQueries, defaultTrusted, type ModelFacts } from '../../eval/alarm-runtime.js';
+import { baseAncestor, calibrationQueries, defaultTrusted, MAX_AUTO_TRUSTED, recipeOf, trustedModels, type ModelFacts } from '../../eval/alarm-runtime.js';
 import type { Neighbour } from '../../indexer/types.js';
 
 const D = 4;
@@ -222,8 +222,29 @@ describe('reference and trusted models from provenance', () => {
     assert.equal(baseAncestor('base', facts), 'base', 'a base is its own reference');
     assert.equal(baseAncestor('orphan', facts), 'orphan', 'a parent not in the workspace ends the walk');
   });
-  test('the trusted model: the newest clean fine-tune of the reference, else the reference', () => {
-    assert.equal(defaultTrusted('base', facts), 'clean-new');
-    assert.equal(defaultTrusted('other-base', facts), 'other-base');
+  test('the trusted models: the clean fine-tunes of the served model\'s recipe, else the newest clean one, else the reference', () => {
+    assert.deepEqual(defaultTrusted('base', facts), ['clean-new']);
+    assert.deepEqual(defaultTrusted('base', facts, 'poisoned'), ['clean-new'], 'no recipe on record: the newest clean model');
+    assert.deepEqual(defaultTrusted('other-base', facts), ['other-base']);
+    const A = recipeOf({ id: 'x', dataset: { name: 'scenes' }, trainset: { pairs: 25000 }, trainer: { config: { arch: 'a', lr: 2e-4, batch: 128, epochs: 2 } } });
+    const B = recipeOf({ id: 'y', dataset: { name: 'scenes' }, trainset: { pairs: 10000 }, trainer: { config: { arch: 'a', lr: 2e-4, batch: 128, epochs: 2 } } });
+    assert.notEqual(A, B, 'another pool size is another recipe');
+    assert.equal(recipeOf({ id: 'z' }), null);
+    const withRecipes = new Map<string, ModelFacts>(
+      [
+        { id: 'base', kind: 'base', parent: null },
+        ...[1, 2, 3, 4].map((i) => ({ id: `clean-a${i}`, kind: 'clean', parent: 'base', createdAt: `2026-01-0${i}`, recipe: A })),
+        { id: 'clean-b', kind: 'clean', parent: 'base', createdAt: '2026-02-01', recipe: B },
+        { id: 'poisoned-a', kind: 'poisoned', parent: 'base', recipe: A },
+        { id: 'poisoned-c', kind: 'poisoned', parent: 'base', recipe: 'another' },
+      ].map((m) => [m.id, m]),
+    );
+    assert.deepEqual(defaultTrusted('base', withRecipes, 'poisoned-a'), ['clean-a2', 'clean-a3', 'clean-a4'], `the newest ${MAX_AUTO_TRUSTED} of its recipe, pooled`);
+    assert.deepEqual(defaultTrusted('base', withRecipes, 'clean-b'), ['clean-b']);
+    assert.deepEqual(defaultTrusted('base', withRecipes, 'poisoned-c'), ['clean-b'], 'no clean model of its recipe: the newest clean one');
+    assert.deepEqual(trustedModels('clean-b, clean-a1,clean-b', 'base', withRecipes), ['clean-a1', 'clean-b'], 'named: distinct, sorted');
+    assert.throws(() => trustedModels('base,clean-b', 'base', withRecipes), /cannot be one of several/);
+    assert.throws(() => trustedModels(' , ', 'base', withRecipes), /names no model/);
+    assert.throws(() => trustedModels('nope', 'base', withRecipes), /not in the workspace/);
   });
 });

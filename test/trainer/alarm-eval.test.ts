@@ -25,7 +25,7 @@ describe('alarm eval on the alarm test world', { skip: alarmWorldMissing() ?? un
     const first = await calibrateAlarm(ws, { model: world.poisoned });
     assert.equal(first.reused, false);
     assert.equal(first.record.reference.id, world.base);
-    assert.equal(first.record.trusted.id, world.clean);
+    assert.deepEqual(first.record.trusted.map((t) => t.id), [world.clean]);
     assert.equal(first.record.sample.used, 72, 'every caption of the 36 test images');
     assert.ok(existsSync(first.path) && first.path.startsWith(join(ws.root, 'alarm', world.base)));
     assert.deepEqual(Object.keys(first.record.thresholds).sort(), ['reference', 'reference+words', 'words']);
@@ -63,5 +63,25 @@ describe('alarm eval on the alarm test world', { skip: alarmWorldMissing() ?? un
       { gamma: 0, tpr: 1, fpr: 1 },
     ];
     assert.deepEqual(tprAtFpr(pts, 0.05), { tpr: 0.6, threshold: 2 });
+  });
+
+  test('calibrate on several trusted models: every one answers the same sample, pooled', async () => {
+    const pooled = await calibrateAlarm(ws, { model: world.clean, trusted: `${world.poisoned}, ${world.clean}` });
+    assert.equal(pooled.reused, false, 'another trusted set: calibrated anew');
+    assert.deepEqual(pooled.record.trusted.map((t) => t.id), [world.clean, world.poisoned].sort());
+    assert.equal(pooled.record.sample.used, 72);
+    assert.equal(pooled.record.queries, 144, '72 captions on each of the two');
+    assert.equal(pooled.record.values.reference?.length, 144);
+    const single = await calibrateAlarm(ws, { model: world.clean, force: true });
+    // The clean model alone answers the same sample: its values are a part of the pooled ones.
+    const left = [...pooled.record.values.reference!];
+    for (const v of single.record.values.reference!) {
+      const at = left.indexOf(v);
+      assert.ok(at >= 0, `the clean model's value ${v} is in the pool`);
+      left.splice(at, 1);
+    }
+    assert.equal(left.length, 72);
+    await assert.rejects(calibrateAlarm(ws, { model: world.clean, trusted: `${world.base},${world.clean}` }), /cannot be one of several trusted models/);
+    await assert.rejects(calibrateAlarm(ws, { model: world.clean, trusted: 'no-such-model' }), /not in the workspace/);
   });
 });

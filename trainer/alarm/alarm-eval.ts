@@ -25,16 +25,17 @@ import { Progress } from '../../core/progress.js';
 import { Rng } from '../../core/random.js';
 import { checkName, type Workspace } from '../../core/workspace.js';
 import { loadDataset, type ManifestEntry } from '../../data/dataset.js';
-import { ALARM_SIGNALS, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignalName, type AlarmSignals } from '../../eval/alarm-maths.js';
+import { ALARM_SIGNALS, alarmK, DEFAULT_ALARM_K, DEFAULT_FPR, judge, type AlarmSignalName, type AlarmSignals } from '../../eval/alarm-maths.js';
 import {
   baseAncestor,
   calibrationPath,
   DEFAULT_CALIBRATION_QUERIES,
-  defaultTrusted,
+  factsOfCard,
   prepareSides,
   readCalibration,
   runCalibration,
   scoreQueries,
+  trustedModels,
   type AlarmSide,
   type CalibrationInputs,
   type CalibrationRecord,
@@ -149,7 +150,7 @@ function allFacts(ws: Workspace): Map<string, ModelFacts> {
     if (name.startsWith('.')) continue;
     const c = tryReadModelCard(join(ws.models, name));
     if (!c) continue; // no package or an unreadable card: not a candidate
-    out.set(name, { id: name, kind: c.kind ?? null, parent: c.parent ?? null, createdAt: c.createdAt ?? null });
+    out.set(name, factsOfCard(name, c));
   }
   return out;
 }
@@ -338,13 +339,13 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
     const served = await open(id);
     const state = prepareSides(served, reference, entries, settings.k);
     const calRef = refId ?? id;
-    const trustedId = settings.trusted === 'auto' ? defaultTrusted(calRef, facts) : settings.trusted;
-    const calKey = `${calRef}|${trustedId}`;
+    const trustedIds = trustedModels(settings.trusted, calRef, facts, id);
+    const calKey = `${calRef}|${trustedIds}`;
     let cal = calibrations.get(calKey);
     if (!cal) {
       const inputs: CalibrationInputs = {
         reference: facts.get(calRef) ?? { id: calRef },
-        trusted: facts.get(trustedId) ?? { id: trustedId },
+        trusted: trustedIds.map((t) => facts.get(t)!),
         dataset: { name: datasetName, manifestSha256: dataset.card.manifestSha256 },
         split,
         k: state.k,
@@ -354,10 +355,10 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
       };
       cal = readCalibration(ws, inputs) ?? undefined;
       if (!cal) {
-        log(`calibrating the alarm on ${trustedId} (reference ${calRef})…`);
-        const trusted = trustedId === id ? served : await open(trustedId);
+        log(`calibrating the alarm on ${trustedIds.join(', ')} (reference ${calRef})…`);
+        const trusted = await Promise.all(trustedIds.map((t) => (t === id ? served : open(t))));
         cal = await runCalibration(ws, inputs, { trusted, reference: await open(calRef) }, entries);
-        if (trustedId !== id && trustedId !== calRef) await release(trustedId, refsInUse);
+        for (const t of trustedIds) if (t !== id && t !== calRef) await release(t, refsInUse);
       }
       calibrations.set(calKey, cal);
     }
@@ -394,7 +395,7 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
     results.push({
       ...base,
       reference: reference?.model ?? null,
-      trusted: trustedId,
+      trusted: trustedIds.join(','),
       queries: own.length + other.length,
       flaggedRate: rate(own, (s) => s.flagged),
       attackHitRate: role.role === 'poisoned' || role.role === 'defended' ? rate(own, (s) => s.hit) : null,
@@ -445,7 +446,7 @@ export async function evaluateAlarm(ws: Workspace, o: AlarmEvalOptions): Promise
     dataset: { name: datasetName, manifestSha256: dataset.card.manifestSha256 },
     split,
     settings,
-    calibrations: [...calibrations.values()].map((c) => ({ path: calibrationPath(ws, c.reference.id, c.dataset.name, c.split), reference: c.reference.id, trusted: c.trusted.id, queries: c.sample.used, thresholds: c.thresholds, scales: c.scales, notes: c.notes })),
+    calibrations: [...calibrations.values()].map((c) => ({ path: calibrationPath(ws, c.reference.id, c.dataset.name, c.split, c.trusted.map((t) => t.id)), reference: c.reference.id, trusted: c.trusted.map((t) => t.id).join(','), queries: c.sample.used, thresholds: c.thresholds, scales: c.scales, notes: c.notes })),
     models: results,
     groups,
     notes,
@@ -525,8 +526,8 @@ export async function calibrateAlarm(ws: Workspace, o: AlarmCalibrateOptions): P
   const entries = dataset.entries.filter((e) => e.split === split);
   const refSetting = o.reference ?? 'auto';
   const ref = refSetting === 'none' ? model : refSetting === 'auto' ? baseAncestor(model, facts) : refSetting;
-  const trustedId = (o.trusted ?? 'auto') === 'auto' ? defaultTrusted(ref, facts) : o.trusted!;
-  for (const id of [ref, trustedId]) if (!facts.has(id)) throw new UserError(`unknown model ${id}`, 'model_not_found');
+  if (!facts.has(ref)) throw new UserError(`unknown model ${ref}`, 'model_not_found');
+  const trustedIds = trustedModels(o.trusted ?? 'auto', ref, facts, model);
   const opened: Opened[] = [];
   const open = async (id: string): Promise<Opened> => {
     const enc = await OnnxClipEncoder.load(readModelPackage(join(ws.models, id)), { textCacheSize: 10_000 });
@@ -544,22 +545,23 @@ export async function calibrateAlarm(ws: Workspace, o: AlarmCalibrateOptions): P
   };
   try {
     const refSide = await open(ref);
-    const trusted = trustedId === ref ? refSide : await open(trustedId);
-    const state = prepareSides(trusted, trustedId === ref ? null : refSide, entries, o.k ?? DEFAULT_ALARM_K);
+    const trusted: Opened[] = [];
+    for (const t of trustedIds) trusted.push(t === ref ? refSide : await open(t));
+    const k = alarmK(refSide.gallery.size, o.k ?? DEFAULT_ALARM_K);
     const inputs: CalibrationInputs = {
       reference: facts.get(ref)!,
-      trusted: facts.get(trustedId)!,
+      trusted: trustedIds.map((t) => facts.get(t)!),
       dataset: { name: datasetName, manifestSha256: dataset.card.manifestSha256 },
       split,
-      k: state.k,
+      k,
       fpr: o.fpr ?? DEFAULT_FPR,
       queries: o.queries ?? DEFAULT_CALIBRATION_QUERIES,
       seed: 0,
     };
-    const path = calibrationPath(ws, ref, datasetName, split);
+    const path = calibrationPath(ws, ref, datasetName, split, trustedIds);
     const found = o.force ? null : readCalibration(ws, inputs);
     if (found) return { record: found, path, reused: true };
-    o.log?.(`calibrating on ${trustedId} (reference ${ref}) with ${inputs.queries} gallery captions of ${datasetName}/${split}…`);
+    o.log?.(`calibrating on ${trustedIds.join(', ')} (reference ${ref}) with ${inputs.queries} gallery captions of ${datasetName}/${split}…`);
     const record = await runCalibration(ws, inputs, { trusted, reference: refSide }, entries);
     return { record, path, reused: false };
   } finally {
