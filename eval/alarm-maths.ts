@@ -28,7 +28,9 @@
  * mean of scaled signals let a blind second signal pull the reference signal's AUROC from 0.99 to
  * 0.97; the largest tail rank kept 0.985.
  */
+import { createHash } from 'node:crypto';
 import { dot } from '../indexer/dot.js';
+import { LruCache } from '../indexer/lru.js';
 import type { Neighbour } from '../indexer/types.js';
 import { buildWordIndex, wordsCoverage, wordsSignal, type WordIndex } from './alarm-words.js';
 
@@ -158,8 +160,24 @@ export function prepareAlarm(x: PrepareInput): AlarmState {
     reference = { model: x.reference.model, gallery: g, mean, rowMap };
   }
   const captions = x.served.ids.map((id) => x.captionsOf(id));
-  const words = captions.some((c) => c.length > 0) ? buildWordIndex(captions) : null;
+  const words = captions.some((c) => c.length > 0) ? sharedWordIndex(captions) : null;
   return { k, reference, words };
+}
+
+/**
+ * Word indexes by the content of their rows' captions: every model served over the same gallery
+ * (the compare view's columns, a calibration's trusted models) shares one index and its
+ * per-query cache, instead of building and walking its own.
+ */
+const WORD_INDEXES = new LruCache<string, WordIndex>(4);
+
+function sharedWordIndex(captionsByRow: string[][]): WordIndex {
+  const h = createHash('sha256');
+  for (const c of captionsByRow) h.update(`${c.length}\u0000${c.join('\u0000')}\u0001`);
+  const key = h.digest('hex');
+  let index = WORD_INDEXES.get(key);
+  if (!index) WORD_INDEXES.set(key, (index = buildWordIndex(captionsByRow)));
+  return index;
 }
 
 /**

@@ -204,6 +204,18 @@ describe('calibration and the combined score', () => {
   });
 });
 
+describe('the words signal\'s index', () => {
+  test('models over the same gallery share one word index; another gallery gets its own', () => {
+    const caps = (id: string) => [`a ${labelOf(Number(id.slice(3)))} in a field`];
+    const a = prepareAlarm({ served: { ids }, reference: null, captionsOf: caps });
+    const b = prepareAlarm({ served: { ids }, reference: { model: 'ref', gallery: gallery(ids, refRows) }, captionsOf: caps });
+    assert.ok(a.words && a.words === b.words, 'shared');
+    const c = prepareAlarm({ served: { ids }, reference: null, captionsOf: (id) => [...caps(id), 'one more caption'] });
+    assert.ok(c.words && c.words !== a.words, 'other captions: another index');
+    assert.equal(prepareAlarm({ served: { ids }, reference: null, captionsOf: () => [] }).words, null);
+  });
+});
+
 describe('reference and trusted models from provenance', () => {
   const facts = new Map<string, ModelFacts>(
     [
