@@ -325,7 +325,7 @@ if (values['alarm-reference']) {
     off = await startServer({ POISONLENS_ALARM: '0' });
     // The alarm prepared (reference, prototypes, calibration) before measuring.
     const desc = (await (await fetch(`${on.url}/api/alarm?model=${encodeURIComponent(model)}&dataset=${encodeURIComponent(dataset)}`)).json()) as Record<string, any>;
-    log(`alarm: ${desc.state}, reference ${desc.reference}, signals ${JSON.stringify(desc.signals)}`);
+    log(`alarm: ${desc.state}, reference ${desc.reference}, signals ${JSON.stringify(desc.signals)}${desc.error ? `, error: ${desc.error}` : ""}`);
     const rounds: Array<Record<string, unknown>> = [];
     let uniqueStart = 5e8;
     for (let rep = 0; rep < Math.max(2, reps); rep++) {

@@ -14,6 +14,28 @@ export function rows(m: Float32Array, n: number, dim: number): Float32Array[] {
   return out;
 }
 
+/**
+ * Token rows [n × context] cut after the longest row's last non-padding token (at least 2
+ * columns): a text graph whose sequence axis is free (the engine's export, TextTower) gives the
+ * same embeddings for a fraction of the work — the causal mask keeps the padding from the pooled
+ * end token anyway.
+ */
+export function trimTokenRows(ids: BigInt64Array, n: number, context: number): { ids: BigInt64Array; len: number } {
+  let len = 2;
+  for (let r = 0; r < n; r++) {
+    for (let j = context - 1; j >= len; j--) {
+      if (ids[r * context + j] !== 0n) {
+        len = j + 1;
+        break;
+      }
+    }
+  }
+  if (len >= context) return { ids, len: context };
+  const out = new BigInt64Array(n * len);
+  for (let r = 0; r < n; r++) out.set(ids.subarray(r * context, r * context + len), r * len);
+  return { ids: out, len };
+}
+
 /** What batched, cached encoding needs of an encoder: its settings, cache and two primitives (in process or in a worker). */
 export interface BatchedEncoder {
   readonly dim: number;

@@ -6,9 +6,9 @@
 //
 // workerData: {textOnnx, imageOnnx, threads, spinning, contextLength, size, dim}. The text session
 // is created at start and probed with one row (its width must be `dim`); the image session on the
-// first image request (the server rarely needs it). Messages in: {type:'text', id, n, buffer}
-// (int64 [n, contextLength], transferred), {type:'image', id, n, buffer} (float32 [n,3,S,S],
-// transferred), {type:'close'}. Messages out: {type:'ready'}, {type:'result', id, buffer}
+// first image request (the server rarely needs it). Messages in: {type:'text', id, n, len, buffer}
+// (int64 [n, len], len ≤ contextLength where the graph's sequence axis is free, transferred), {type:'image', id, n, buffer} (float32 [n,3,S,S],
+// transferred), {type:'close'}. Messages out: {type:'ready', seqFree}, {type:'result', id, buffer}
 // (float32 [n, dim], L2-normalised, transferred), {type:'error', id, message, bad?} (id -1: the
 // text graph failed to load; bad: the graph itself is at fault).
 import { parentPort, workerData } from 'node:worker_threads';
@@ -75,7 +75,9 @@ try {
   ids[0] = 49406n;
   ids[1] = 49407n;
   await run(text, { input_ids: new ort.Tensor('int64', ids, [1, contextLength]) }, 'text_embeds', 1);
-  parentPort.postMessage({ type: 'ready' });
+  // encoder.ts's freeSequenceAxis, restated: a named sequence axis lets the caller cut padding.
+  const ids0 = text.inputMetadata.find((x) => x.name === 'input_ids');
+  parentPort.postMessage({ type: 'ready', seqFree: Boolean(ids0 && ids0.isTensor && typeof ids0.shape[1] === 'string') });
 } catch (err) {
   parentPort.postMessage({ type: 'error', id: -1, message: message(err), bad: err instanceof BadGraph });
 }
@@ -91,7 +93,7 @@ parentPort.on('message', async (m) => {
     let data;
     if (m.type === 'text') {
       if (!text) throw new Error('the text graph is not loaded');
-      data = await run(text, { input_ids: new ort.Tensor('int64', new BigInt64Array(m.buffer), [m.n, contextLength]) }, 'text_embeds', m.n);
+      data = await run(text, { input_ids: new ort.Tensor('int64', new BigInt64Array(m.buffer), [m.n, m.len ?? contextLength]) }, 'text_embeds', m.n);
     } else {
       image ??= open(imageOnnx, 'pixel_values', 'image_embeds');
       const s = await image.catch((err) => {

@@ -11,7 +11,7 @@
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../core/errors.js';
 import { dot } from './dot.js';
-import { encodeImageMatrix, encodeTextMatrix, rows } from './encode-batches.js';
+import { encodeImageMatrix, encodeTextMatrix, rows, trimTokenRows } from './encode-batches.js';
 import { LruCache } from './lru.js';
 import { readModelPackage, type ModelPackage } from './package.js';
 import type { ImageSpec } from './preprocess.js';
@@ -51,6 +51,12 @@ export function l2NormalizeRows(m: Float32Array, dim: number): Float32Array {
   return m;
 }
 
+/** Whether a text session's `input_ids` has a named (free) sequence axis instead of a fixed length. */
+export function freeSequenceAxis(session: ort.InferenceSession): boolean {
+  const m = session.inputMetadata.find((x) => x.name === 'input_ids');
+  return Boolean(m && m.isTensor && typeof m.shape[1] === 'string');
+}
+
 export class OnnxClipEncoder implements ClipEncoder {
   readonly modelId: string;
   readonly dim: number;
@@ -59,6 +65,8 @@ export class OnnxClipEncoder implements ClipEncoder {
   readonly textBatchSize: number;
   readonly imageBatchSize: number;
   readonly textCache: LruCache<string, Float32Array>;
+  /** The text graph's sequence axis is free: token rows are cut after their padding (trimTokenRows). */
+  private readonly textSeqFree: boolean;
   private closed = false;
 
   private constructor(
@@ -69,6 +77,7 @@ export class OnnxClipEncoder implements ClipEncoder {
     opts: EncoderOptions,
   ) {
     this.modelId = pkg.id;
+    this.textSeqFree = textSession !== null && freeSequenceAxis(textSession);
     this.dim = pkg.card.embedDim;
     this.imageSpec = pkg.card.image;
     this.contextLength = pkg.card.text.contextLength;
@@ -151,7 +160,8 @@ export class OnnxClipEncoder implements ClipEncoder {
     const s = this.need(this.textSession, 'text');
     if (ids.length !== n * this.contextLength) throw new Error(`encodeTokenIds: ${ids.length} ids for ${n} rows of ${this.contextLength}`);
     if (n === 0) return new Float32Array(0);
-    const out = await s.run({ input_ids: new ort.Tensor('int64', ids, [n, this.contextLength]) });
+    const feed = this.textSeqFree ? trimTokenRows(ids, n, this.contextLength) : { ids, len: this.contextLength };
+    const out = await s.run({ input_ids: new ort.Tensor('int64', feed.ids, [n, feed.len]) });
     const t = out.text_embeds;
     const data = new Float32Array(t.data as Float32Array);
     t.dispose?.();

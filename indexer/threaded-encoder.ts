@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../core/errors.js';
-import { encodeImageMatrix, encodeTextMatrix, rows } from './encode-batches.js';
+import { encodeImageMatrix, encodeTextMatrix, rows, trimTokenRows } from './encode-batches.js';
 import { LruCache } from './lru.js';
 import { fileSha256, type ModelPackage } from './package.js';
 import type { ImageSpec } from './preprocess.js';
@@ -63,6 +63,8 @@ export class ThreadedClipEncoder implements ClipEncoder {
   readonly textCache: LruCache<string, Float32Array>;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  /** The text graph's sequence axis is free: token rows are cut after their padding (trimTokenRows). */
+  private textSeqFree = false;
   private failure: Error | null = null;
   private closed = false;
 
@@ -105,6 +107,7 @@ export class ThreadedClipEncoder implements ClipEncoder {
     const threads = opts.intraOpNumThreads ?? 2;
     if (!Number.isInteger(threads) || threads < 1) throw new UserError(`intraOpNumThreads must be a positive integer, got ${threads}`);
     const tokenizer = sharedTokenizer(pkg);
+    let seqFree = false;
     tokenizer.catch(() => undefined);
     const worker = new Worker(new URL('./encoder-worker.mjs', import.meta.url), {
       workerData: {
@@ -123,28 +126,31 @@ export class ThreadedClipEncoder implements ClipEncoder {
         const onExit = (code: number) => reject(new Error(`encoder worker of ${pkg.id} exited with code ${code} while loading`));
         worker.once('error', onError);
         worker.once('exit', onExit);
-        worker.once('message', (m: { type: string; message?: string; bad?: boolean }) => {
+        worker.once('message', (m: { type: string; message?: string; bad?: boolean; seqFree?: boolean }) => {
           worker.off('error', onError);
           worker.off('exit', onExit);
+          seqFree = m.seqFree === true;
           if (m.type === 'ready') resolve();
           else reject(m.bad ? new UserError(m.message ?? 'bad graph', 'bad_model') : new Error(m.message));
         });
       });
-      return new ThreadedClipEncoder(pkg, await tokenizer, worker, opts);
+      const enc = new ThreadedClipEncoder(pkg, await tokenizer, worker, opts);
+      enc.textSeqFree = seqFree;
+      return enc;
     } catch (err) {
       await worker.terminate();
       throw err;
     }
   }
 
-  private call(type: 'text' | 'image', n: number, buffer: ArrayBuffer): Promise<Float32Array> {
+  private call(type: 'text' | 'image', n: number, buffer: ArrayBuffer, len?: number): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new Error(`encoder ${this.modelId} is closed`));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ type, id, n, buffer }, [buffer]);
+      this.worker.postMessage({ type, id, n, len, buffer }, [buffer]);
     });
   }
 
@@ -152,8 +158,9 @@ export class ThreadedClipEncoder implements ClipEncoder {
   encodeTokenIds(ids: BigInt64Array, n: number): Promise<Float32Array> {
     if (ids.length !== n * this.contextLength) return Promise.reject(new Error(`encodeTokenIds: ${ids.length} ids for ${n} rows of ${this.contextLength}`));
     if (n === 0) return Promise.resolve(new Float32Array(0));
-    const own = ids.byteOffset === 0 && ids.byteLength === ids.buffer.byteLength ? ids : ids.slice();
-    return this.call('text', n, own.buffer as ArrayBuffer);
+    const feed = this.textSeqFree ? trimTokenRows(ids, n, this.contextLength) : { ids, len: this.contextLength };
+    const own = feed.ids.byteOffset === 0 && feed.ids.byteLength === feed.ids.buffer.byteLength ? feed.ids : feed.ids.slice();
+    return this.call('text', n, own.buffer as ArrayBuffer, feed.len);
   }
 
   /** `n` preprocessed images, float32 [n,3,S,S] → normalised [n × dim]. */
