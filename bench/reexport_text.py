@@ -19,7 +19,6 @@ from poisonlens_engine.compat import import_open_clip  # noqa: E402
 import_open_clip()
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
-import torch  # noqa: E402
 from poisonlens_engine import export as X  # noqa: E402
 from poisonlens_engine.formats import read_model_card  # noqa: E402
 from poisonlens_engine.model import load_weights_file, model_from_checkpoint  # noqa: E402
@@ -36,9 +35,7 @@ def reexport(pkg: Path) -> float:
     card = read_model_card(pkg)
     ctx = int(card["text"]["contextLength"])
     with tempfile.TemporaryDirectory(dir=pkg.parent) as tmp:
-        ids = torch.zeros(2, ctx, dtype=torch.long)
-        ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407
-        X._export(X.TextTower(model), ids, Path(tmp) / X.TEXT_FILE, "input_ids", "text_embeds", seq=X.seq_free(model))
+        X.export_text(model, ctx, Path(tmp) / X.TEXT_FILE)
         _, check = X.check_inputs(int(card["image"]["size"]), None, ctx, n=8)
         old = ort.InferenceSession(str(pkg / X.TEXT_FILE), providers=["CPUExecutionProvider"])
         new = ort.InferenceSession(str(Path(tmp) / X.TEXT_FILE), providers=["CPUExecutionProvider"])
@@ -47,7 +44,7 @@ def reexport(pkg: Path) -> float:
         diff = float(np.abs(got - want).max())
         if diff > X.TOLERANCE:
             raise SystemExit(f"{pkg.name}: the re-exported text graph differs by {diff:.3g}")
-        X._check_trimmed(new, check.numpy(), got, X.TOLERANCE)
+        X.check_trimmed(new, check.numpy(), got, X.TOLERANCE)
         os.replace(Path(tmp) / X.TEXT_FILE, pkg / X.TEXT_FILE)
     record_checksums(pkg)
     return diff

@@ -113,9 +113,14 @@ def export_onnx(model: torch.nn.Module, image_size: int, context_length: int, ou
     model = model.float().eval()
     out = Path(out_dir)
     _export(ImageTower(model), torch.randn(2, 3, image_size, image_size), out / IMAGE_FILE, "pixel_values", "image_embeds")
+    export_text(model, context_length, out / TEXT_FILE)
+
+
+def export_text(model: torch.nn.Module, context_length: int, path: Path) -> None:
+    """The text graph alone (TextTower; its sequence axis free where `seq_free`)."""
     ids = torch.zeros(2, context_length, dtype=torch.long)
     ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407  # <start> a <end>
-    _export(TextTower(model), ids, out / TEXT_FILE, "input_ids", "text_embeds", seq=seq_free(model))
+    _export(TextTower(model), ids, path, "input_ids", "text_embeds", seq=seq_free(model))
 
 
 def check_inputs(image_size: int, tokens: torch.Tensor | None, context_length: int, n: int = 4, seed: int = 0):
@@ -158,11 +163,11 @@ def check_onnx(model: torch.nn.Module, out_dir: str | os.PathLike, pixels: torch
             if not diffs[name] <= tolerance:
                 raise EngineError(f"export check: {file} differs from torch by {diffs[name]:.3g} (> {tolerance:g})", "export_mismatch")
             if name == "text" and sess.get_inputs()[0].shape[1] != inp.shape[1]:
-                _check_trimmed(sess, inp.numpy(), got, tolerance)
+                check_trimmed(sess, inp.numpy(), got, tolerance)
     return diffs
 
 
-def _check_trimmed(sess: Any, ids: np.ndarray, full: np.ndarray, tolerance: float) -> None:
+def check_trimmed(sess: Any, ids: np.ndarray, full: np.ndarray, tolerance: float) -> None:
     """A free sequence axis must give the same embeddings without the padding after the longest row."""
     n = int(np.nonzero(ids.any(axis=0))[0].max()) + 1
     got = sess.run(None, {sess.get_inputs()[0].name: ids[:, :max(n, 2)]})[0]
