@@ -63,8 +63,6 @@ export class ThreadedClipEncoder implements ClipEncoder {
   readonly textCache: LruCache<string, Float32Array>;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
-  /** The text graph's sequence axis is free: token rows are cut after their padding (trimTokenRows). */
-  private textSeqFree = false;
   private failure: Error | null = null;
   private closed = false;
 
@@ -73,6 +71,8 @@ export class ThreadedClipEncoder implements ClipEncoder {
     readonly tokenizer: ClipTokenizer,
     private readonly worker: Worker,
     opts: ThreadedEncoderOptions,
+    /** The text graph's sequence axis is free: token rows are cut after their padding (trimTokenRows). */
+    private readonly textSeqFree: boolean,
   ) {
     this.modelId = pkg.id;
     this.dim = pkg.card.embedDim;
@@ -134,9 +134,7 @@ export class ThreadedClipEncoder implements ClipEncoder {
           else reject(m.bad ? new UserError(m.message ?? 'bad graph', 'bad_model') : new Error(m.message));
         });
       });
-      const enc = new ThreadedClipEncoder(pkg, await tokenizer, worker, opts);
-      enc.textSeqFree = seqFree;
-      return enc;
+      return new ThreadedClipEncoder(pkg, await tokenizer, worker, opts, seqFree);
     } catch (err) {
       await worker.terminate();
       throw err;
