@@ -9,8 +9,9 @@
 // first image request (the server rarely needs it). Messages in: {type:'text', id, n, len, buffer}
 // (int64 [n, len], len < contextLength only where the graph's sequence axis is free, transferred),
 // {type:'image', id, n, buffer} (float32 [n,3,S,S], transferred), {type:'close'}. Messages out:
-// {type:'ready', seqFree}, {type:'result', id, buffer} (float32 [n, dim], L2-normalised, transferred), {type:'error', id, message, bad?} (id -1: the
-// text graph failed to load; bad: the graph itself is at fault).
+// {type:'ready', seqFree}, {type:'result', id, buffer} (float32 [n, dim], L2-normalised,
+// transferred), {type:'error', id, message, bad?} (id -1: the text graph failed to load; bad: the
+// graph itself is at fault).
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
