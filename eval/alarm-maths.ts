@@ -90,19 +90,6 @@ export function referenceSignal(x: ReferenceInputs): number {
   return gap / Math.max(o - x.galleryMean, EPS);
 }
 
-/** The mean of a set of row vectors (for μ: q · mean = the mean of q · row). */
-export function meanVector(vectors: Float32Array, dim: number): Float32Array {
-  const n = Math.floor(vectors.length / dim);
-  const out = new Float64Array(dim);
-  for (let r = 0; r < n; r++) {
-    const off = r * dim;
-    for (let j = 0; j < dim; j++) out[j] += vectors[off + j];
-  }
-  const f = new Float32Array(dim);
-  for (let j = 0; j < dim; j++) f[j] = n ? out[j] / n : 0;
-  return f;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The prepared alarm of one served model over one gallery.
 
@@ -211,7 +198,7 @@ export function alarmSignals(state: AlarmState, hits: Neighbour[], queryReferenc
       const row = ref.rowMap ? ref.rowMap[h.row] : h.row;
       if (row >= 0 && row < ref.gallery.size) served.push(dot(queryReference, ref.gallery.vector(row)));
     }
-    const own = ownScores && ownScores.length >= top.length ? ownScores.slice(0, top.length) : ref.gallery.search(queryReference, top.length).map((n) => n.score);
+    const own = (ownScores ?? referenceOwnScores(state, queryReference)!).slice(0, top.length);
     if (served.length > 0 && own.length > 0) out.reference = round(referenceSignal({ servedScores: served, ownScores: own, galleryMean: dot(queryReference, ref.mean) }));
   }
   if (state.words) {

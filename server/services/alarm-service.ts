@@ -344,9 +344,9 @@ export class AlarmService {
         try {
           const trusted: AlarmSide[] = [];
           for (const t of inputs.trusted) {
-            if (t.id === reference.model) trusted.push(reference);
-            else if (t.id === served.model) trusted.push(served);
-            else trusted.push(opened[opened.push(await this.open(t.id, dataset)) - 1]);
+            let side: AlarmSide | undefined = [reference, served].find((x) => x.model === t.id);
+            if (!side) opened.push((side = await this.open(t.id, dataset)));
+            trusted.push(side);
           }
           const rec = await runCalibration(this.deps.ws, inputs, { trusted, reference }, entries);
           this.log(`alarm calibrated on ${trusted.map((t) => t.model).join(',')} (reference ${inputs.reference.id}, ${rec.sample.used} gallery captions, fpr ${inputs.fpr}) in ${Math.round(performance.now() - t0)} ms: thresholds ${JSON.stringify(rec.thresholds)}`);
