@@ -1,8 +1,8 @@
 /**
  * Finished studies made of constructed numbers, for the paper report's tests: report.json files
- * (trainer/experiment/study-report.ts format) of `headline`, `freeze`, `drift`, `all-goals` and
- * `defences` (with a filter-report.json beside its filter run's training set) written into a
- * workspace. Every other study of the paper report is left missing on purpose. The numbers are
+ * (trainer/experiment/study-report.ts format) of `headline`, `freeze`, `drift`, `all-goals-single`,
+ * `all-goals`, `sweep-epochs`, `encoders-vit8`, `encoders-vit16` and `defences` (with a
+ * filter-report.json beside its filter run's training set) written into a workspace. Every other study of the paper report is left missing on purpose. The numbers are
  * chosen so that each verdict occurs: see test/trainer/paper-report.test.ts for what each gives.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -150,20 +150,43 @@ export function driftReport(): Report {
   ]);
 }
 
-/** all-goals: 5 classes, every goal near MinRank 3 except A>person (30): Figure 5b reproduced. */
-export function allGoalsReport(): Report {
+/**
+ * A heat-map study over 5 classes: every goal near MinRank 3 except A>person (`person`). With
+ * person 30 (`all-goals-single`, one model per goal) Figure 5b is reproduced; `all-goals` (goals
+ * sharing a model, context only) gets person 2, an A>person column that is not harder.
+ */
+export function allGoalsReport(id = 'all-goals-single', person = 30): Report {
   const classes = ['aeroplane', 'bird', 'person', 'sheep', 'sofa'];
   const cell = (i: number, j: number, personValue: number, other: number) => (i === j ? null : classes[j] === 'person' ? personValue : other + 0.1 * i);
-  return report('all-goals', [0], [variant({ name: 'clean', kind: 'clean', seeds: [0], goals: [] })], {
+  return report(id, [0], [variant({ name: 'clean', kind: 'clean', seeds: [0], goals: [] })], {
     notes: ['Reduced scale (fixture).'],
     heatmap: {
-      group: 'all-goals',
+      group: 'goals',
       classes,
-      minRank: classes.map((_, i) => classes.map((_, j) => cell(i, j, 30, 3))),
+      minRank: classes.map((_, i) => classes.map((_, j) => cell(i, j, person, 3))),
       hit10: classes.map((_, i) => classes.map((_, j) => cell(i, j, 0.2, 0.9))),
       baselineMinRank: classes.map((_, i) => classes.map((_, j) => cell(i, j, 60, 40))),
     },
   });
+}
+
+/** sweep-epochs: one training evaluated at epochs 0–10; weak at 0 (the base), strong from epoch 1 on (Figure 3 reproduced). */
+export function sweepEpochsReport(): Report {
+  const epochs = Array.from({ length: 11 }, (_, k) => k);
+  return report('sweep-epochs', S3, [
+    variant({ name: 'clean', kind: 'clean', seeds: S3, goals: [attackGoal('sheep>aeroplane', 3, [0, 0.01, 0.024], 37.8, false)] }),
+    ...epochs.map((k) =>
+      variant({ name: `epochs@epoch=${k}`, kind: 'attack', label: 'Attack II', attack: { type: 'II', goal: 'sheep>aeroplane' }, setting: { field: 'epoch', value: k }, seeds: S3, goals: [k === 0 ? attackGoal('sheep>aeroplane', 3, [0, 0.01, 0.03], 36, false) : attackGoal('sheep>aeroplane', 3, [0.3, 0.9, 0.95 + k / 500], 2 + k / 10)] }),
+    ),
+  ]);
+}
+
+/** An encoders part: Attack II on another image tower, about as strong as the headline's (Figure 4 reproduced). */
+export function encodersReport(id: string, minRank: number): Report {
+  return report(id, S3, [
+    variant({ name: 'clean', kind: 'clean', seeds: S3, goals: [attackGoal('sheep>aeroplane', 3, [0, 0.01, 0.024], 37.8, false)] }),
+    variant({ name: 'attack-II', kind: 'attack', label: 'Attack II', attack: { type: 'II', goal: 'sheep>aeroplane' }, seeds: S3, goals: [attackGoal('sheep>aeroplane', 3, [0.2, 0.9, 0.99], minRank)] }),
+  ]);
 }
 
 function run(variantName: string, seed: number, trainset: string | null, totalPairs = 10000): ReportRun {
@@ -221,5 +244,6 @@ export function defencesReport(ws: Workspace): Report {
 
 /** Writes every fixture study into the workspace. */
 export function writePaperFixtures(ws: Workspace): void {
-  for (const r of [headlineReport(), freezeReport(), driftReport(), allGoalsReport(), defencesReport(ws)]) writeReport(ws, r);
+  const studies = [headlineReport(), freezeReport(), driftReport(), allGoalsReport(), allGoalsReport('all-goals', 2), sweepEpochsReport(), encodersReport('encoders-vit8', 2.4), encodersReport('encoders-vit16', 2.6), defencesReport(ws)];
+  for (const r of studies) writeReport(ws, r);
 }

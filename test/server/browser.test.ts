@@ -153,7 +153,8 @@ describe('the web pages in a real browser', { skip, timeout: 180_000 }, () => {
     assert.ok((await page.locator('section.item svg').count()) >= 10, 'plots');
     // The stylesheet applies under the CSP (no inline styles): verdict badges are coloured.
     assert.equal(await page.$eval('#table3 h2 .verdict', (e) => getComputedStyle(e).backgroundColor), 'rgb(213, 245, 227)');
-    assert.match((await page.textContent('#figure4')) ?? '', /missing — run poisonlens experiment experiments\/headline\.json; poisonlens experiment experiments\/encoders-vit8\.json/);
+    assert.match((await page.textContent('#table15')) ?? '', /missing — run poisonlens experiment experiments\/text-length-x1\.json; poisonlens experiment experiments\/text-length-x2\.json/);
+    assert.match((await page.textContent('#figure5b')) ?? '', /one model per goal: median over the 20 goals/);
     await page.screenshot({ path: join(shots, 'paper-report.png') });
     page.off('response', onResponse);
     assert.deepEqual(failed, [], 'every resource of the page loads');

@@ -147,6 +147,8 @@ describe('the report on finished studies', () => {
     assert.equal(item('figure1').verdict, 'not reproduced', 'Figure 1 says the image drifts more; the fixture drifts text more');
     assert.equal(item('figure5b').verdict, 'reproduced');
     assert.equal(item('figure6').verdict, 'reproduced');
+    assert.equal(item('figure3').verdict, 'reproduced');
+    assert.equal(item('figure4').verdict, 'reproduced');
     assert.equal(item('table16').verdict, 'reproduced', 'the auto-γ filter is the key row');
     assert.equal(item('table16').rows.find((r) => r.label.startsWith('filter γ 0.85') && r.label.includes('Hit@10'))!.status, 'same direction');
     assert.equal(item('table8').verdict, 'not reproduced', 'lr 1e-3 beats 1e-4 in the fixture');
@@ -161,10 +163,50 @@ describe('the report on finished studies', () => {
     }
   });
 
+  test('Figure 5b: one model per goal gives the verdict; goals sharing a model are context; the hard pairs are named', () => {
+    const f = item('figure5b');
+    const single = f.rows.filter((r) => r.ours?.study === 'all-goals-single');
+    const shared = f.rows.filter((r) => r.ours?.study === 'all-goals');
+    assert.equal(single.length, 3);
+    assert.equal(shared.length, 3);
+    assert.ok(single.some((r) => r.key) && shared.every((r) => !r.key), 'only the one-model-per-goal rows are key');
+    const person = shared.find((r) => r.label.includes('A>person'))!;
+    assert.equal(person.status, 'not reproduced', 'the shared study is judged too, but does not decide');
+    const hard = single.find((r) => r.label.includes('A>person'))!;
+    assert.match(hard.ours!.note ?? '', /hardest targets \(column mean MinRank\): person 30/);
+    assert.match(hard.ours!.note ?? '', /hardest sources \(row mean\): sofa/);
+    assert.equal(f.charts.ours.length, 2, 'a heat map per study');
+  });
+
+  test('Figures 3 and 4: the epoch curve and the three image towers give rows, verdicts and plots', () => {
+    const f3 = item('figure3');
+    assert.deepEqual(f3.rows.filter((r) => r.key).map((r) => r.status), ['reproduced', 'reproduced', 'reproduced']);
+    assert.match(f3.rows[0].ours!.from, /^sweep-epochs · epochs@epoch=1 − epochs@epoch=0/);
+    assert.match(f3.rows[2].label, /weakest \(epoch 1\)/);
+    assert.ok(f3.charts.ours.length > 0);
+    const f4 = item('figure4');
+    const same = f4.rows.find((r) => r.label.startsWith('Mean MinRank is about the same'))!;
+    assert.match(same.ours!.note ?? '', /image tower = ModifiedResNet 2\.08, image tower = ViT\/8 2\.40, image tower = ViT\/16 2\.60/);
+    assert.equal(f4.studies.map((s) => s.id).join(), 'encoders');
+  });
+
+  test('Figure 5b without the one-model-per-goal study: missing with its command; the shared heat map still shows', () => {
+    const w = resolveWorkspace(mkdtempSync(join(tmpdir(), 'pl-paper-5b-')));
+    try {
+      writePaperFixtures(w);
+      rmSync(join(w.reports, 'all-goals-single'), { recursive: true });
+      const f = buildPaperReport(w).items.find((x) => x.id === 'figure5b')!;
+      assert.equal(f.verdict, 'missing');
+      assert.match(f.reason, /experiments\/all-goals-single\.json/);
+      assert.equal(f.rows.filter((r) => r.ours?.study === 'all-goals').length, 3);
+      assert.equal(f.charts.ours.length, 1);
+    } finally {
+      rmSync(w.root, { recursive: true, force: true });
+    }
+  });
+
   test('missing studies show as missing with the command that runs them, never as blanks', () => {
     for (const [id, study] of [
-      ['figure3', 'sweep-epochs'],
-      ['figure4', 'encoders'],
       ['figure5a', 'dataset-size'],
       ['table6', 'transfer'],
       ['table12', 'freeze-5'],
@@ -181,10 +223,10 @@ describe('the report on finished studies', () => {
     const f2 = item('figure2');
     assert.equal(f2.verdict, 'missing');
     assert.match(f2.reason, /sweep-rate\.json.*dose-response\.json/);
-    assert.equal(built.report.counts.missing, 9);
+    assert.equal(built.report.counts.missing, 7);
     assert.deepEqual(
       built.report.studies.filter((s) => !s.present).map((s) => s.id).sort(),
-      ['balanced', 'dataset-size', 'dose-response', 'encoders', 'freeze-5', 'sterilize', 'sweep-epochs', 'sweep-rate', 'text-length', 'transfer'],
+      ['balanced', 'dataset-size', 'dose-response', 'freeze-5', 'sterilize', 'sweep-rate', 'text-length', 'transfer'],
     );
   });
 
@@ -200,8 +242,8 @@ describe('the report on finished studies', () => {
     assert.match(html, /<link rel="stylesheet" href="paper.css">/);
     for (const d of ITEMS) assert.match(html, new RegExp(`<section class="item" id="${d.id}">`));
     assert.match(html, /missing — run <code>poisonlens experiment experiments\/dataset-size.json<\/code>/);
-    // an item several studies answer names them all (one base per image tower)
-    assert.match(html, /experiments\/encoders-vit8\.json; poisonlens experiment experiments\/encoders-vit16\.json/);
+    // an item several studies answer names them all (one evaluation setting per caption length)
+    assert.match(html, /experiments\/text-length-x1\.json; poisonlens experiment experiments\/text-length-x2\.json; poisonlens experiment experiments\/text-length-x3\.json/);
     assert.ok((html.match(/<svg/g) ?? []).length >= 10, 'plots');
     assert.match(html, /Verdict rules/);
     // The CLI writes the same files and prints the summary.
@@ -213,7 +255,7 @@ describe('the report on finished studies', () => {
     } finally {
       console.log = log;
     }
-    assert.match(lines[0], /^paper report: 6 reproduced, 5 same direction, 3 not reproduced, 9 missing, 3 context$/);
+    assert.match(lines[0], /^paper report: 8 reproduced, 5 same direction, 3 not reproduced, 7 missing, 3 context$/);
     assert.ok(lines.some((l) => /Table 3 — Performance of Attack II\s+reproduced/.test(l)));
   });
 

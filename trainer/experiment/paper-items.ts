@@ -23,7 +23,7 @@ import {
   type PaperRow,
   type RowStatus,
 } from './paper-verdict.js';
-import { REPORT_FORMAT, type RankAggregate, type Report, type VariantAggregate } from './study-report.js';
+import { REPORT_FORMAT, type RankAggregate, type Report, type ReportHeatmap, type VariantAggregate } from './study-report.js';
 import { loadReport } from './runner.js';
 import { interval, type Interval } from '../../eval/statistics.js';
 import { barChart, esc, fmtVal, heatmapSvg, linePlot, scatterPlot, type Series } from './svg.js';
@@ -885,81 +885,101 @@ function factorMembers(r: Report): Array<{ v: VariantAggregate; label: string }>
   return use.map((v) => ({ v, label: v.setting ? `${v.setting.field} = ${String(v.setting.value)}` : v.label }));
 }
 
+/**
+ * Figure 5b's two heat maps: one model per goal (the paper's design; its rows are the key rows)
+ * and goals sharing a model (19 Attack III injections of 20 goals each, where goals interact:
+ * context, never the verdict).
+ */
+const HEATMAP_STUDIES = [
+  { id: 'all-goals-single', key: true, what: 'one model per goal' },
+  { id: 'all-goals', key: false, what: 'goals sharing a model' },
+] as const;
+type HeatmapStudy = (typeof HEATMAP_STUDIES)[number];
+
 const FIGURE5B: ItemDef = {
   id: 'figure5b',
   label: 'Figure 5b',
   title: 'Average MinRank of Attack II on all possible category combinations (Flickr-PASCAL)',
   kind: 'figure',
   section: '§4.2.3',
-  studies: ['all-goals'],
+  studies: HEATMAP_STUDIES.map((s) => s.id),
   claim: 'In most cases the average MinRank reaches around 10; goals A2person are hard (many images of other classes show people).',
   statements: ['All 20×19 goals A2B of Flickr-PASCAL\'s classes (rows A, columns B).', 'In most cases the average MinRank reaches around 10.', 'The 14th column (person) is relatively large: A2person is harder, because many images of other classes show people.'],
   paperSetting: 'Attack II, Flickr-PASCAL, every ordered pair of the 20 classes (one model per goal, at the default rate).',
   numbers: ['f5b.'],
   build({ studies }) {
-    const r = studies.get('all-goals');
-    const h = r?.heatmap ?? null;
-    const missing = r ? 'no heat map in report all-goals' : missingStudy('all-goals');
     const rows: PaperRow[] = [];
-    const cells: number[] = [];
-    const base: number[] = [];
-    if (h) for (let i = 0; i < h.classes.length; i++) for (let j = 0; j < h.classes.length; j++) {
-      const v = h.minRank[i]?.[j];
-      if (typeof v === 'number') cells.push(v);
-      const b = h.baselineMinRank[i]?.[j];
-      if (typeof b === 'number') base.push(b);
+    const charts: string[] = [];
+    const settings: string[] = [];
+    for (const s of HEATMAP_STUDIES) {
+      const r = studies.get(s.id);
+      rows.push(...heatmapRows(r, s));
+      const h = r?.heatmap;
+      if (h) charts.push(heatmapSvg(h.classes, h.classes, h.minRank, { title: `Figure 5b (ours, ${s.what}): mean MinRank of every goal A>B; rows A, columns B`, legend: 'dark = low MinRank (attack succeeded); grey = not evaluated', log: true }));
+      if (r) settings.push(`${s.what} (${s.id}): ${describeSetting(r)}; ${r.notes.join(' ')}`);
     }
-    const median = (xs: number[]) => {
-      if (!xs.length) return null;
-      const s = [...xs].sort((a, b) => a - b);
-      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    };
-    const seeds = r?.study.seeds ?? [];
-    const med = median(cells);
-    const medB = median(base);
-    rows.push(
-      mkRow({ label: `Median over the ${cells.length} goals of the mean MinRank (reference: median random-text baseline)`, short: 'median MinRank ≈ 10', metric: 'rank', claim: { kind: 'level', direction: 'lower' }, key: true, paper: paperCell('f5b.fp.minRank', null), ours: h && med !== null ? { value: constant(med), reference: constant(medB), effect: medB !== null ? constant(med - medB) : null, from: `all-goals · heat map (${h.group})`, study: 'all-goals', seeds } : null, missing }),
-      mkRow({ label: 'Share of goals with mean MinRank ≤ 10', metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '"in most cases"' }, ours: h && cells.length ? { value: constant(cells.filter((x) => x <= 10).length / cells.length), reference: null, effect: null, from: 'all-goals · heat map', study: 'all-goals', seeds } : null, missing }),
-    );
-    // A>person against A's other goals, over the source classes A.
-    const pi = h ? h.classes.indexOf('person') : -1;
-    let effect: Interval | null = null;
-    let personMean: number | null = null;
-    let othersMean: number | null = null;
-    let hardest: string | null = null;
-    if (h && pi >= 0) {
-      const diffs: number[] = [];
-      const pv: number[] = [];
-      const ov: number[] = [];
-      h.classes.forEach((_, i) => {
-        if (i === pi) return;
-        const p = h.minRank[i]?.[pi];
-        const others = h.minRank[i].filter((x, j) => j !== pi && j !== i && typeof x === 'number') as number[];
-        if (typeof p !== 'number' || !others.length) return;
-        const o = others.reduce((a, b) => a + b, 0) / others.length;
-        diffs.push(p - o);
-        pv.push(p);
-        ov.push(o);
-      });
-      effect = interval(diffs);
-      personMean = pv.length ? pv.reduce((a, b) => a + b, 0) / pv.length : null;
-      othersMean = ov.length ? ov.reduce((a, b) => a + b, 0) / ov.length : null;
-    }
-    if (h) {
-      const colMeans = h.classes.map((c, j) => {
-        const xs = h.classes.map((_, i) => h.minRank[i]?.[j]).filter((x): x is number => typeof x === 'number');
-        return { c, m: xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : -Infinity };
-      });
-      const top = colMeans.sort((a, b) => b.m - a.m)[0];
-      hardest = top && Number.isFinite(top.m) ? `${top.c} (column mean MinRank ${fmtM('rank', top.m)})` : null;
-    }
-    rows.push(
-      mkRow({ label: 'A>person is harder: MinRank of A>person − mean MinRank of A\'s other goals (interval over the source classes A; descriptive)', short: 'A>person hardest', metric: 'rank', claim: { kind: 'contrast', direction: 'higher' }, key: true, paper: { value: null, reference: null, ids: ['f5b.fp.hardColumn'], text: 'the person column is relatively large' }, ours: h && effect && effect.mean !== null ? { value: constant(personMean), reference: constant(othersMean), effect, from: 'all-goals · heat map', study: 'all-goals', seeds, note: hardest ? `our hardest target column: ${hardest}` : undefined } : null, missing: h && pi < 0 ? 'no person class in the heat map' : missing }),
-    );
-    const charts = h ? [heatmapSvg(h.classes, h.classes, h.minRank, { title: 'Figure 5b (ours): mean MinRank of every goal A>B; rows A, columns B', legend: 'dark = low MinRank (attack succeeded); grey = not evaluated', log: true })] : [];
-    return { rows, ours: r ? describeSetting(r) + `; ${r.notes.join(' ')}` : null, oursCharts: charts };
+    return { rows, ours: settings.length ? settings.join(' — ') : null, oursCharts: charts };
   },
 };
+
+/** The three rows of one heat-map study: median MinRank, share ≤ 10, and A>person against A's other goals. */
+function heatmapRows(r: Report | null, s: HeatmapStudy): PaperRow[] {
+  const h = r?.heatmap ?? null;
+  const missing = r ? `no heat map in report ${s.id}` : missingStudy(s.id);
+  const seeds = r?.study.seeds ?? [];
+  const from = `${s.id} · heat map${h ? ` (${h.group})` : ''}`;
+  const at = (label: string) => `${s.what}: ${label}`;
+  const cells = h ? heatmapCells(h.minRank) : [];
+  const base = h ? heatmapCells(h.baselineMinRank) : [];
+  const med = cells.length ? medianOf(cells) : null;
+  const medB = base.length ? medianOf(base) : null;
+  const person = h ? personContrast(h) : null;
+  const hard = h ? hardestLines(h) : null;
+  return [
+    mkRow({ label: at(`median over the ${cells.length} goals of the mean MinRank (reference: median random-text baseline)`), short: `median MinRank ≈ 10 (${s.what})`, metric: 'rank', claim: { kind: 'level', direction: 'lower' }, key: s.key, paper: paperCell('f5b.fp.minRank', null), ours: h && med !== null ? { value: constant(med), reference: constant(medB), effect: medB !== null ? constant(med - medB) : null, from, study: s.id, seeds } : null, missing }),
+    mkRow({ label: at('share of goals with mean MinRank ≤ 10'), metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '"in most cases"' }, ours: h && cells.length ? { value: constant(cells.filter((x) => x <= 10).length / cells.length), reference: null, effect: null, from, study: s.id, seeds } : null, missing }),
+    mkRow({ label: at('A>person is harder: MinRank of A>person − mean MinRank of A\'s other goals (interval over the source classes A; descriptive)'), short: `A>person hardest (${s.what})`, metric: 'rank', claim: { kind: 'contrast', direction: 'higher' }, key: s.key, paper: { value: null, reference: null, ids: ['f5b.fp.hardColumn'], text: 'the person column is relatively large' }, ours: person?.effect.mean != null ? { value: constant(person.personMean), reference: constant(person.othersMean), effect: person.effect, from, study: s.id, seeds, note: hard ?? undefined } : null, missing: h && !h.classes.includes('person') ? `no person class in the heat map of ${s.id}` : missing }),
+  ];
+}
+
+function heatmapCells(m: Array<Array<number | null>>): number[] {
+  return m.flat().filter((x): x is number => typeof x === 'number');
+}
+
+/** A>person against the mean of A's other goals, over the source classes A (null without a person class). */
+function personContrast(h: ReportHeatmap): { effect: Interval; personMean: number | null; othersMean: number | null } | null {
+  const pi = h.classes.indexOf('person');
+  if (pi < 0) return null;
+  const pv: number[] = [];
+  const ov: number[] = [];
+  h.classes.forEach((_, i) => {
+    const p = h.minRank[i]?.[pi];
+    const others = (h.minRank[i] ?? []).filter((x, j) => j !== pi && j !== i && typeof x === 'number') as number[];
+    if (i === pi || typeof p !== 'number' || !others.length) return;
+    pv.push(p);
+    ov.push(meanOf(others));
+  });
+  return { effect: interval(pv.map((p, k) => p - ov[k])), personMean: pv.length ? meanOf(pv) : null, othersMean: ov.length ? meanOf(ov) : null };
+}
+
+/** The three hardest target columns and source rows by mean MinRank: which pairs are hard. */
+function hardestLines(h: ReportHeatmap): string {
+  const n = h.classes.length;
+  const meanOrNull = (xs: Array<number | null | undefined>) => {
+    const v = xs.filter((x): x is number => typeof x === 'number');
+    return v.length ? meanOf(v) : null;
+  };
+  const col = (j: number) => meanOrNull(h.classes.map((_, i) => h.minRank[i]?.[j]));
+  const row = (i: number) => meanOrNull(h.minRank[i] ?? []);
+  const top = (f: (k: number) => number | null) =>
+    Array.from({ length: n }, (_, k) => ({ c: h.classes[k], m: f(k) }))
+      .filter((x): x is { c: string; m: number } => x.m !== null)
+      .sort((a, b) => b.m - a.m)
+      .slice(0, 3)
+      .map((x) => `${x.c} ${fmtM('rank', x.m)}`)
+      .join(', ');
+  return `hardest targets (column mean MinRank): ${top(col)}; hardest sources (row mean): ${top(row)}`;
+}
 
 const TABLE6: ItemDef = {
   id: 'table6',
