@@ -1,20 +1,21 @@
 import type { Command } from './command.js';
 import { parseFlags } from './args.js';
 import { UserError } from '../core/errors.js';
-import { resolveWorkspace } from '../core/workspace.js';
+import { resolveWorkspace, type Workspace } from '../core/workspace.js';
 import { openCatalog } from '../core/catalog.js';
-import { listModels } from '../trainer/models.js';
+import { listModels, reexportTextGraphs } from '../trainer/models.js';
 
-const USAGE = 'poisonlens models [--json]';
+const USAGE = 'poisonlens models [--json] | poisonlens models reexport-text [ID ...] [--json]';
 
 export const modelsCommand: Command = {
   name: 'models',
-  summary: 'list the model packages (id, kind, arch, parent, trainset, val R@10) and sync them into the catalog',
+  summary: 'list the model packages (id, kind, arch, parent, trainset, val R@10) and sync them into the catalog; `reexport-text` gives older packages the free text axis',
   usage: USAGE,
   run(argv, ctx) {
     const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' } }, USAGE);
-    if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const ws = resolveWorkspace(ctx.workspaceDir);
+    if (positionals[0] === 'reexport-text') return reexportText(ws, positionals.slice(1), Boolean(values.json));
+    if (positionals.length) throw new UserError(`unexpected argument ${JSON.stringify(positionals[0])}\nusage: ${USAGE}`, 'bad_flags');
     const db = openCatalog(ws.catalogPath);
     let r;
     try {
@@ -39,3 +40,17 @@ export const modelsCommand: Command = {
     return 0;
   },
 };
+
+/** `models reexport-text [ID ...]`: every package (or those named), a line each as it is done. */
+async function reexportText(ws: Workspace, ids: string[], json: boolean): Promise<number> {
+  const db = openCatalog(ws.catalogPath);
+  try {
+    const results = await reexportTextGraphs(ws, db, ids, (r) => {
+      if (!json) console.log(`${r.id}: ${r.state === 'reexported' ? `text.onnx re-exported (largest embedding difference ${r.maxDifference?.toExponential(1)})` : `left alone: ${r.why}`}`);
+    });
+    if (json) console.log(JSON.stringify({ results }, null, 2));
+    return 0;
+  } finally {
+    db.close();
+  }
+}

@@ -1,8 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { syncModels, upsertModel, type Catalog, type ModelRecord } from '../core/catalog.js';
 import type { Workspace } from '../core/workspace.js';
-import { readModelPackage, type ModelPackage } from '../indexer/package.js';
+import { loadModelCard, modelDir, readModelPackage, type ModelPackage } from '../indexer/package.js';
+import { runEngine, type EngineEvent } from './engine.js';
 
 /** One line of `poisonlens models`. */
 export interface ModelRow {
@@ -74,4 +75,38 @@ export function listModels(ws: Workspace, db?: Catalog): { models: ModelRow[]; p
   for (const p of pkgs) models.push(modelRow(p));
   models.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   return { models, problems };
+}
+
+/** What `reexportTextGraphs` did to one package. */
+export interface ReexportResult {
+  id: string;
+  state: 'reexported' | 'skipped';
+  why?: string;
+  maxDifference?: number;
+}
+
+/**
+ * Re-exports the text graphs of model packages in place with the engine's current export (a free
+ * sequence axis: query encodes without the padding), checked to give the same embeddings; every
+ * other file is kept, so indexes stay valid. `ids` empty: every package of the workspace. The
+ * catalog is synced after (the cards record new checksums and the re-export).
+ */
+export async function reexportTextGraphs(ws: Workspace, db: Catalog, ids: string[], onResult?: (r: ReexportResult) => void): Promise<ReexportResult[]> {
+  const wanted = ids.length ? ids : listModels(ws).models.map((m) => m.id);
+  for (const id of wanted) loadModelCard(ws, id); // an unknown id fails before anything is written
+  const results: ReexportResult[] = [];
+  const onEvent = (e: EngineEvent) => {
+    if (e.event !== 'reexported') return;
+    const r: ReexportResult = { id: basename(String(e.package)), state: e.state === 'reexported' ? 'reexported' : 'skipped' };
+    if (typeof e.why === 'string') r.why = e.why;
+    if (typeof e.maxDifference === 'number') r.maxDifference = e.maxDifference;
+    results.push(r);
+    onResult?.(r);
+  };
+  try {
+    if (wanted.length) await runEngine(['reexport-text', ...wanted.map((id) => modelDir(ws, id))], { onEvent });
+  } finally {
+    listModels(ws, db); // what was rewritten before a failure is recorded too
+  }
+  return results;
 }

@@ -156,6 +156,57 @@ test('fine-tune --from the package: provenance is complete', { skip }, async () 
   assert.equal(c.embedDim, readModelPackage(join(ws.models, 'base')).card.embedDim);
 });
 
+test('models reexport-text: a fixed text axis becomes free with the same embeddings; free ones are left alone', { skip }, async () => {
+  const r = await cli('train', '--trainset', 'tiny-train', '--from', 'base', '--steps', '1', '--name', 'old-axis', '--threads', '1', '--val-images', '0');
+  assert.equal(r.code, 0, r.stderr);
+  const pkgDir = join(ws.models, 'old-axis');
+  // As the engine exported text graphs before the free axis: the length fixed at the context.
+  const fix = spawnSync(VENV_PYTHON, ['-c', [
+    'import sys, torch',
+    'from pathlib import Path',
+    'from poisonlens_engine import export as X',
+    'from poisonlens_engine.model import load_weights_file, model_from_checkpoint',
+    'from poisonlens_engine.package import record_checksums',
+    'p = Path(sys.argv[1]); m, _ = model_from_checkpoint(load_weights_file(p / "checkpoint.pt"))',
+    'ids = torch.zeros(2, int(sys.argv[2]), dtype=torch.long); ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407',
+    'X._export(X.TextTower(m.float().eval()), ids, p / X.TEXT_FILE, "input_ids", "text_embeds", seq=False); record_checksums(p)',
+  ].join('\n'), pkgDir, String(readModelPackage(pkgDir).card.text.contextLength)], { cwd: join(REPO_ROOT, 'trainer', 'engine'), encoding: 'utf8' });
+  assert.equal(fix.status, 0, fix.stderr);
+  const ctx = readModelPackage(pkgDir).card.text.contextLength;
+  const row = [49406, 320, 1125, 49407, ...Array(ctx - 4).fill(0)].map(BigInt);
+  const embed = async (ids: bigint[]) => {
+    const s = await ort.InferenceSession.create(join(pkgDir, 'text.onnx'));
+    const out = (await s.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids), [1, ids.length]) })).text_embeds.data as Float32Array;
+    return { out, free: typeof (s.inputMetadata[0] as { shape?: unknown[] }).shape?.[1] === 'string' };
+  };
+  const before = await embed(row);
+  assert.equal(before.free, false);
+  const imageBytes = readFileSync(join(pkgDir, 'image.onnx'));
+
+  const bad = await cli('models', 'reexport-text', 'old-axis', 'no-such-model');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown model "no-such-model"/);
+  assert.equal((await embed(row)).free, false, 'an unknown id fails before anything is written');
+
+  const done = await cli('models', 'reexport-text', 'old-axis');
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stdout, /^old-axis: text\.onnx re-exported \(largest embedding difference/);
+  const after = await embed(row.slice(0, 4));
+  assert.equal(after.free, true);
+  assert.ok(Math.max(...after.out.map((v, i) => Math.abs(v - before.out[i]))) <= 1e-4, 'the same embedding without the padding');
+  assert.ok(readFileSync(join(pkgDir, 'image.onnx')).equals(imageBytes), 'image.onnx untouched: indexes stay valid');
+  const card = readModelPackage(pkgDir).card as { textReexport?: { from: string } };
+  assert.ok(card.textReexport?.from);
+  const db = openCatalog(ws.catalogPath);
+  assert.ok((modelRecord(db, 'old-axis')?.card as { textReexport?: unknown }).textReexport, 'the catalog has the new card');
+  db.close();
+
+  const all = await cli('models', 'reexport-text', '--json');
+  assert.equal(all.code, 0, all.stderr);
+  const results = (JSON.parse(all.stdout) as { results: Array<{ id: string; state: string }> }).results;
+  assert.ok(results.length >= 3 && results.every((x) => x.state === 'skipped'), JSON.stringify(results));
+});
+
 test('a run killed with SIGKILL resumes from its last checkpoint', { skip }, async () => {
   const args = ['bin/poisonlens.mjs', '--workspace', dir, 'train', '--trainset', 'tiny-train', '--steps', '30', '--name', 'killed',
     '--checkpoint-every', '1', '--val-images', '0', ...TINY];

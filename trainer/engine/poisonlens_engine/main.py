@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 _EVENTS = None  # the real stdout; fd 1 is pointed at stderr so stray prints cannot corrupt it
 
@@ -337,12 +337,25 @@ def main(argv: list[str] | None = None) -> int:
         return print_config(argv)
     set_omp_wait_policy()
     logging.basicConfig(level=logging.ERROR)
+    if argv[:1] == ["reexport-text"]:
+        from . import reexport
+
+        return _guarded(lambda: reexport.main(argv[1:], emit))
+
+    def train() -> int:
+        run(argv)
+        return 0
+
+    return _guarded(train)
+
+
+def _guarded(work: Callable[[], int]) -> int:
+    """Runs `work` with the engine's exit statuses: 2 the caller's mistake, 130 a stop, 1 our fault."""
     from .errors import EngineError
     from .train import Interrupted
 
     try:
-        run(argv)
-        return 0
+        return work()
     except EngineError as err:
         emit("error", code=err.code, message=str(err))
         print(f"poisonlens-engine: {err}", file=sys.stderr)

@@ -81,3 +81,19 @@ def _threads():
 
     torch.set_num_threads(1)
     yield
+
+
+TINY = ["--arch", "pl-tiny-test", "--batch", "8", "--threads", "1", "--warmup-steps", "0"]
+
+
+@pytest.fixture(scope="session")
+def base(world):
+    """A tiny model trained 5 steps from scratch (with its torch reference embeddings): read-only, copy it to change it."""
+    from poisonlens_engine.main import main
+
+    out = world["root"] / "models" / "base"
+    ref = world["root"] / "reference.json"
+    code = main(["--trainset", str(world["trainset"]), "--out", str(out), "--steps", "5", "--cache-dir",
+                 str(world["root"] / "cache"), "--reference-out", str(ref), *TINY])
+    assert code == 0
+    return out

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_trainset
+from conftest import TINY, make_trainset
 from poisonlens_engine.formats import read_model_card
 from poisonlens_engine import train as T
 from poisonlens_engine.main import main
-
-TINY = ["--arch", "pl-tiny-test", "--batch", "8", "--threads", "1", "--warmup-steps", "0"]
-
 
 def events(capsys):
     return [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith("{")]
@@ -20,16 +17,6 @@ def events(capsys):
 
 def leftovers(models: Path):
     return sorted(p.name for p in models.iterdir() if p.name.startswith(".")) if models.exists() else []
-
-
-@pytest.fixture(scope="module")
-def base(world, tmp_path_factory):
-    out = world["root"] / "models" / "base"
-    ref = world["root"] / "reference.json"
-    code = main(["--trainset", str(world["trainset"]), "--out", str(out), "--steps", "5", "--cache-dir",
-                 str(world["root"] / "cache"), "--reference-out", str(ref), *TINY])
-    assert code == 0
-    return out
 
 
 def test_package_files_and_provenance(base, world):
