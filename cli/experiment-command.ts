@@ -5,7 +5,7 @@ import { resolveWorkspace } from '../core/workspace.js';
 import { runExperiment } from '../trainer/experiment/experiment.js';
 import { applyDeviceFlags } from './train-command.js';
 
-const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--device auto|cpu|cuda|mps] [--nproc N] [--quiet] [--json]';
+const USAGE = 'poisonlens experiment FILE.json [--dry-run] [--only STEP] [--seeds 0,1,…] [--threads N] [--jobs N] [--device auto|cpu|cuda|mps] [--nproc N] [--quiet] [--json]';
 
 export const experimentCommand: Command = {
   name: 'experiment',
@@ -14,7 +14,7 @@ export const experimentCommand: Command = {
   async run(argv, ctx) {
     const { values, positionals } = parseFlags(
       argv,
-      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, device: { type: 'string' }, nproc: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
+      { 'dry-run': { type: 'boolean' }, only: { type: 'string' }, seeds: { type: 'string' }, threads: { type: 'string' }, jobs: { type: 'string' }, device: { type: 'string' }, nproc: { type: 'string' }, quiet: { type: 'boolean' }, json: { type: 'boolean' } },
       USAGE,
     );
     if (positionals.length !== 1) throw new UserError(`${positionals.length ? 'one study file at a time' : 'missing the study file'}\nusage: ${USAGE}`, 'bad_flags');
@@ -31,6 +31,7 @@ export const experimentCommand: Command = {
       only: values.only as string | undefined,
       seeds,
       threads: numberFlag(values, 'threads', { min: 1, max: 256, integer: true }),
+      jobs: numberFlag(values, 'jobs', { min: 1, max: 64, integer: true }),
       quiet: Boolean(values.quiet),
     });
     if (values.json) {

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.js';
 import { experimentStatus, listJobs, listMetrics, openCatalog } from '../../core/catalog.js';
@@ -161,6 +162,23 @@ test('a model whose package was removed is rebuilt, nothing else', { skip }, asy
   // The clean model, and the evaluations that read it (its own and those using it as the clean reference).
   assert.ok(toBuild.some((s) => s.id === clean));
   assert.ok(toBuild.every((s) => s.id === clean || s.kind === 'eval'));
+});
+
+test('--jobs 2 builds independent steps side by side and gives the same report', { skip }, async () => {
+  const { rmSync } = await import('node:fs');
+  const runs = first.report!.runs.filter((x) => x.variant === 'clean' || x.variant.startsWith('attack-'));
+  for (const x of runs) rmSync(join(ws.models, x.model), { recursive: true, force: true });
+  const lines: string[] = [];
+  const r = await runExperiment(ws, join(ws.root, 'smoke.json'), { jobs: 2, log: (l) => lines.push(l) });
+  const built = r.steps.filter((s) => s.state === 'built' && s.kind === 'model').map((s) => s.id).sort();
+  assert.deepEqual(built, [...new Set(runs.map((x) => x.model))].sort());
+  // Two trainings started before the first step finished.
+  const firstDone = lines.findIndex((l) => / done in /.test(l));
+  assert.ok(lines.slice(0, firstDone).filter((l) => l.includes('fine-tune') && l.endsWith('…')).length >= 2, lines.join('\n'));
+  assert.deepEqual(r.report!.variants.map((v) => v.name), first.report!.variants.map((v) => v.name));
+  assert.deepEqual(r.report!.runs.map((x) => x.model), first.report!.runs.map((x) => x.model), 'the same content-addressed models');
+  const threads = readModelPackage(join(ws.models, built[0])).card.trainer as { config: { threads: number } };
+  assert.equal(threads.config.threads, Math.max(1, Math.floor(availableParallelism() / 2)), 'the cores shared out');
 });
 
 test('the HTML report has the tables and the SVG plots, escapes text and has no script', { skip }, () => {

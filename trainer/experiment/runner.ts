@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { markExperimentRunning, openCatalog, recordExperimentReport, setExperimentStatus, type Catalog, type MetricRecord } from '../../core/catalog.js';
 import { startJob, type Job } from '../../core/jobs.js';
@@ -11,7 +12,7 @@ import { defaultSplits, defaultWorkers, generateScenes } from '../../data/scenes
 import { modelDir } from '../../indexer/package.js';
 import { readCard } from './artefacts.js';
 import { renderReportHtml } from './html.js';
-import { planStudy, type Plan, type Step } from './plan.js';
+import { planStudy, type Plan, type RunContext, type Step } from './plan.js';
 import { buildReport, type Report } from './study-report.js';
 import { expandVariants, readStudy, type DatasetSpec, type StudySpec } from './spec.js';
 
@@ -29,8 +30,10 @@ export interface ExperimentOptions {
   only?: string;
   /** Replace the study's seeds (e.g. one seed for a quick look; the runs it builds are reused later). */
   seeds?: number[];
-  /** Engine threads per training run (default 2; 1 does better on a crowded machine). */
+  /** Engine threads per training run (default 2; 1 does better on a crowded machine; with `jobs` > 1, the cores shared out). */
   threads?: number;
+  /** Steps built at once (default 1): independent trainings and evaluations side by side, for studies of many small runs. */
+  jobs?: number;
   quiet?: boolean;
   log?: (line: string) => void;
   onProgress?: (p: { done: number; total: number; current: string | null }) => void;
@@ -223,30 +226,55 @@ function dryRunPlan(plan: Plan, selected: Set<string>, opts: ExperimentOptions, 
 
 type StepProgress = { done: number; total: number; current: string | null };
 
-/** Builds each step that is not done, in plan order; a step whose artefact does not check out after it ran is an error. */
+/**
+ * Builds each step that is not done, in plan order, up to `jobs` at once (a step starts once the
+ * steps it depends on are built); a step whose artefact does not check out after it ran is an
+ * error. After a failure no step starts; the running ones finish, then the first error is thrown.
+ */
 async function runSteps(todo: Step[], opts: ExperimentOptions, log: (l: string) => void, progress: (p: StepProgress) => void): Promise<StepSummary[]> {
-  const summaries: StepSummary[] = [];
-  for (const [n, s] of todo.entries()) {
-    const i = n + 1;
-    const st = s.state();
-    if (st.done) {
-      summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'reused' });
-      if (!opts.quiet) log(`[${i}/${todo.length}] ${s.label}: reused`);
-      progress({ done: i, total: todo.length, current: null });
-      continue;
+  const jobs = Math.max(1, opts.jobs ?? 1);
+  // Concurrent engines share the cores and would draw over each other's progress bars.
+  const ctx = { quiet: Boolean(opts.quiet) || jobs > 1, log, threads: opts.threads ?? (jobs > 1 ? Math.max(1, Math.floor(availableParallelism() / jobs)) : undefined) };
+  const summaries = new Map<string, StepSummary>();
+  const waiting = new Set(todo.map((s) => s.id));
+  const running = new Map<string, { label: string; done: Promise<void> }>();
+  const errors: unknown[] = [];
+  const report = () => progress({ done: summaries.size, total: todo.length, current: running.size ? [...running.values()].map((r) => r.label).join(' | ') : null });
+  const ready = (s: Step) => s.deps.every((d) => !waiting.has(d) && !running.has(d));
+  while (waiting.size || running.size) {
+    for (const [n, s] of todo.entries()) {
+      if (running.size >= jobs || errors.length) break;
+      if (!waiting.has(s.id) || !ready(s)) continue;
+      waiting.delete(s.id);
+      const done = runStep(s, `[${n + 1}/${todo.length}]`, ctx, opts, log).then(
+        (summary) => void summaries.set(s.id, summary),
+        (err) => void errors.push(err),
+      ).finally(() => (running.delete(s.id), report()));
+      running.set(s.id, { label: s.label, done });
+      report();
     }
-    if (!opts.quiet) log(`[${i}/${todo.length}] ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
-    progress({ done: i - 1, total: todo.length, current: s.label });
-    const t = performance.now();
-    await s.run({ quiet: Boolean(opts.quiet), log, threads: opts.threads });
-    const after = s.state();
-    if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
-    const seconds = (performance.now() - t) / 1000;
-    summaries.push({ id: s.id, kind: s.kind, label: s.label, state: 'built', seconds });
-    if (!opts.quiet) log(`[${i}/${todo.length}] done in ${formatSeconds(seconds)}`);
-    progress({ done: i, total: todo.length, current: null });
+    if (!running.size) break; // a failure stopped new starts (or nothing could start)
+    await Promise.race([...running.values()].map((r) => r.done));
   }
-  return summaries;
+  if (errors.length) throw errors[0];
+  if (waiting.size) throw new Error(`steps wait on steps that never ran: ${[...waiting].join(', ')}`);
+  return todo.map((s) => summaries.get(s.id)!);
+}
+
+async function runStep(s: Step, tag: string, ctx: RunContext, opts: ExperimentOptions, log: (l: string) => void): Promise<StepSummary> {
+  const st = s.state();
+  if (st.done) {
+    if (!opts.quiet) log(`${tag} ${s.label}: reused`);
+    return { id: s.id, kind: s.kind, label: s.label, state: 'reused' };
+  }
+  if (!opts.quiet) log(`${tag} ${s.label}${st.why && st.why !== 'missing' ? ` (rebuilding: ${st.why})` : ''} …`);
+  const t = performance.now();
+  await s.run(ctx);
+  const after = s.state();
+  if (!after.done) throw new Error(`step ${s.id} ran but its artefact does not check out: ${after.why}`);
+  const seconds = (performance.now() - t) / 1000;
+  if (!opts.quiet) log(`${tag} done in ${formatSeconds(seconds)}${opts.jobs && opts.jobs > 1 ? ` (${s.label})` : ''}`);
+  return { id: s.id, kind: s.kind, label: s.label, state: 'built', seconds };
 }
 
 /** The report, when every evaluation is there (else the study is marked partial). */
