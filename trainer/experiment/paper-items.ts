@@ -831,7 +831,10 @@ const FIGURE3: ItemDef = {
         ),
       );
     }
-    return { rows, ours: r ? describeSetting(r, members.at(-1)?.v) : null, oursCharts: charts };
+    // The study's recipe is the clean reference's; the swept variant is one longer training.
+    const last = members.at(-1);
+    const curve = last ? `; the Attack II variant trained once for ${last.x} epochs (the schedule spans all ${last.x}), its weights evaluated at each epoch's end (epoch 0: the base)` : '';
+    return { rows, ours: r ? describeSetting(r, last?.v).replace('fine-tuned ', 'the clean reference fine-tuned ') + curve : null, oursCharts: charts };
   },
 };
 
