@@ -22,12 +22,6 @@ from .formats import MODEL_CARD, read_model_card, write_model_card
 from .package import building, now_iso
 
 
-def text_axis_free(session: Any) -> bool:
-    """Whether an onnxruntime session's input_ids take any length (a named, not a numbered, axis)."""
-    shape = session.get_inputs()[0].shape
-    return len(shape) == 2 and not isinstance(shape[1], int)
-
-
 def reexport_text(pkg: Path) -> dict[str, Any]:
     """Re-exports `pkg`'s text.onnx in place (atomically); returns what was done, as an event's fields."""
     import numpy as np
@@ -37,7 +31,7 @@ def reexport_text(pkg: Path) -> dict[str, Any]:
 
     _check_package(pkg)
     old = ort.InferenceSession(str(pkg / X.TEXT_FILE), providers=["CPUExecutionProvider"])
-    if text_axis_free(old):
+    if X.text_axis_free(old):
         return {"package": str(pkg), "state": "skipped", "why": "its text graph already takes any length"}
     model, _ = model_from_checkpoint(load_weights_file(pkg / "checkpoint.pt"))
     model = model.float().eval()

@@ -16,7 +16,6 @@ from poisonlens_engine.formats import read_model_card
 from poisonlens_engine.main import main
 from poisonlens_engine.model import load_weights_file, model_from_checkpoint
 from poisonlens_engine.package import record_checksums
-from poisonlens_engine.reexport import text_axis_free
 
 
 def events(capsys):
@@ -42,7 +41,7 @@ def old_package(base, tmp_path):
     ids[:, 0], ids[:, 1], ids[:, 2] = 49406, 320, 49407
     X._export(X.TextTower(model.float().eval()), ids, pkg / X.TEXT_FILE, "input_ids", "text_embeds", seq=False)
     record_checksums(pkg)
-    assert not text_axis_free(session(pkg / X.TEXT_FILE))
+    assert not X.text_axis_free(session(pkg / X.TEXT_FILE))
     return pkg
 
 
@@ -58,7 +57,7 @@ def test_an_old_package_gets_the_free_axis_with_the_same_embeddings(old_package,
     assert ev[-1] == {"event": "done", "reexported": 1, "skipped": 0}
 
     new = session(pkg / X.TEXT_FILE)
-    assert text_axis_free(new)
+    assert X.text_axis_free(new)
     assert np.abs(new.run(None, {"input_ids": rows})[0] - want).max() <= X.TOLERANCE
     assert np.abs(new.run(None, {"input_ids": rows[:, :4]})[0] - want).max() <= X.TOLERANCE
     after = {f.name: sha(f) for f in pkg.iterdir()}
@@ -84,5 +83,5 @@ def test_bad_packages_fail_cleanly_and_stay_as_they_were(old_package, tmp_path, 
     assert main(["reexport-text", str(linked)]) == 2
     err = events(capsys)[-1]
     assert err["code"] == "linked_package" and "copy the package first" in err["message"]
-    assert not text_axis_free(session(old_package / X.TEXT_FILE))
+    assert not X.text_axis_free(session(old_package / X.TEXT_FILE))
     assert main(["reexport-text"]) == 2
