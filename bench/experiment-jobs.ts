@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveWorkspace } from '../core/workspace.js';
 import { runExperiment } from '../trainer/experiment/experiment.js';
+import { median } from './stats.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const { values } = parseArgs({ options: { workspace: { type: 'string' }, rounds: { type: 'string' }, goals: { type: 'string' } } });
@@ -52,7 +53,6 @@ for (let k = 0; k < rounds; k++) {
   }
   load.push(loadavg()[0]);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ratio = median(perModel['jobs 1']) / median(perModel['jobs 2']);
 console.log(`median s/model: jobs 1 ${median(perModel['jobs 1']).toFixed(1)}, jobs 2 ${median(perModel['jobs 2']).toFixed(1)}: ${ratio.toFixed(2)}x the models per hour`);
 const out = join(ROOT, 'bench', 'results', `${new Date().toISOString().slice(0, 10)}-experiment-jobs.json`);
