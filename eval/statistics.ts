@@ -1,7 +1,8 @@
 /**
  * Statistics of evaluations and studies: mean and median, the paired t-test and Student's
- * t-distribution (the paper's drift test, Table 11), and the 95% intervals over seeds that
- * every report shows. Pure functions, no I/O.
+ * t-distribution (the paper's drift test, Table 11), the 95% intervals over seeds that every
+ * report shows, and Spearman's rank correlation (which traits make an attack goal hard, Figure
+ * 5b). Pure functions, no I/O.
  */
 
 /** The median as numpy computes it (the mean of the two middle values for an even count). */
@@ -166,4 +167,50 @@ export function driftTestAcrossRuns(runs: readonly RunDrift[]): TTestResult | nu
     runs.map((r) => r.text),
     runs.map((r) => r.image),
   );
+}
+
+export interface Correlation {
+  rho: number;
+  /** 95% interval by Fisher's z with Fieller's variance 1.06 / (n − 3); null under 5 pairs. */
+  lo: number | null;
+  hi: number | null;
+  n: number;
+}
+
+/** Ranks from 1, ties given their average rank (as scipy.stats.rankdata). */
+export function averageRanks(values: readonly number[]): number[] {
+  const order = values.map((v, i) => ({ v, i })).sort((a, b) => a.v - b.v);
+  const ranks = new Array<number>(values.length);
+  for (let a = 0; a < order.length; ) {
+    let b = a;
+    while (b + 1 < order.length && order[b + 1].v === order[a].v) b++;
+    for (let k = a; k <= b; k++) ranks[order[k].i] = (a + b) / 2 + 1;
+    a = b + 1;
+  }
+  return ranks;
+}
+
+/** Spearman's rho of paired values (as scipy.stats.spearmanr); null under 3 pairs or when a side is constant. */
+export function spearman(x: readonly number[], y: readonly number[]): Correlation | null {
+  if (x.length !== y.length) throw new Error(`spearman: ${x.length} and ${y.length} values`);
+  const n = x.length;
+  if (n < 3) return null;
+  const rx = averageRanks(x);
+  const ry = averageRanks(y);
+  const mx = mean(rx);
+  const my = mean(ry);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (rx[i] - mx) * (ry[i] - my);
+    sxx += (rx[i] - mx) ** 2;
+    syy += (ry[i] - my) ** 2;
+  }
+  if (sxx === 0 || syy === 0) return null;
+  const rho = Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
+  if (n < 5 || Math.abs(rho) === 1) return { rho, lo: n < 5 ? null : rho, hi: n < 5 ? null : rho, n };
+  const z = Math.atanh(rho);
+  const half = 1.959964 * Math.sqrt(1.06 / (n - 3));
+  return { rho, lo: Math.tanh(z - half), hi: Math.tanh(z + half), n };
 }

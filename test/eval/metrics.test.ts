@@ -14,7 +14,7 @@ import {
   summarizeRanks,
   HIT_KS,
 } from '../../eval/metrics.js';
-import { median, pairedTTest, studentTwoSidedP } from '../../eval/statistics.js';
+import { averageRanks, median, pairedTTest, spearman, studentTwoSidedP } from '../../eval/statistics.js';
 import { Rng } from '../../core/random.js';
 import { simdOptions } from '../../indexer/simd.js';
 
@@ -185,4 +185,19 @@ test('paired t-test matches scipy.stats.ttest_rel', () => {
   assert.ok(Number.isNaN(same.t));
   assert.equal(same.p, 1);
   assert.throws(() => pairedTTest([1], [2]), /at least two/);
+});
+
+test('spearman: average ranks for ties, rho as scipy.stats.spearmanr, a Fisher-z interval; null when undefined', () => {
+  assert.deepEqual(averageRanks([3, 1, 4, 1, 5, 9, 2, 6]), [4, 1.5, 5, 1.5, 6, 8, 3, 7]);
+  // numpy: corrcoef of the average ranks; tanh(atanh(rho) ± 1.959964·sqrt(1.06 / 5))
+  const c = spearman([3, 1, 4, 1, 5, 9, 2, 6], [2, 7, 1, 8, 2, 8, 1, 8])!;
+  close(c.rho, 0.19885368120992464, 1e-12);
+  close(c.lo, -0.6049364744384593, 1e-6);
+  close(c.hi, 0.8019219367153819, 1e-6);
+  assert.equal(c.n, 8);
+  assert.equal(spearman([1, 2, 3, 4, 5], [50, 40, 30, 20, 10])!.rho, -1);
+  assert.equal(spearman([1, 2, 3, 4], [1, 3, 2, 4])!.lo, null, 'no interval under 5 pairs');
+  assert.equal(spearman([1, 2, 3], [7, 7, 7]), null, 'a constant side has no correlation');
+  assert.equal(spearman([1, 2], [2, 1]), null);
+  assert.throws(() => spearman([1, 2, 3], [1, 2]), /3 and 2 values/);
 });

@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
+import { datasetDir, type ManifestEntry } from '../../data/dataset.js';
 import { REPORT_FORMAT, type DriftAggregate, type GoalAggregate, type RankAggregate, type RecallAggregate, type Report, type ReportRun, type VariantAggregate } from '../../trainer/experiment/study-report.js';
 import { interval } from '../../eval/statistics.js';
 
@@ -168,6 +169,53 @@ export function allGoalsReport(id = 'all-goals-single', person = 30): Report {
       baselineMinRank: classes.map((_, i) => classes.map((_, j) => cell(i, j, 60, 40))),
     },
   });
+}
+
+/**
+ * The test split of the heat-map studies' dataset (their classes, 4 images each, 2 captions per
+ * image), made so that both of Figure 5b's "why" correlations are 1: persons are shown in half of
+ * the other classes' images, aeroplanes in a quarter, birds in 1/8, sheep in 1/16, sofas in none
+ * (the column order of allGoalsReport's heat map); each class has 1 (person) to 5 (sofa) own words
+ * (its row order). "a" is everyone's; "plush" is in 4 sofa captions only, under the 5 a word needs;
+ * a train image and an unlabelled test image count for nothing.
+ */
+export const TRAIT_OWN_WORDS: Record<string, string[]> = {
+  aeroplane: ['aeroplane', 'jet'],
+  bird: ['bird', 'feathers', 'beak'],
+  person: ['person'],
+  sheep: ['sheep', 'wool', 'lamb', 'flock'],
+  sofa: ['sofa', 'couch', 'cushions', 'settee', 'lounge'],
+};
+const SHOWN_IN: Record<string, Array<[string, number]>> = {
+  person: ['aeroplane', 'bird', 'sheep', 'sofa'].flatMap((c) => [[c, 0], [c, 1]] as Array<[string, number]>),
+  aeroplane: [['bird', 2], ['person', 2], ['sheep', 2], ['sofa', 2]],
+  bird: [['sheep', 3], ['sofa', 3]],
+  sheep: [['aeroplane', 3]],
+};
+
+export function traitEntries(): ManifestEntry[] {
+  const entries: ManifestEntry[] = [];
+  const add = (split: ManifestEntry['split'], label: string | null, labels: string[], captions: string[]) =>
+    entries.push({ id: String(entries.length).padStart(4, '0'), file: `images/${entries.length}.png`, split, label, labels, captions, meta: {} });
+  for (const c of Object.keys(TRAIT_OWN_WORDS)) {
+    for (let k = 0; k < 4; k++) {
+      const shown = Object.entries(SHOWN_IN).filter(([, at]) => at.some(([o, i]) => o === c && i === k)).map(([b]) => b);
+      const words = TRAIT_OWN_WORDS[c].join(' ');
+      add('test', c, [c, ...shown].sort(), [`a ${words}${c === 'sofa' ? ' plush' : ''}`, `a ${words}`]);
+    }
+  }
+  add('train', 'sofa', ['person', 'sofa'], ['a sofa', 'a sofa', 'a sofa', 'a sofa', 'a sofa', 'a sofa']);
+  add('test', null, [], ['a person']);
+  return entries;
+}
+
+/** traitEntries() as the dataset `scenes` the fixture reports name (their manifest sha256 'f'×64). */
+export function writeTraitsDataset(ws: Workspace, manifestSha256 = 'f'.repeat(64)): void {
+  const dir = datasetDir(ws, 'scenes');
+  mkdirSync(dir, { recursive: true });
+  const card = { name: 'scenes', source: 'fixture', classes: Object.keys(TRAIT_OWN_WORDS), counts: { train: 1, val: 0, test: 21 }, params: {}, seed: 0, licence: 'fixture', attribution: [], manifestSha256, createdAt: '2026-12-07T00:00:00.000Z' };
+  writeFileSync(join(dir, 'dataset.json'), JSON.stringify(card));
+  writeFileSync(join(dir, 'manifest.jsonl'), traitEntries().map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
 
 /** sweep-epochs: one training evaluated at epochs 0–10; weak at 0 (the base), strong from epoch 1 on (Figure 3 reproduced). */

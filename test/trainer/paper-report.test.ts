@@ -19,7 +19,7 @@ import { PAPER_NUMBERS, paperNumber } from '../../trainer/experiment/paper-numbe
 import { buildPaperReport, ITEMS, judgeRow, pairedDiff, welchDiff, writePaperReport, type ItemResult, type PaperReport, type PaperRow } from '../../trainer/experiment/paper-report.js';
 import { interval } from '../../eval/statistics.js';
 import { studyCommand } from '../../trainer/experiment/paper-items.js';
-import { writePaperFixtures } from '../helpers/paper-fixture.js';
+import { writePaperFixtures, writeTraitsDataset } from '../helpers/paper-fixture.js';
 
 let root: string;
 let ws: Workspace;
@@ -188,6 +188,37 @@ describe('the report on finished studies', () => {
     const same = f4.rows.find((r) => r.label.startsWith('Mean MinRank is about the same'))!;
     assert.match(same.ours!.note ?? '', /image tower = ModifiedResNet 2\.08, image tower = ViT\/8 2\.40, image tower = ViT\/16 2\.60/);
     assert.equal(f4.studies.map((s) => s.id).join(), 'encoders');
+  });
+
+  test('Figure 5b says why pairs are hard: Spearman rho of the targets with how often they are shown elsewhere, of the sources with their own words', () => {
+    const why = (f: ItemResult, study: string) => f.rows.filter((r) => r.label.includes(': why, ') && (r.ours?.study === study || !r.ours)).slice(0, 2);
+    const before = item('figure5b');
+    assert.equal(before.rows.filter((r) => r.label.includes(': why, ')).length, 4, 'two per heat-map study');
+    for (const r of before.rows.filter((x) => x.label.includes(': why, '))) {
+      assert.equal(r.status, 'no verdict');
+      assert.match(r.missing ?? '', /dataset scenes is not in this workspace/);
+    }
+    const w = resolveWorkspace(mkdtempSync(join(tmpdir(), 'pl-paper-why-')));
+    try {
+      writePaperFixtures(w);
+      writeTraitsDataset(w);
+      const f = buildPaperReport(w).items.find((x) => x.id === 'figure5b')!;
+      assert.equal(f.verdict, 'reproduced', 'the why rows carry no verdict');
+      const [targets, sources] = why(f, 'all-goals-single');
+      assert.match(targets.label, /^one model per goal: why, targets: .*other classes' test images/);
+      assert.deepEqual([targets.ours!.value!.mean, targets.ours!.value!.lo, targets.ours!.value!.n], [1, 1, 5], 'columns: person 30 > aeroplane > bird > sheep > sofa, as shown elsewhere');
+      assert.equal(targets.ours!.note, 'most shown elsewhere: person 50.0%, aeroplane 25.0%, bird 12.5%');
+      assert.equal(sources.ours!.value!.mean, 1, 'rows: person 3.2 < aeroplane < bird < sheep < sofa, as their own words');
+      assert.equal(sources.ours!.note, 'most own words: sofa 5, sheep 4, bird 3');
+      const [sharedTargets] = why(f, 'all-goals');
+      assert.equal(sharedTargets.ours!.value!.mean, 0, 'the shared study\'s person column is the lowest');
+      assert.match(sharedTargets.ours!.note ?? '', /^most shown elsewhere: person 50\.0%/);
+      writeTraitsDataset(w, 'e'.repeat(64));
+      const changed = buildPaperReport(w).items.find((x) => x.id === 'figure5b')!;
+      assert.match(why(changed, 'all-goals-single')[0].missing ?? '', /dataset scenes has changed since all-goals-single ran/);
+    } finally {
+      rmSync(w.root, { recursive: true, force: true });
+    }
   });
 
   test('Figure 5b without the one-model-per-goal study: missing with its command; the shared heat map still shows', () => {

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Workspace } from '../../core/workspace.js';
 import { trainsetDir } from '../../data/trainset.js';
+import { classTraits, type ClassTraits } from '../../data/class-traits.js';
+import { loadDataset, type Split } from '../../data/dataset.js';
 import { densitySvg, FILTER_REPORT, type FilterReport } from '../defend/filter.js';
 import { PAPER_NUMBERS, paperNumber, type PaperNumber } from './paper-numbers.js';
 import {
@@ -25,7 +27,7 @@ import {
 } from './paper-verdict.js';
 import { REPORT_FORMAT, type RankAggregate, type Report, type ReportHeatmap, type VariantAggregate } from './study-report.js';
 import { loadReport } from './runner.js';
-import { interval, type Interval } from '../../eval/statistics.js';
+import { interval, spearman, type Interval } from '../../eval/statistics.js';
 import { barChart, esc, fmtVal, heatmapSvg, linePlot, scatterPlot, type Series } from './svg.js';
 
 /**
@@ -910,13 +912,13 @@ const FIGURE5B: ItemDef = {
   statements: ['All 20×19 goals A2B of Flickr-PASCAL\'s classes (rows A, columns B).', 'In most cases the average MinRank reaches around 10.', 'The 14th column (person) is relatively large: A2person is harder, because many images of other classes show people.'],
   paperSetting: 'Attack II, Flickr-PASCAL, every ordered pair of the 20 classes (one model per goal, at the default rate).',
   numbers: ['f5b.'],
-  build({ studies }) {
+  build({ ws, studies }) {
     const rows: PaperRow[] = [];
     const charts: string[] = [];
     const settings: string[] = [];
     for (const s of HEATMAP_STUDIES) {
       const r = studies.get(s.id);
-      rows.push(...heatmapRows(r, s));
+      rows.push(...heatmapRows(r, s), ...whyRows(r, s, r?.heatmap ? heatmapTraits(ws, r) : null));
       const h = r?.heatmap;
       if (h) charts.push(heatmapSvg(h.classes, h.classes, h.minRank, { title: `Figure 5b (ours, ${s.what}): mean MinRank of every goal A>B; rows A, columns B`, legend: 'dark = low MinRank (attack succeeded); grey = not evaluated', log: true }));
       if (r) settings.push(`${s.what} (${s.id}): ${describeSetting(r)}; ${r.notes.join(' ')}`);
@@ -965,23 +967,77 @@ function personContrast(h: ReportHeatmap): { effect: Interval; personMean: numbe
   return { effect: interval(pv.map((p, k) => p - ov[k])), personMean: pv.length ? meanOf(pv) : null, othersMean: ov.length ? meanOf(ov) : null };
 }
 
-/** The three hardest target columns and source rows by mean MinRank: which pairs are hard. */
-function hardestLines(h: ReportHeatmap): string {
-  const n = h.classes.length;
+/** Mean MinRank of each target column and each source row of a heat map (null where empty). */
+function lineMeans(h: ReportHeatmap): { columns: Array<number | null>; rows: Array<number | null> } {
   const meanOrNull = (xs: Array<number | null | undefined>) => {
     const v = xs.filter((x): x is number => typeof x === 'number');
     return v.length ? meanOf(v) : null;
   };
-  const col = (j: number) => meanOrNull(h.classes.map((_, i) => h.minRank[i]?.[j]));
-  const row = (i: number) => meanOrNull(h.minRank[i] ?? []);
-  const top = (f: (k: number) => number | null) =>
-    Array.from({ length: n }, (_, k) => ({ c: h.classes[k], m: f(k) }))
-      .filter((x): x is { c: string; m: number } => x.m !== null)
-      .sort((a, b) => b.m - a.m)
-      .slice(0, 3)
-      .map((x) => `${x.c} ${fmtM('rank', x.m)}`)
-      .join(', ');
-  return `hardest targets (column mean MinRank): ${top(col)}; hardest sources (row mean): ${top(row)}`;
+  return {
+    columns: h.classes.map((_, j) => meanOrNull(h.classes.map((_, i) => h.minRank[i]?.[j]))),
+    rows: h.classes.map((_, i) => meanOrNull(h.minRank[i] ?? [])),
+  };
+}
+
+/** The first three classes by a per-class value, largest first, as "class value" pairs. */
+function topClasses(classes: string[], values: Array<number | null>, fmt: (x: number) => string): string {
+  return classes
+    .map((c, k) => ({ c, m: values[k] }))
+    .filter((x): x is { c: string; m: number } => typeof x.m === 'number')
+    .sort((a, b) => b.m - a.m)
+    .slice(0, 3)
+    .map((x) => `${x.c} ${fmt(x.m)}`)
+    .join(', ');
+}
+
+/** The three hardest target columns and source rows by mean MinRank: which pairs are hard. */
+function hardestLines(h: ReportHeatmap): string {
+  const m = lineMeans(h);
+  const rank = (x: number) => fmtM('rank', x);
+  return `hardest targets (column mean MinRank): ${topClasses(h.classes, m.columns, rank)}; hardest sources (row mean): ${topClasses(h.classes, m.rows, rank)}`;
+}
+
+/** The class traits of a heat-map study's evaluation split, or why there are none (its dataset is gone or changed). */
+function heatmapTraits(ws: Workspace, r: Report): ClassTraits | string {
+  let entries;
+  try {
+    const ds = loadDataset(ws, r.dataset.name);
+    if (ds.card.manifestSha256 !== r.dataset.manifestSha256) return `dataset ${r.dataset.name} has changed since ${r.id} ran (its manifest's sha256 differs)`;
+    entries = ds.entries;
+  } catch {
+    return `dataset ${r.dataset.name} is not in this workspace (the class traits are read from its manifest)`;
+  }
+  const split = (r.study.evaluation as { split?: Split } | null)?.split ?? 'test';
+  return classTraits(entries, r.heatmap!.classes, split);
+}
+
+/**
+ * Why some goals are hard: Spearman's rho between the targets' column means and how often each
+ * target is shown in other classes' images (the paper's reason for A2person), and between the
+ * sources' row means and their own words (../../data/class-traits.ts). Descriptive, no verdict.
+ */
+function whyRows(r: Report | null, s: HeatmapStudy, traits: ClassTraits | string | null): PaperRow[] {
+  const h = r?.heatmap ?? null;
+  const missing = typeof traits === 'string' ? traits : r ? `no heat map in report ${s.id}` : missingStudy(s.id);
+  const t = typeof traits === 'string' ? null : traits;
+  const m = h ? lineMeans(h) : null;
+  const split = t?.split ?? 'evaluation';
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const cell = (line: Array<number | null> | undefined, trait: Array<number | null> | undefined, note: string): OursCell | null => {
+    const pairs = (line ?? []).flatMap((v, k) => (typeof v === 'number' && typeof trait?.[k] === 'number' ? [[v, trait[k] as number]] : []));
+    const c = pairs.length ? spearman(pairs.map((p) => p[0]), pairs.map((p) => p[1])) : null;
+    if (!c || !r) return null;
+    const value: Interval = { mean: c.rho, lo: c.lo, hi: c.hi, sd: null, n: c.n, values: [] };
+    return { value, reference: null, effect: null, from: `${s.id} · heat map and the ${split} split's class traits`, study: s.id, seeds: r.study.seeds, note };
+  };
+  const shownTop = t ? topClasses(t.classes, t.shownElsewhere, pct) : '';
+  const person = t?.shownElsewhere[t.classes.indexOf('person')];
+  const shown = t ? `most shown elsewhere: ${shownTop}${typeof person === 'number' && !shownTop.includes('person ') ? `; person ${pct(person)}` : ''}` : '';
+  const own = t ? `most own words: ${topClasses(t.classes, t.ownWords, String)}` : '';
+  return [
+    mkRow({ label: `${s.what}: why, targets: Spearman ρ over the target classes B between B's column mean MinRank and the share of the other classes' ${split} images that show a B too (the paper's reason for A2person; 95% interval by Fisher's z)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '"many images of other classes show people"' }, ours: cell(m?.columns, t?.shownElsewhere, shown), missing }),
+    mkRow({ label: `${s.what}: why, sources: Spearman ρ over the source classes A between A's row mean MinRank and A's own words (words of the ${split} captions used mostly for A; more ways of saying A, less of them covered by the poisoned captions)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '–' }, ours: cell(m?.rows, t?.ownWords, own), missing }),
+  ];
 }
 
 const TABLE6: ItemDef = {
