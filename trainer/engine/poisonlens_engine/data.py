@@ -251,13 +251,66 @@ def _cached_shape_ok(path: Path, n: int, size: int) -> bool:
         return False
 
 
+# Every poisoned pool is a new set of images, so a study of 380 small fine-tunes leaves 380
+# caches (12 MB each at 64 px) that are never read again: the least recently used go beyond a
+# limit. By default it always has room for the cache in use and one as big (a clean and a poisoned
+# COCO, 18.5 GB each, alternate without decoding again).
+IMAGE_CACHE_LIMIT_ENV = "POISONLENS_IMAGE_CACHE_GB"
+IMAGE_CACHE_MIN_GB = 4
+
+
+def image_cache_limit(in_use: int = 0) -> int:
+    """Bytes the image caches of one folder may hold: POISONLENS_IMAGE_CACHE_GB when set, else
+    the larger of 4 GiB and twice the cache in use (`in_use` bytes)."""
+    raw = os.environ.get(IMAGE_CACHE_LIMIT_ENV)
+    if raw is None:
+        return max(IMAGE_CACHE_MIN_GB << 30, 2 * in_use)
+    try:
+        gb = float(raw)
+    except ValueError:
+        raise EngineError(f"{IMAGE_CACHE_LIMIT_ENV}={raw!r} is not a number of GB", "bad_flags") from None
+    if not 0 <= gb < math.inf:
+        raise EngineError(f"{IMAGE_CACHE_LIMIT_ENV}={raw!r} must be 0 or more", "bad_flags")
+    return int(gb * (1 << 30))
+
+
+def evict_image_caches(cache_dir: str | os.PathLike, keep: Path, limit: int) -> list[Path]:
+    """Deletes the least recently used image caches of `cache_dir` (by mtime: a hit touches its
+    file) until they hold at most `limit` bytes; never `keep`, the one in use. A process still
+    reading a deleted cache keeps its open file (POSIX); one that starts later decodes again."""
+    caches = []
+    for f in Path(cache_dir).glob("images-*.npy"):
+        try:
+            st = f.stat()
+        except FileNotFoundError:  # another engine evicted it meanwhile
+            continue
+        caches.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in caches)
+    gone = []
+    for _, size, f in sorted(caches, key=lambda c: (c[0], c[2].name)):
+        if total <= limit:
+            break
+        if f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size
+        gone.append(f)
+    return gone
+
+
 def build_cache(paths: Sequence[str], size: int, cache_dir: str | os.PathLike, progress: ProgressFn | None = None,
                 workers: int = 0) -> Path:
     """Decodes `paths` once into the uint8 .npy cache under `cache_dir` (block by block, written as
-    it comes: bounded memory whatever N), unless a whole one is there. Returns its path."""
+    it comes: bounded memory whatever N), unless a whole one is there; a new one then keeps the
+    folder's caches within image_cache_limit(). Returns its path."""
     check_files(paths)
+    image_cache_limit()  # a bad limit fails before any decoding
     cache_file = _cache_file(paths, size, cache_dir)
     if cache_file.is_file() and _cached_shape_ok(cache_file, len(paths), size):
+        try:
+            os.utime(cache_file)  # recently used: the last to be evicted
+        except OSError:  # a cache we may read but not touch is used as it is
+            pass
         return cache_file
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
@@ -274,6 +327,7 @@ def build_cache(paths: Sequence[str], size: int, cache_dir: str | os.PathLike, p
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    evict_image_caches(cache_dir, cache_file, image_cache_limit(cache_file.stat().st_size))
     return cache_file
 
 

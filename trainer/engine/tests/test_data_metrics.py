@@ -1,8 +1,12 @@
+import os
+
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from poisonlens_engine import data as D
+from poisonlens_engine.errors import EngineError
 from poisonlens_engine.metrics import recall_at_k
 from poisonlens_engine.train import lr_at, no_decay, param_groups
 from poisonlens_engine import model as M
@@ -73,3 +77,46 @@ def test_weight_decay_skips_biases_norms_scale_and_embeddings():
     names = {n for n, p in model.named_parameters() if id(p) in decayed}
     assert "token_embedding.weight" not in names and "positional_embedding" not in names
     assert any("attn" in n for n in names)
+
+
+def _pngs(folder, n, shade=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"{i}.png"
+        Image.new("RGB", (16, 16), (shade, i * 40, 0)).save(p)
+        paths.append(str(p))
+    return paths
+
+
+def test_image_caches_beyond_the_limit_go_least_recently_used_first(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    sets = [_pngs(tmp_path / f"set{k}", 3, shade=k * 60) for k in range(4)]
+    one = 3 * 16 * 16 * 3 + 128  # three 16 px images and the .npy header
+    monkeypatch.setenv(D.IMAGE_CACHE_LIMIT_ENV, str(2.5 * one / (1 << 30)))  # room for two
+    files = []
+    for k in range(3):
+        D.load_images(sets[k], 16, cache)
+        files.append(D._cache_file(sets[k], 16, cache))
+        os.utime(files[-1], (1000 + k, 1000 + k))  # distinct ages, oldest first
+    assert [f.exists() for f in files] == [False, True, True]
+    D.load_images(sets[1], 16, cache)  # a hit: set 1 becomes the most recent
+    D.load_images(sets[3], 16, cache)
+    assert sorted(p.name for p in cache.glob("*.npy")) == sorted([files[1].name, D._cache_file(sets[3], 16, cache).name])
+    calls = []
+    again = D.load_images(sets[0], 16, cache, lambda d, t: calls.append(d))  # evicted: decoded again, same pixels
+    assert calls == [3] and np.array_equal(again, D.load_images(sets[0], 16))
+
+
+def test_image_cache_limit_zero_keeps_only_the_one_in_use_the_default_and_bad_limits(tmp_path, monkeypatch):
+    monkeypatch.setenv(D.IMAGE_CACHE_LIMIT_ENV, "0")
+    for k in range(2):
+        D.load_images(_pngs(tmp_path / f"s{k}", 2, shade=k * 90), 16, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    monkeypatch.delenv(D.IMAGE_CACHE_LIMIT_ENV)
+    assert D.image_cache_limit() == 4 << 30
+    assert D.image_cache_limit(3 << 30) == 6 << 30, "room for the cache in use and one as big"
+    for bad in ("lots", "-1", "nan", "inf"):
+        monkeypatch.setenv(D.IMAGE_CACHE_LIMIT_ENV, bad)
+        with pytest.raises(EngineError, match=D.IMAGE_CACHE_LIMIT_ENV):
+            D.image_cache_limit()
