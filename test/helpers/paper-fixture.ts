@@ -209,13 +209,13 @@ export function traitEntries(): ManifestEntry[] {
   return entries;
 }
 
-/** traitEntries() as the dataset `scenes` the fixture reports name (their manifest sha256 'f'×64). */
-export function writeTraitsDataset(ws: Workspace, manifestSha256 = 'f'.repeat(64)): void {
+/** `entries` (traitEntries()) as the dataset `scenes` the fixture reports name (their manifest sha256 'f'×64). */
+export function writeTraitsDataset(ws: Workspace, manifestSha256 = 'f'.repeat(64), entries = traitEntries()): void {
   const dir = datasetDir(ws, 'scenes');
   mkdirSync(dir, { recursive: true });
   const card = { name: 'scenes', source: 'fixture', classes: Object.keys(TRAIT_OWN_WORDS), counts: { train: 1, val: 0, test: 21 }, params: {}, seed: 0, licence: 'fixture', attribution: [], manifestSha256, createdAt: '2026-12-07T00:00:00.000Z' };
   writeFileSync(join(dir, 'dataset.json'), JSON.stringify(card));
-  writeFileSync(join(dir, 'manifest.jsonl'), traitEntries().map((e) => JSON.stringify(e)).join('\n') + '\n');
+  writeFileSync(join(dir, 'manifest.jsonl'), entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
 
 /** sweep-epochs: one training evaluated at epochs 0–10; weak at 0 (the base), strong from epoch 1 on (Figure 3 reproduced). */

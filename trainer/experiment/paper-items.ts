@@ -1034,9 +1034,12 @@ function whyRows(r: Report | null, s: HeatmapStudy, traits: ClassTraits | string
   const person = t?.shownElsewhere[t.classes.indexOf('person')];
   const shown = t ? `most shown elsewhere: ${shownTop}${typeof person === 'number' && !shownTop.includes('person ') ? `; person ${pct(person)}` : ''}` : '';
   const own = t ? `most own words: ${topClasses(t.classes, t.ownWords, String)}` : '';
+  const targets = cell(m?.columns, t?.shownElsewhere, shown);
+  const sources = cell(m?.rows, t?.ownWords, own);
+  const why = (c: OursCell | null) => (!c && t && h ? 'no correlation: under 3 classes with both values, or one side the same for all' : missing);
   return [
-    mkRow({ label: `${s.what}: why, targets: Spearman ρ over the target classes B between B's column mean MinRank and the share of the other classes' ${split} images that show a B too (the paper's reason for A2person; 95% interval by Fisher's z)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '"many images of other classes show people"' }, ours: cell(m?.columns, t?.shownElsewhere, shown), missing }),
-    mkRow({ label: `${s.what}: why, sources: Spearman ρ over the source classes A between A's row mean MinRank and A's own words (words of the ${split} captions used mostly for A; more ways of saying A, less of them covered by the poisoned captions)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '–' }, ours: cell(m?.rows, t?.ownWords, own), missing }),
+    mkRow({ label: `${s.what}: why, targets: Spearman ρ over the target classes B between B's column mean MinRank and the share of the other classes' ${split} images that show a B too (the paper's reason for A2person; 95% interval by Fisher's z)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '"many images of other classes show people"' }, ours: targets, missing: why(targets) }),
+    mkRow({ label: `${s.what}: why, sources: Spearman ρ over the source classes A between A's row mean MinRank and A's own words (words of the ${split} captions used mostly for A; more ways of saying A, less of them covered by the poisoned captions)`, metric: 'fraction', claim: { kind: 'info' }, key: false, paper: { value: null, reference: null, ids: [], text: '–' }, ours: sources, missing: why(sources) }),
   ];
 }
 
