@@ -292,7 +292,10 @@ def evict_image_caches(cache_dir: str | os.PathLike, keep: Path, limit: int) -> 
             break
         if f == keep:
             continue
-        f.unlink(missing_ok=True)
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:  # in use where open files cannot be deleted (Windows): left for next time
+            continue
         total -= size
         gone.append(f)
     return gone
