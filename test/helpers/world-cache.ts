@@ -4,7 +4,7 @@
  * content key, and are built once per machine and key: the first test process to take the lock
  * folder builds, the others wait for its READY file.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -15,6 +15,8 @@ export function testCacheRoot(): string {
 /** A lock untouched this long belongs to a process that died (a builder touches it every 20 s, between its synchronous steps). */
 const STALE_LOCK_MS = 600_000;
 const WAIT_LIMIT_MS = 3_600_000;
+/** A world no test has used for this long is of older code (its key changed): removed when a new one is built. */
+export const UNUSED_WORLD_MS = 24 * 3_600_000;
 
 /**
  * Builds the world folder `root` once: empties it, runs `build` (which writes into it) and
@@ -22,7 +24,14 @@ const WAIT_LIMIT_MS = 3_600_000;
  */
 export async function buildOnce(root: string, build: () => Promise<string>): Promise<string> {
   const done = join(root, 'READY');
-  const ready = () => readFileSync(done, 'utf8');
+  const ready = () => {
+    try {
+      utimesSync(done, new Date(), new Date()); // in use: not pruned
+    } catch {
+      /* a read-only cache is used as it is */
+    }
+    return readFileSync(done, 'utf8');
+  };
   if (existsSync(done)) return ready();
   mkdirSync(dirname(root), { recursive: true });
   const lock = `${root}.lock`;
@@ -55,9 +64,29 @@ export async function buildOnce(root: string, build: () => Promise<string>): Pro
     mkdirSync(root, { recursive: true });
     const text = await build();
     writeFileSync(done, text);
+    pruneUnusedWorlds(dirname(root));
     return text;
   } finally {
     clearInterval(heartbeat);
     rmSync(lock, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes the worlds of `cacheRoot` whose READY no test has touched for `unusedMs` (every content
+ * key ever built stays otherwise: 7 GB over two days of sessions here), unless one is locked.
+ */
+export function pruneUnusedWorlds(cacheRoot: string, unusedMs = UNUSED_WORLD_MS): string[] {
+  const gone: string[] = [];
+  for (const name of readdirSync(cacheRoot)) {
+    const dir = join(cacheRoot, name);
+    try {
+      if (existsSync(`${dir}.lock`) || Date.now() - statSync(join(dir, 'READY')).mtimeMs <= unusedMs) continue;
+    } catch {
+      continue; // not a world (no READY: a lock, or one being built)
+    }
+    rmSync(dir, { recursive: true, force: true });
+    gone.push(name);
+  }
+  return gone;
 }
